@@ -1,0 +1,165 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Error is one problem in a config file, with its position and key path.
+type Error struct {
+	File string
+	Line int // 0 when unknown
+	Col  int // 0 when unknown
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+		if e.Col > 0 {
+			fmt.Fprintf(&b, ":%d", e.Col)
+		}
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one file, in file order. Validation
+// does not stop at the first problem: an operator fixes them all at once.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (es Errors) sorted() Errors {
+	sort.SliceStable(es, func(i, j int) bool {
+		if es[i].Line != es[j].Line {
+			return es[i].Line < es[j].Line
+		}
+		return es[i].Key < es[j].Key
+	})
+	return es
+}
+
+// reporter collects semantic errors and places them with the key index.
+type reporter struct {
+	file string
+	idx  keyIndex
+	errs Errors
+}
+
+func (r *reporter) add(key, format string, args ...any) {
+	r.errs = append(r.errs, &Error{File: r.file, Line: r.idx.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// keyIndex maps dotted key paths to the line that defines them. The TOML
+// decoder keeps positions private, so we index the file ourselves: table
+// headers, array-of-table headers and key assignments. Semantic errors then
+// carry a line as well as the key path.
+type keyIndex map[string]int
+
+var (
+	reHeader = regexp.MustCompile(`^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$`)
+	reAssign = regexp.MustCompile(`^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+))*)\s*=`)
+)
+
+func splitKey(s string) []string {
+	var parts []string
+	var cur strings.Builder
+	quote := byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '.':
+			parts = append(parts, strings.TrimSpace(cur.String()))
+			cur.Reset()
+		case c == ' ' || c == '\t':
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	return append(parts, strings.TrimSpace(cur.String()))
+}
+
+func buildKeyIndex(data []byte) keyIndex {
+	idx := keyIndex{}
+	table := ""
+	arrays := map[string]int{}
+	inMultiline := false
+	for n, line := range strings.Split(string(data), "\n") {
+		lineNo := n + 1
+		if c := strings.Count(line, `"""`) + strings.Count(line, `'''`); c%2 == 1 {
+			inMultiline = !inMultiline
+			if !inMultiline {
+				continue
+			}
+		}
+		if inMultiline {
+			continue
+		}
+		if m := reHeader.FindStringSubmatch(line); m != nil {
+			path := strings.Join(splitKey(m[2]), ".")
+			if m[1] == "[[" {
+				i := arrays[path]
+				arrays[path] = i + 1
+				path = path + "[" + strconv.Itoa(i) + "]"
+			}
+			table = path
+			if _, ok := idx[table]; !ok {
+				idx[table] = lineNo
+			}
+			continue
+		}
+		if m := reAssign.FindStringSubmatch(line); m != nil {
+			key := strings.Join(splitKey(m[1]), ".")
+			if table != "" {
+				key = table + "." + key
+			}
+			if _, ok := idx[key]; !ok {
+				idx[key] = lineNo
+			}
+		}
+	}
+	return idx
+}
+
+// line returns the line of key or of its nearest ancestor that has one.
+func (idx keyIndex) line(key string) int {
+	for k := key; k != ""; {
+		if l, ok := idx[k]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
+}
+
+var reTomlLine = regexp.MustCompile(`^toml: (?:line (\d+) )?(?:\(last key "([^"]*)"\): )?(.*)$`)

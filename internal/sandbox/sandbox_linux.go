@@ -1,0 +1,124 @@
+// Package sandbox runs a process inside a private network and mount
+// namespace, so tests, benchmarks and the lab can create namespaces, veths,
+// routes and nftables tables that vanish with the process and never touch
+// the host's own network namespace.
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+const envMarker = "FWD_SANDBOX_PARENT_NETNS"
+
+// ErrUnavailable means the sandbox cannot be created here (not root, or
+// namespaces are not permitted).
+var ErrUnavailable = errors.New("sandbox unavailable")
+
+func netnsInode(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// Inside reports whether this process runs in a sandbox made by Reexec: the
+// marker is set and our network namespace differs from the parent's.
+func Inside() bool {
+	v := os.Getenv(envMarker)
+	if v == "" {
+		return false
+	}
+	parent, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return false
+	}
+	self, err := netnsInode("/proc/self/ns/net")
+	return err == nil && self != parent
+}
+
+// Reexec runs this executable again with the same arguments in a new
+// network and mount namespace and returns its exit code. Stdio is shared.
+func Reexec() (int, error) {
+	ino, err := netnsInode("/proc/self/ns/net")
+	if err != nil {
+		return 1, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return 1, err
+	}
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), envMarker+"="+strconv.FormatUint(ino, 10))
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		return 1, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return 1, err
+	}
+	return 0, nil
+}
+
+// Setup prepares the sandbox from inside it: private mount propagation, a
+// tmpfs on /run (so /run/netns and /run/fwd are ours), a fresh sysfs, and
+// loopback up. It refuses to run outside a sandbox.
+func Setup() error {
+	if !Inside() {
+		return errors.New("sandbox: refusing to set up outside a private network namespace")
+	}
+	if err := unix.Mount("", "/", "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("sandbox: make / private: %w", err)
+	}
+	if err := unix.Mount("fwd-sandbox", "/run", "tmpfs", 0, "mode=0755"); err != nil {
+		return fmt.Errorf("sandbox: tmpfs on /run: %w", err)
+	}
+	for _, d := range []string{"/run/netns", "/run/fwd", "/run/lock"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	// sysfs shows the namespace of whoever mounted it: remount ours.
+	if err := unix.Mount("sysfs", "/sys", "sysfs", 0, ""); err != nil {
+		return fmt.Errorf("sandbox: sysfs: %w", err)
+	}
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("sandbox: lo: %w", err)
+	}
+	return netlink.LinkSetUp(lo)
+}
+
+// Enter makes sure the caller runs in a set-up sandbox. Outside one, it
+// re-executes the program in a sandbox and exits with the child's code
+// (so it returns only inside). Used by TestMain and `fwd lab`.
+func Enter() error {
+	if os.Getenv(envMarker) == "" {
+		code, err := Reexec()
+		if err != nil {
+			return err
+		}
+		os.Exit(code)
+	}
+	return Setup()
+}
