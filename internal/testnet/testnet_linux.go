@@ -1,0 +1,229 @@
+// Package testnet builds test topologies inside the sandbox: "host"
+// namespaces standing for machines around the gateway, and simulated NICs
+// (veth pairs whose near end sits in the sandbox's default namespace, where
+// fwd finds its NICs, and whose far end sits in a host namespace). Only for
+// tests, benchmarks and the lab; it refuses to run outside a sandbox.
+package testnet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/vishvananda/netlink"
+)
+
+// Host creates a namespace for a simulated machine and removes it at cleanup.
+func Host(t testing.TB, name string) {
+	t.Helper()
+	if err := AddHost(name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Delete(name) })
+}
+
+// AddHost creates a host namespace with lo up.
+func AddHost(name string) error {
+	if !sandbox.Inside() {
+		return fmt.Errorf("testnet: refusing to create %q outside the sandbox", name)
+	}
+	h, err := ns.Create(name)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return err
+	}
+	defer nh.Close()
+	lo, err := nh.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	return nh.LinkSetUp(lo)
+}
+
+// NIC creates a simulated NIC: nic in the default namespace, its far end
+// hostIf in namespace host with the given addresses (and default route via
+// gw when gw is valid). The NIC is removed at cleanup wherever it went.
+func NIC(t testing.TB, nic, host, hostIf string, gw netip.Addr, addrs ...string) {
+	t.Helper()
+	if err := AddNIC(nic, "", host, hostIf, gw, addrs...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { DelLinkEverywhere(nic) })
+}
+
+// AddNIC is NIC without a testing.TB (for the lab and benchmarks).
+func AddNIC(nic, mac, host, hostIf string, gw netip.Addr, addrs ...string) error {
+	if !sandbox.Inside() {
+		return fmt.Errorf("testnet: refusing to create %q outside the sandbox", nic)
+	}
+	hns, err := ns.Open(host)
+	if err != nil {
+		return err
+	}
+	defer hns.Close()
+	attrs := netlink.LinkAttrs{Name: nic}
+	if mac != "" {
+		attrs.HardwareAddr, _ = net.ParseMAC(mac)
+	}
+	v := &netlink.Veth{LinkAttrs: attrs, PeerName: hostIf, PeerNamespace: netlink.NsFd(int(hns))}
+	if err := netlink.LinkAdd(v); err != nil {
+		return fmt.Errorf("create NIC %s: %w", nic, err)
+	}
+	hh, err := netlink.NewHandleAt(hns)
+	if err != nil {
+		return err
+	}
+	defer hh.Close()
+	l, err := hh.LinkByName(hostIf)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		p := netip.MustParsePrefix(a)
+		ad := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}, Flags: 0x80 /* IFA_F_NODAD */}
+		if err := hh.AddrAdd(l, ad); err != nil {
+			return fmt.Errorf("address %s on %s/%s: %w", a, host, hostIf, err)
+		}
+	}
+	if err := hh.LinkSetUp(l); err != nil {
+		return err
+	}
+	if gw.IsValid() {
+		r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}
+		if err := hh.RouteAdd(r); err != nil {
+			return fmt.Errorf("default route on %s: %w", host, err)
+		}
+	}
+	return nil
+}
+
+// DelLinkEverywhere deletes a link of that name in the default namespace
+// or any pinned namespace (a NIC may have been moved or renamed back).
+func DelLinkEverywhere(name string) {
+	if l, err := netlink.LinkByName(name); err == nil {
+		netlink.LinkDel(l)
+	}
+}
+
+// Cmd runs argv inside namespace nsName ("" for the sandbox's default
+// namespace) and returns combined output.
+func Cmd(nsName string, argv ...string) (string, error) {
+	if nsName != "" {
+		argv = append([]string{"ip", "netns", "exec", nsName}, argv...)
+	}
+	c := exec.Command(argv[0], argv[1:]...)
+	var b bytes.Buffer
+	c.Stdout, c.Stderr = &b, &b
+	err := c.Run()
+	if err != nil {
+		return b.String(), fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(b.String()))
+	}
+	return b.String(), nil
+}
+
+// MustCmd is Cmd that fails the test on error.
+func MustCmd(t testing.TB, nsName string, argv ...string) string {
+	t.Helper()
+	out, err := Cmd(nsName, argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// JSON runs a command printing JSON (ip -j, nft -j) and decodes it into v.
+func JSON(t testing.TB, v any, nsName string, argv ...string) {
+	t.Helper()
+	out := MustCmd(t, nsName, argv...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%s: decode JSON: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+}
+
+// Ping reports whether nsName reaches addr with one ICMP echo.
+func Ping(nsName, addr string) bool {
+	argv := []string{"ping", "-c", "1", "-W", "1", addr}
+	if strings.Contains(addr, ":") {
+		argv[0] = "ping"
+		argv = append([]string{"ping", "-6"}, argv[1:]...)
+	}
+	_, err := Cmd(nsName, argv...)
+	return err == nil
+}
+
+// WaitPing pings until success or timeout (neighbour discovery, DAD).
+func WaitPing(nsName, addr string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if Ping(nsName, addr) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// IPAddr is the part of `ip -j addr` tests look at.
+type IPAddr struct {
+	IfName   string `json:"ifname"`
+	MTU      int    `json:"mtu"`
+	Flags    []string
+	Address  string `json:"address"`
+	IfAlias  string `json:"ifalias"`
+	AddrInfo []struct {
+		Family    string `json:"family"`
+		Local     string `json:"local"`
+		PrefixLen int    `json:"prefixlen"`
+		Scope     string `json:"scope"`
+	} `json:"addr_info"`
+}
+
+// Addrs returns `ip -j addr` of namespace nsName, keyed by interface name.
+func Addrs(t testing.TB, nsName string) map[string]IPAddr {
+	t.Helper()
+	var list []IPAddr
+	argv := []string{"ip", "-j", "addr"}
+	if nsName != "" {
+		argv = []string{"ip", "-j", "-n", nsName, "addr"}
+	}
+	JSON(t, &list, "", argv...)
+	// `ip addr` does not print aliases; `ip link` does.
+	var links []IPAddr
+	argv[len(argv)-1] = "link"
+	JSON(t, &links, "", argv...)
+	alias := map[string]string{}
+	for _, l := range links {
+		alias[l.IfName] = l.IfAlias
+	}
+	m := map[string]IPAddr{}
+	for _, a := range list {
+		a.IfAlias = alias[a.IfName]
+		m[a.IfName] = a
+	}
+	return m
+}
+
+// GlobalAddrs lists "addr/len" of scope global on an interface.
+func (a IPAddr) GlobalAddrs() []string {
+	var out []string
+	for _, i := range a.AddrInfo {
+		if i.Scope == "global" {
+			out = append(out, fmt.Sprintf("%s/%d", i.Local, i.PrefixLen))
+		}
+	}
+	return out
+}

@@ -1,0 +1,271 @@
+package zones
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// executor runs plan steps, keeping one netlink handle per namespace.
+type executor struct {
+	defaultNS netns.NsHandle
+	def       *netlink.Handle
+	nsh       map[string]netns.NsHandle
+	nlh       map[string]*netlink.Handle
+}
+
+func newExecutor(defaultNS netns.NsHandle) (*executor, error) {
+	h, err := netlink.NewHandleAt(defaultNS)
+	if err != nil {
+		return nil, err
+	}
+	return &executor{defaultNS: defaultNS, def: h, nsh: map[string]netns.NsHandle{}, nlh: map[string]*netlink.Handle{}}, nil
+}
+
+func (e *executor) close() {
+	e.def.Close()
+	for _, h := range e.nlh {
+		h.Close()
+	}
+	for _, h := range e.nsh {
+		h.Close()
+	}
+}
+
+func (e *executor) ns(tenant string) (netns.NsHandle, *netlink.Handle, error) {
+	if h, ok := e.nlh[tenant]; ok {
+		return e.nsh[tenant], h, nil
+	}
+	nsh, err := ns.Open(tenant)
+	if err != nil {
+		return netns.None(), nil, err
+	}
+	h, err := netlink.NewHandleAt(nsh)
+	if err != nil {
+		nsh.Close()
+		return netns.None(), nil, err
+	}
+	e.nsh[tenant], e.nlh[tenant] = nsh, h
+	return nsh, h, nil
+}
+
+func (e *executor) forget(tenant string) {
+	if h, ok := e.nlh[tenant]; ok {
+		h.Close()
+		nsh := e.nsh[tenant]
+		nsh.Close()
+		delete(e.nlh, tenant)
+		delete(e.nsh, tenant)
+	}
+}
+
+// moveLink moves a link to another namespace, renaming it and setting its
+// alias (and MTU) in the same RTM_SETLINK, so no name clash can occur in
+// either namespace and the link is never in the target without its mark.
+// from is the socket's namespace (nil: the default one).
+func moveLink(from netns.NsHandle, fromDefault bool, index int, target netns.NsHandle, name, alias string, mtu int) error {
+	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(target))))
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(alias)))
+	if mtu > 0 {
+		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(mtu))))
+	}
+	if !fromDefault {
+		s, err := nl.GetNetlinkSocketAt(from, netns.None(), unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}
+	}
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}
+
+func ipnet(s Step) *net.IPNet {
+	return &net.IPNet{IP: s.Addr.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr.Bits(), s.Addr.Addr().BitLen())}
+}
+
+func (e *executor) run(s Step) error {
+	switch s.Op {
+	case OpCreateNamespace:
+		h, err := ns.Create(s.Tenant)
+		if err != nil {
+			return err
+		}
+		h.Close()
+		_, nh, err := e.ns(s.Tenant)
+		if err != nil {
+			return err
+		}
+		lo, err := nh.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		if err := nh.LinkSetAlias(lo, NamespaceMark); err != nil {
+			return fmt.Errorf("mark namespace: %w", err)
+		}
+		return nh.LinkSetUp(lo)
+	case OpDeleteNamespace:
+		e.forget(s.Tenant)
+		return ns.Delete(s.Tenant)
+	case OpSetSysctl:
+		h, _, err := e.ns(s.Tenant)
+		if err != nil {
+			return err
+		}
+		return ns.Do(h, func() error { return writeSysctl(s.Sysctl, s.Value) })
+	case OpMoveLink:
+		l, err := e.def.LinkByName(s.Device)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", s.Device, err)
+		}
+		if err := e.def.LinkSetDown(l); err != nil {
+			return err
+		}
+		target, _, err := e.ns(s.Tenant)
+		if err != nil {
+			return err
+		}
+		return moveLink(e.defaultNS, true, l.Attrs().Index, target, s.Link, s.Mark.String(), s.MTU)
+	case OpReturnLink:
+		src, nh, err := e.ns(s.Tenant)
+		if err != nil {
+			return err
+		}
+		l, err := nh.LinkByName(s.Link)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", s.Link, err)
+		}
+		if err := nh.LinkSetDown(l); err != nil {
+			return err
+		}
+		// A NIC goes back clean: its addresses are flushed by the move,
+		// its alias cleared, its name and MTU restored.
+		return moveLink(src, false, l.Attrs().Index, e.defaultNS, s.Device, "", s.MTU)
+	case OpDeleteLink:
+		_, nh, err := e.ns(s.Tenant)
+		if err != nil {
+			return err
+		}
+		l, err := nh.LinkByName(s.Link)
+		if err != nil {
+			var nf netlink.LinkNotFoundError
+			if errors.As(err, &nf) {
+				return nil // the other end of a veth took it along
+			}
+			return err
+		}
+		return nh.LinkDel(l)
+	case OpCreateVeth:
+		_, nh, err := e.ns(s.Tenant)
+		if err != nil {
+			return err
+		}
+		peerNS, peerH, err := e.ns(s.PeerTenant)
+		if err != nil {
+			return err
+		}
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: s.Link}, PeerName: s.PeerName, PeerNamespace: netlink.NsFd(int(peerNS))}
+		if err := nh.LinkAdd(v); err != nil {
+			return fmt.Errorf("create veth: %w", err)
+		}
+		if err := setAlias(nh, s.Link, s.Mark.String()); err != nil {
+			return err
+		}
+		return setAlias(peerH, s.PeerName, s.PeerMark.String())
+	case OpCreateMacvlan, OpCreateVLAN:
+		parent, err := e.def.LinkByName(s.Device)
+		if err != nil {
+			return fmt.Errorf("find parent %s: %w", s.Device, err)
+		}
+		target, nh, err := e.ns(s.Tenant)
+		if err != nil {
+			return err
+		}
+		attrs := netlink.LinkAttrs{Name: s.Link, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(target))}
+		var l netlink.Link
+		if s.Op == OpCreateVLAN {
+			l = &netlink.Vlan{LinkAttrs: attrs, VlanId: s.VLANID}
+		} else {
+			l = &netlink.Macvlan{LinkAttrs: attrs, Mode: macvlanMode(s.Mode)}
+		}
+		// Created directly inside the tenant: the parent's namespace never
+		// sees a child with a tenant's name.
+		if err := e.def.LinkAdd(l); err != nil {
+			if s.Op == OpCreateVLAN && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTSUP)) {
+				return fmt.Errorf("create vlan %d on %s: the kernel has no 802.1Q support (module 8021q): %w", s.VLANID, s.Device, err)
+			}
+			return fmt.Errorf("create %s on %s: %w", s.Op, s.Device, err)
+		}
+		return setAlias(nh, s.Link, s.Mark.String())
+	case OpMarkLink:
+		_, nh, err := e.ns(s.Tenant)
+		if err != nil {
+			return err
+		}
+		return setAlias(nh, s.Link, s.Mark.String())
+	}
+	// Per-link configuration inside a tenant.
+	_, nh, err := e.ns(s.Tenant)
+	if err != nil {
+		return err
+	}
+	l, err := nh.LinkByName(s.Link)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", s.Link, err)
+	}
+	switch s.Op {
+	case OpSetMTU:
+		return nh.LinkSetMTU(l, s.MTU)
+	case OpAddAddr:
+		err := nh.AddrAdd(l, &netlink.Addr{IPNet: ipnet(s)})
+		if errors.Is(err, os.ErrExist) || errors.Is(err, unix.EEXIST) {
+			return nil
+		}
+		return err
+	case OpDelAddr:
+		err := nh.AddrDel(l, &netlink.Addr{IPNet: ipnet(s)})
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			return nil
+		}
+		return err
+	case OpSetUp:
+		return nh.LinkSetUp(l)
+	}
+	return fmt.Errorf("unknown step %q", s.Op)
+}
+
+func setAlias(h *netlink.Handle, name, alias string) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", name, err)
+	}
+	if err := h.LinkSetAlias(l, alias); err != nil {
+		return fmt.Errorf("mark %s: %w", name, err)
+	}
+	return nil
+}
+
+func macvlanMode(m string) netlink.MacvlanMode {
+	switch m {
+	case "private":
+		return netlink.MACVLAN_MODE_PRIVATE
+	case "vepa":
+		return netlink.MACVLAN_MODE_VEPA
+	case "passthru":
+		return netlink.MACVLAN_MODE_PASSTHRU
+	}
+	return netlink.MACVLAN_MODE_BRIDGE
+}
