@@ -188,6 +188,16 @@ func Exec(name string, argv []string, env []string) error {
 	if err := netns.Set(h); err != nil {
 		return fmt.Errorf("enter namespace %q: %w", name, err)
 	}
+	// As `ip netns exec` does: a private mount namespace with a sysfs that
+	// shows the tenant's interfaces. Best effort: the network namespace is
+	// what matters.
+	if err := unix.Unshare(unix.CLONE_NEWNS); err == nil {
+		if unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, "") == nil {
+			if unix.Unmount("/sys", unix.MNT_DETACH) == nil {
+				unix.Mount(name, "/sys", "sysfs", 0, "")
+			}
+		}
+	}
 	return unix.Exec(argv[0], argv, env)
 }
 

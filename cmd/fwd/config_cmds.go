@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/engine"
+)
+
+// loadConfig loads and validates; on failure it prints one line per
+// problem (FILE:LINE:COL: key: message) and returns nil.
+func loadConfig(path string) *config.Config {
+	cfg, err := config.Load(path)
+	if err != nil {
+		if es, ok := err.(config.Errors); ok {
+			for _, e := range es {
+				fmt.Fprintln(os.Stderr, e.Error())
+			}
+		} else {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", path, err)
+		}
+		return nil
+	}
+	return cfg
+}
+
+func init() {
+	c := &command{name: "check", args: "[-c FILE | FILE]", summary: "validate the configuration without touching the kernel"}
+	c.run = func(args []string) int {
+		var path string
+		fs := flags(c, &path)
+		quiet := fs.Bool("q", false, "print nothing when valid")
+		if code := parse(fs, args); code >= 0 {
+			return code
+		}
+		if fs.NArg() == 1 {
+			path = fs.Arg(0)
+		} else if fs.NArg() > 1 {
+			fs.Usage()
+			return exitUsage
+		}
+		cfg := loadConfig(path)
+		if cfg == nil {
+			return exitFailure
+		}
+		if !*quiet {
+			fmt.Printf("%s: valid (%d tenants)\n", path, len(cfg.Tenants))
+		}
+		return exitOK
+	}
+	register(c)
+
+	p := &command{name: "plan", args: "[-c FILE] [-j] [--exit-code]", summary: "print what applying the configuration would change, and change nothing"}
+	p.run = func(args []string) int {
+		var path string
+		fs := flags(p, &path)
+		asJSON := fs.Bool("j", false, "JSON output")
+		exitCode := fs.Bool("exit-code", false, "exit 3 when there are changes")
+		if code := parse(fs, args); code >= 0 {
+			return code
+		}
+		cfg := loadConfig(path)
+		if cfg == nil {
+			return exitFailure
+		}
+		eng, err := engine.New(newLogger("text", 8))
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer eng.Close()
+		rep, err := eng.Apply(context.Background(), cfg, true)
+		if err != nil {
+			return fail("plan: %v", err)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(rep)
+		} else {
+			for _, w := range rep.Warnings {
+				fmt.Println("warning:", w)
+			}
+			if len(rep.Changes) == 0 {
+				fmt.Println("No changes: the kernel matches the configuration.")
+			}
+			for _, c := range rep.Changes {
+				fmt.Println(c.String())
+			}
+			if len(rep.Changes) > 0 {
+				fmt.Printf("%d changes.\n", len(rep.Changes))
+			}
+		}
+		if *exitCode && len(rep.Changes) > 0 {
+			return exitChanges
+		}
+		return exitOK
+	}
+	register(p)
+}

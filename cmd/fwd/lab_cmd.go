@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fwdproject/fwd/configs"
+	"github.com/fwdproject/fwd/internal/daemon"
+	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testnet"
+)
+
+// labHost is a simulated machine attached to one simulated NIC.
+type labHost struct {
+	ns, nic, hostIf, gw string
+	addrs              []string
+}
+
+var labHosts = []labHost{
+	{"mgmt-host", "eth0", "mgmt0", "", []string{"198.51.100.10/24"}},
+	{"wan-host", "eth1", "wan0", "203.0.113.2", []string{"203.0.113.1/24", "2001:db8:ffff::1/64"}},
+	{"lan-host", "eth2", "lan0", "192.0.2.1", []string{"192.0.2.10/24", "2001:db8:1::10/64"}},
+}
+
+type labCheck struct {
+	what, from, to string
+	want           bool
+}
+
+var labChecks = []labCheck{
+	{"LAN host -> gateway (edge/lan)", "lan-host", "192.0.2.1", true},
+	{"LAN host -> gateway over IPv6", "lan-host", "2001:db8:1::1", true},
+	{"LAN host -> WAN host, forwarded by edge", "lan-host", "203.0.113.1", true},
+	{"blue -> edge over the veth pair", "blue", "198.18.0.0", true},
+	{"WAN host -> management NIC (stays in the default namespace)", "wan-host", "198.51.100.1", false},
+}
+
+func init() {
+	l := &command{name: "lab", args: "[-c FILE] [--check] [--shell]", summary: "build a self-contained lab in a private sandbox and run the daemon in it"}
+	l.run = func(args []string) int {
+		fs := flags(l, nil)
+		cfgPath := fs.String("c", "", "lab configuration `file` (default: the embedded configs/lab.toml)")
+		check := fs.Bool("check", false, "run the connectivity checks and exit (0 if all pass)")
+		shell := fs.Bool("shell", false, "open a shell inside the sandbox once the lab is up")
+		if code := parse(fs, args); code >= 0 {
+			return code
+		}
+		if !sandbox.Inside() {
+			fmt.Println("fwd lab: entering a private network+mount namespace; the machine's network is not touched")
+		}
+		if err := sandbox.Enter(); err != nil {
+			return fail("lab needs root and network namespaces: %v", err)
+		}
+		return runLab(*cfgPath, *check, *shell)
+	}
+	register(l)
+}
+
+func runLab(cfgPath string, check, shell bool) int {
+	if cfgPath == "" {
+		data, err := configs.FS.ReadFile("lab.toml")
+		if err != nil {
+			return fail("%v", err)
+		}
+		cfgPath = "/run/fwd/lab.toml"
+		if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
+			return fail("%v", err)
+		}
+	}
+	fmt.Println("== building simulated hosts and NICs")
+	for _, h := range labHosts {
+		if err := testnet.AddHost(h.ns); err != nil {
+			return fail("%v", err)
+		}
+		var gw netip.Addr
+		if h.gw != "" {
+			gw = netip.MustParseAddr(h.gw)
+		}
+		if err := testnet.AddNIC(h.nic, "", h.ns, h.hostIf, gw, h.addrs...); err != nil {
+			return fail("%v", err)
+		}
+		fmt.Printf("   NIC %-5s <-> %s (%s)\n", h.nic, h.ns, h.addrs[0])
+	}
+	testnet.Cmd("", "ip", "addr", "add", "198.51.100.1/24", "dev", "eth0")
+	testnet.Cmd("", "ip", "link", "set", "eth0", "up")
+
+	fmt.Printf("== starting the fwd daemon with %s\n", cfgPath)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	applied := make(chan error, 8)
+	log := newLogger("text", slog.LevelInfo)
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{ConfigPath: cfgPath, PidFile: "/run/fwd/fwd.pid", Log: log,
+			Applied: func(rep *engine.Report, err error) { applied <- err }})
+	}()
+	select {
+	case err := <-applied:
+		if err != nil {
+			return fail("apply: %v", err)
+		}
+	case err := <-done:
+		return fail("daemon: %v", err)
+	case <-time.After(30 * time.Second):
+		return fail("daemon did not apply within 30s")
+	}
+	fmt.Println("== fwd show")
+	self, _ := os.Executable()
+	show := exec.Command(self, "show")
+	show.Stdout, show.Stderr = os.Stdout, os.Stderr
+	show.Run()
+	fmt.Println("== connectivity")
+	failed := 0
+	for _, c := range labChecks {
+		got := testnet.WaitPing(c.from, c.to, 3*time.Second)
+		if !c.want {
+			got = testnet.Ping(c.from, c.to)
+		}
+		mark := "ok  "
+		if got != c.want {
+			mark, failed = "FAIL", failed+1
+		}
+		verb := "reaches"
+		if !got {
+			verb = "does not reach"
+		}
+		fmt.Printf("   %s %s: %s %s %s\n", mark, c.what, c.from, verb, c.to)
+	}
+	if failed > 0 {
+		fmt.Printf("== %d checks failed\n", failed)
+	} else {
+		fmt.Println("== all checks passed")
+	}
+	if check {
+		cancel()
+		<-done
+		if failed > 0 {
+			return exitFailure
+		}
+		return exitOK
+	}
+	if shell {
+		sh := os.Getenv("SHELL")
+		if sh == "" {
+			sh = "/bin/sh"
+		}
+		fmt.Println("== shell inside the lab sandbox: try 'fwd show', 'ip netns exec lan-host ping 203.0.113.1', 'kill -HUP $(cat /run/fwd/fwd.pid)'; exit to stop")
+		c := exec.Command(sh)
+		c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+		c.Env = append(os.Environ(), "PS1=fwd-lab# ")
+		c.Run()
+		cancel()
+		<-done
+		return exitOK
+	}
+	fmt.Println("== lab running; Ctrl-C stops it and removes everything")
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case <-sigs:
+	case <-done:
+	}
+	cancel()
+	fmt.Println("== lab stopped; the sandbox and everything in it are gone")
+	return exitOK
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/zones"
+	"github.com/vishvananda/netns"
+)
+
+func human(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func printJSON(v any) {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func init() {
+	s := &command{name: "show", args: "[-j] [TENANT]", summary: "show tenants and their interfaces (state, addresses, counters) from the kernel"}
+	s.run = func(args []string) int {
+		fs := flags(s, nil)
+		asJSON := fs.Bool("j", false, "JSON output")
+		if code := parse(fs, args); code >= 0 {
+			return code
+		}
+		h, err := netns.Get()
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer h.Close()
+		st, err := zones.Observe(h)
+		if err != nil {
+			return fail("read kernel state: %v", err)
+		}
+		var list []*zones.Namespace
+		for _, n := range st.Tenants {
+			if fs.NArg() == 0 || fs.Arg(0) == n.Name {
+				list = append(list, n)
+			}
+		}
+		if fs.NArg() > 0 && len(list) == 0 {
+			return fail("no fwd tenant %q", fs.Arg(0))
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+		if *asJSON {
+			if list == nil {
+				list = []*zones.Namespace{}
+			}
+			printJSON(list)
+			return exitOK
+		}
+		if len(list) == 0 {
+			fmt.Println("No fwd tenants.")
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		for _, n := range list {
+			sort.Slice(n.Links, func(i, j int) bool { return n.Links[i].Name < n.Links[j].Name })
+			fmt.Fprintf(tw, "tenant %s\tipv4 forwarding %s, ipv6 forwarding %s\n", n.Name, onOff(n.Forwarding4), onOff(n.Forwarding6))
+			for _, l := range n.Links {
+				var addrs []string
+				for _, a := range l.Addrs {
+					addrs = append(addrs, a.String())
+				}
+				origin := ""
+				if m, ok := l.Mark(); ok {
+					if m.Origin == zones.OriginMoved {
+						origin = "nic " + m.Device
+					} else {
+						origin = m.Kind
+						if m.Peer != "" {
+							origin += " peer " + m.Peer
+						}
+						if m.Parent != "" {
+							origin += " on " + m.Parent
+						}
+					}
+				} else {
+					origin = "not fwd's"
+				}
+				fmt.Fprintf(tw, "  %s\t%s\tmtu %d\t%s\trx %s/%d pkts\ttx %s/%d pkts\t%s\n", l.Name, strings.ToUpper(l.Oper), l.MTU,
+					strings.Join(addrs, ","), human(l.RxBytes), l.RxPkts, human(l.TxBytes), l.TxPkts, origin)
+			}
+		}
+		tw.Flush()
+		return exitOK
+	}
+	register(s)
+
+	e := &command{name: "exec", args: "TENANT -- COMMAND [ARG…]", summary: "run a command inside a tenant's namespace"}
+	e.run = func(args []string) int {
+		fs := flags(e, nil)
+		if code := parse(fs, args); code >= 0 {
+			return code
+		}
+		rest := fs.Args()
+		if len(rest) > 1 && rest[1] == "--" {
+			rest = append(rest[:1], rest[2:]...)
+		}
+		if len(rest) < 2 {
+			fs.Usage()
+			return exitUsage
+		}
+		bin, err := exec.LookPath(rest[1])
+		if err != nil {
+			return fail("%v", err)
+		}
+		argv := append([]string{bin}, rest[2:]...)
+		err = ns.Exec(rest[0], argv, os.Environ())
+		return fail("exec in %s: %v", rest[0], err)
+	}
+	register(e)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
