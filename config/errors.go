@@ -147,8 +147,23 @@ func buildKeyIndex(data []byte) keyIndex {
 	return idx
 }
 
-// line returns the line of key or of its nearest ancestor that has one.
+// line returns the line of key, of its first descendant (a table defined
+// only through sub-tables), or of its nearest ancestor that has one.
 func (idx keyIndex) line(key string) int {
+	if l, ok := idx[key]; ok {
+		return l
+	}
+	first := 0
+	for k, l := range idx {
+		if strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[") {
+			if first == 0 || l < first {
+				first = l
+			}
+		}
+	}
+	if first > 0 {
+		return first
+	}
 	for k := key; k != ""; {
 		if l, ok := idx[k]; ok {
 			return l

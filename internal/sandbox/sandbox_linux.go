@@ -10,13 +10,17 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-const envMarker = "FWD_SANDBOX_PARENT_NETNS"
+const (
+	envMarker = "FWD_SANDBOX_PARENT_NETNS" // set by Reexec: the parent's netns inode
+	envReady  = "FWD_SANDBOX_READY"        // set by Setup: the sandbox's own netns inode
+)
 
 // ErrUnavailable means the sandbox cannot be created here (not root, or
 // namespaces are not permitted).
@@ -58,7 +62,13 @@ func Reexec() (int, error) {
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), envMarker+"="+strconv.FormatUint(ino, 10))
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, envMarker+"=") && !strings.HasPrefix(e, envReady+"=") {
+			env = append(env, e)
+		}
+	}
+	cmd.Env = append(env, envMarker+"="+strconv.FormatUint(ino, 10))
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS,
 		Pdeathsig:  syscall.SIGKILL,
@@ -106,14 +116,23 @@ func Setup() error {
 	if err != nil {
 		return fmt.Errorf("sandbox: lo: %w", err)
 	}
-	return netlink.LinkSetUp(lo)
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return err
+	}
+	self, err := netnsInode("/proc/self/ns/net")
+	if err != nil {
+		return err
+	}
+	return os.Setenv(envReady, strconv.FormatUint(self, 10))
 }
 
-// Enter makes sure the caller runs in a set-up sandbox. Outside one, it
-// re-executes the program in a sandbox and exits with the child's code
-// (so it returns only inside). Used by TestMain and `fwd lab`.
+// Enter makes sure the caller runs in a fresh sandbox of its own: it
+// re-executes the program in a new sandbox and exits with the child's code,
+// so it returns only inside, after Setup. A process started inside another
+// sandbox (the lab run by a test) gets a nested one. Used by TestMain,
+// benchmarks and `fwd lab`.
 func Enter() error {
-	if os.Getenv(envMarker) == "" {
+	if !Inside() || os.Getenv(envReady) != "" {
 		code, err := Reexec()
 		if err != nil {
 			return err
