@@ -21,7 +21,7 @@ import (
 // labHost is a simulated machine attached to one simulated NIC.
 type labHost struct {
 	ns, nic, hostIf, gw string
-	addrs              []string
+	addrs               []string
 }
 
 var labHosts = []labHost{
