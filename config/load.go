@@ -81,14 +81,11 @@ func ValidIfName(name string) string {
 
 func validate(r *reporter, raw *rawFile) *Config {
 	cfg := &Config{}
+	validateMgmt(r, &raw.Mgmt, &cfg.Mgmt)
 	protected := map[string]bool{}
-	for i, p := range raw.Mgmt.Protect {
-		if why := ValidIfName(p); why != "" {
-			r.add(fmt.Sprintf("mgmt.protect[%d]", i), "%s", why)
-		}
+	for _, p := range cfg.Mgmt.Protect {
 		protected[p] = true
 	}
-	cfg.Mgmt.Protect = append([]string(nil), raw.Mgmt.Protect...)
 
 	names := make([]string, 0, len(raw.Tenant))
 	for n := range raw.Tenant {
@@ -266,6 +263,7 @@ func validate(r *reporter, raw *rawFile) *Config {
 		}
 		validatePolicy(r, tkey, &rt, t)
 		validateRouting(r, tkey, &rt, t)
+		validateBGP(r, tkey, &rt, t)
 		cfg.Tenants = append(cfg.Tenants, t)
 	}
 	for p, key := range parents {

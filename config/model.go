@@ -18,12 +18,6 @@ type Config struct {
 	Tenants []*Tenant // sorted by name
 }
 
-// Mgmt holds settings of the management plane (default namespace).
-type Mgmt struct {
-	// Protect lists NICs fwd must never move, whatever the tenants say.
-	Protect []string
-}
-
 // Tenant is one firewall namespace.
 type Tenant struct {
 	Name       string
@@ -31,6 +25,7 @@ type Tenant struct {
 	Interfaces []*Interface // sorted by name
 	Policy     Policy
 	Routing    Routing
+	BGP        *BGP // nil: no BGP speaker in this tenant
 }
 
 // Interface returns the tenant's interface of that name, or nil.

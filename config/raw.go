@@ -8,15 +8,12 @@ type rawFile struct {
 	Tenant map[string]rawTenant `toml:"tenant"`
 }
 
-type rawMgmt struct {
-	Protect []string `toml:"protect"`
-}
-
 type rawTenant struct {
 	Forwarding *bool                   `toml:"forwarding"`
 	Interface  map[string]rawInterface `toml:"interface"`
 	rawPolicy
 	rawRouting
+	rawBGPHook
 }
 
 type rawInterface struct {
