@@ -22,6 +22,9 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		case "$$missing" in *bird2*) \
+			if [ -d /run/systemd/system ]; then systemctl disable --now bird >/dev/null 2>&1 || true; fi;; \
+		esac; \
 	fi
 	$(GO) mod download
 
