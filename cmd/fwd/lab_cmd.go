@@ -112,11 +112,6 @@ func runLab(cfgPath string, check, shell bool) int {
 	case <-time.After(30 * time.Second):
 		return fail("daemon did not apply within 30s")
 	}
-	fmt.Println("== fwd show")
-	self, _ := os.Executable()
-	show := exec.Command(self, "show")
-	show.Stdout, show.Stderr = os.Stdout, os.Stderr
-	show.Run()
 	fmt.Println("== connectivity")
 	failed := 0
 	for _, c := range labChecks {
@@ -134,6 +129,11 @@ func runLab(cfgPath string, check, shell bool) int {
 		}
 		fmt.Printf("   %s %s: %s %s %s\n", mark, c.what, c.from, verb, c.to)
 	}
+	fmt.Println("== fwd show")
+	self, _ := os.Executable()
+	show := exec.Command(self, "show")
+	show.Stdout, show.Stderr = os.Stdout, os.Stderr
+	show.Run()
 	if failed > 0 {
 		fmt.Printf("== %d checks failed\n", failed)
 	} else {
