@@ -1,0 +1,110 @@
+package policy
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/sandbox"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+func TestMain(m *testing.M) { sandbox.Main(m) }
+
+func loadTenant(t testing.TB, path, tenant string) *config.Tenant {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	tn := cfg.Tenant(tenant)
+	if tn == nil {
+		t.Fatalf("%s: no tenant %q", path, tenant)
+	}
+	return tn
+}
+
+// TestGolden renders every testdata/*.toml and compares with the .nft
+// next to it (one file per tenant: NAME.TENANT.nft).
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.toml")
+	if len(files) == 0 {
+		t.Fatal("no golden inputs")
+	}
+	for _, f := range files {
+		cfg, err := config.Load(f)
+		if err != nil {
+			t.Fatalf("load %s: %v", f, err)
+		}
+		for _, tn := range cfg.Tenants {
+			name := strings.TrimSuffix(f, ".toml") + "." + tn.Name + ".nft"
+			t.Run(filepath.Base(name), func(t *testing.T) {
+				got, err := RenderRuleset(tn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if *update {
+					if err := os.WriteFile(name, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(name)
+				if err != nil {
+					t.Fatalf("%v (run go test -update)", err)
+				}
+				if got != string(want) {
+					t.Errorf("rendered ruleset differs from %s (run go test -update to accept):\n%s", name, got)
+				}
+			})
+		}
+	}
+}
+
+// TestRenderedParses feeds every golden ruleset to `nft -c -f`: what
+// `fwd show ruleset` prints must be valid nft input.
+func TestRenderedParses(t *testing.T) {
+	sandbox.Require(t)
+	files, _ := filepath.Glob("testdata/*.nft")
+	for _, f := range files {
+		out, err := exec.Command("nft", "-c", "-f", f).CombinedOutput()
+		if err != nil {
+			t.Errorf("nft -c -f %s: %v\n%s", f, err, out)
+		}
+	}
+}
+
+func TestCompileDeterministic(t *testing.T) {
+	tn := loadTenant(t, "testdata/edge.toml", "edge")
+	a, b := Compile(tn), Compile(tn)
+	if a.Hash != b.Hash || a.String() != b.String() {
+		t.Fatal("compiling the same tenant twice gave different rulesets")
+	}
+}
+
+func TestMergeRanges(t *testing.T) {
+	mk := func(s ...string) []config.AddrRange {
+		var out []config.AddrRange
+		for _, x := range s {
+			r, err := config.ParseAddrRange(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	got := MergeRanges(mk("192.0.2.0/25", "192.0.2.128/25", "198.51.100.7", "198.51.100.1-198.51.100.5", "198.51.100.6", "203.0.113.9"))
+	var s []string
+	for _, r := range got {
+		s = append(s, rangeText(r))
+	}
+	if want := "192.0.2.0/24 198.51.100.1-198.51.100.7 203.0.113.9"; strings.Join(s, " ") != want {
+		t.Fatalf("got %q, want %q", strings.Join(s, " "), want)
+	}
+}
