@@ -42,13 +42,18 @@ type Result struct {
 // Observe reads the current state.
 func (m *Manager) Observe() (*State, error) { return Observe(m.defaultNS) }
 
-// Diff computes what Reconcile would change, without changing anything.
-func (m *Manager) Diff(ctx context.Context, cfg *config.Config) (*Result, error) {
+// plan observes the kernel and plans the steps towards cfg.
+func (m *Manager) plan(cfg *config.Config) (*Plan, error) {
 	st, err := m.Observe()
 	if err != nil {
 		return nil, err
 	}
-	p, err := Compute(cfg, st)
+	return Compute(cfg, st)
+}
+
+// Diff computes what Reconcile would change, without changing anything.
+func (m *Manager) Diff(ctx context.Context, cfg *config.Config) (*Result, error) {
+	p, err := m.plan(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +64,7 @@ func (m *Manager) Diff(ctx context.Context, cfg *config.Config) (*Result, error)
 // at the first failing step and returns the changes made so far with the
 // error.
 func (m *Manager) Reconcile(ctx context.Context, cfg *config.Config) (*Result, error) {
-	st, err := m.Observe()
-	if err != nil {
-		return nil, err
-	}
-	p, err := Compute(cfg, st)
+	p, err := m.plan(cfg)
 	if err != nil {
 		return nil, err
 	}
