@@ -46,7 +46,9 @@ type OpError struct {
 	Err error
 }
 
-func (e OpError) Error() string { return fmt.Sprintf("%s %s: %v", e.Op.Kind, e.Op.Route.String(), e.Err) }
+func (e OpError) Error() string {
+	return fmt.Sprintf("%s %s: %v", e.Op.Kind, e.Op.Route.String(), e.Err)
+}
 
 // Unreachable reports whether the kernel refused the route because its
 // gateway is not reachable (no connected route, interface down or gone).

@@ -1,0 +1,126 @@
+package routing
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/fwdproject/fwd/config"
+)
+
+func TestPlan(t *testing.T) {
+	cfg, err := config.Parse("t.toml", []byte(`
+[tenant.edge.interface.wan1]
+device = "eth1"
+addresses = ["203.0.113.2/24", "2001:db8:1::2/64"]
+[tenant.edge.interface.wan2]
+device = "eth2"
+addresses = ["198.51.100.2/24"]
+[tenant.edge.table.isp2]
+id = 100
+[[tenant.edge.route]]
+to = "default"
+nexthops = [{ via = "203.0.113.1", weight = 2 }, { via = "198.51.100.1", dev = "wan2" }]
+[[tenant.edge.route]]
+to = "198.18.0.0/15"
+type = "prohibit"
+table = "isp2"
+[[tenant.edge.route]]
+to = "2001:db8:ff::/48"
+dev = "wan1"
+[[tenant.edge.route_rule]]
+priority = 300
+iif = "wan2"
+table = "isp2"
+[[tenant.edge.route_rule]]
+priority = 100
+from = "203.0.113.0/24"
+table = "main"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Plan(cfg.Tenant("edge"))
+	var got []string
+	for _, r := range d.Routes {
+		got = append(got, r.String())
+	}
+	want := []string{
+		"0.0.0.0/0 nexthop via 203.0.113.1 weight 2 nexthop via 198.51.100.1 dev wan2 weight 1",
+		"prohibit 198.18.0.0/15 table 100",
+		"2001:db8:ff::/48 dev wan1 metric 1024",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("routes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	got = nil
+	for _, r := range d.Rules {
+		got = append(got, r.String())
+	}
+	want = []string{
+		"100: from 203.0.113.0/24 lookup 254",
+		"300: from all iif wan2 lookup 100",
+		"300: [ipv6] from all iif wan2 lookup 100",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func gw(s string) []NextHop { return []NextHop{{Gw: netip.MustParseAddr(s), Weight: 1}} }
+
+func TestDiff(t *testing.T) {
+	p := netip.MustParsePrefix
+	a := Route{Table: 254, Dst: p("198.18.0.0/24"), NextHops: gw("203.0.113.1")}
+	b := Route{Table: 254, Dst: p("198.18.1.0/24"), NextHops: gw("203.0.113.1")}
+	c := Route{Table: 100, Dst: p("198.18.2.0/24"), Type: TypeBlackhole}
+	// The kernel reports the interface it chose and weight 1: still the same.
+	aKernel := a
+	aKernel.NextHops = []NextHop{{Gw: netip.MustParseAddr("203.0.113.1"), Ifindex: 3, Weight: 1}}
+	aKernel.Protocol = Protocol
+	bMoved := b
+	bMoved.NextHops = gw("198.51.100.1")
+	stale := Route{Table: 254, Dst: p("198.18.9.0/24"), NextHops: gw("203.0.113.1")}
+	foreignKey := Route{Table: 100, Dst: p("198.18.2.0/24")}
+
+	ops, conflicts := Diff([]Route{a, bMoved, c}, []Route{aKernel, b, stale}, map[Key]Route{foreignKey.Key(): foreignKey})
+	var got []string
+	for _, op := range ops {
+		got = append(got, op.Kind.String()+" "+op.Route.String())
+	}
+	want := []string{
+		"replace-route 198.18.1.0/24 via 198.51.100.1",
+		"delete-route 198.18.9.0/24 via 203.0.113.1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ops:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(conflicts) != 1 || conflicts[0].Dst != c.Dst {
+		t.Errorf("conflicts = %v", conflicts)
+	}
+	// Nothing to do when the kernel already matches.
+	if ops, _ := Diff([]Route{a}, []Route{aKernel}, nil); len(ops) != 0 {
+		t.Errorf("no-op diff = %v", ops)
+	}
+	// A metric change is an add before a delete (different keys).
+	m := a
+	m.Metric = 10
+	ops, _ = Diff([]Route{m}, []Route{aKernel}, nil)
+	if len(ops) != 2 || ops[0].Kind != OpAdd || ops[1].Kind != OpDelete {
+		t.Errorf("metric change = %v", ops)
+	}
+}
+
+func TestDiffRules(t *testing.T) {
+	r1 := Rule{Family: 4, Priority: 100, From: netip.MustParsePrefix("192.0.2.0/25"), Table: 100}
+	r2 := Rule{Family: 4, Priority: 100, From: netip.MustParsePrefix("192.0.2.128/25"), Table: 100}
+	owned := r1
+	owned.Protocol = Protocol
+	ops := DiffRules([]Rule{r2}, []Rule{owned})
+	if len(ops) != 2 || !ops[0].Add || ops[0].Rule != r2 || ops[1].Add {
+		t.Errorf("ops = %+v", ops)
+	}
+	if ops := DiffRules([]Rule{r1}, []Rule{owned}); len(ops) != 0 {
+		t.Errorf("no-op = %+v", ops)
+	}
+}
