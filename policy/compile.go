@@ -32,6 +32,18 @@ type NamedSet struct {
 	Name  string
 	V6    bool
 	Elems []config.AddrRange // sorted, merged
+	Hash  string             // of the elements; kept in the set's comment
+}
+
+func (s *NamedSet) comment() string { return "sha256:" + s.Hash }
+
+func elemsHash(rs []config.AddrRange) string {
+	h := sha256.New()
+	for _, r := range rs {
+		h.Write(r.From.AsSlice())
+		h.Write(r.To.AsSlice())
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
 // Chain is one chain of the table. Base chains have a Hook.
@@ -127,9 +139,10 @@ func setName(name string, v6 bool) string {
 
 func (c *compiler) sets() {
 	for _, s := range c.p.Sets {
+		v4, v6 := MergeRanges(s.V4), MergeRanges(s.V6)
 		c.rs.Sets = append(c.rs.Sets,
-			&NamedSet{Name: setName(s.Name, false), Elems: MergeRanges(s.V4)},
-			&NamedSet{Name: setName(s.Name, true), V6: true, Elems: MergeRanges(s.V6)})
+			&NamedSet{Name: setName(s.Name, false), Elems: v4, Hash: elemsHash(v4)},
+			&NamedSet{Name: setName(s.Name, true), V6: true, Elems: v6, Hash: elemsHash(v6)})
 	}
 }
 

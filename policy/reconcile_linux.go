@@ -64,6 +64,9 @@ func observe(c *nftables.Conn, withRules bool) (*kernelState, error) {
 	}
 	st.sets = map[string]*nftables.Set{}
 	for _, s := range sets {
+		if s.Anonymous || strings.HasPrefix(s.Name, "__") {
+			continue // bound to rules; freed with them
+		}
 		st.sets[s.Name] = s
 		if s.Name == stateSet {
 			st.hash = strings.TrimPrefix(s.Comment, "sha256:")
@@ -189,10 +192,11 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 	if dryRun {
 		return chg, nil
 	}
-	if err := apply(c, desired, st.exists, kernelCounters(st)); err != nil {
+	sent, err := apply(c, desired, st, kernelCounters(st))
+	if err != nil {
 		return nil, fmt.Errorf("tenant %q: apply: %w", t.Name, err)
 	}
-	if err := verifySets(c, desired); err != nil {
+	if err := verifySets(c, sent); err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
 	}
 	log.Info("policy applied", "changes", len(chg), "chains", len(desired.Chains), "sets", len(desired.Sets))
@@ -210,29 +214,63 @@ func Apply(ns netns.NsHandle, rs *Ruleset) error {
 	if err != nil {
 		return err
 	}
-	return apply(c, rs, st.exists, nil)
-}
-
-// apply queues the whole table in one batch and flushes once. If building
-// fails, nothing is sent.
-func apply(c *nftables.Conn, rs *Ruleset, exists bool, counters map[counterKey]Counter) error {
-	if exists {
-		c.DelTable(table)
-	}
-	c.AddTable(table)
-	b := &builder{c: c, t: table}
-	if err := c.AddSet(&nftables.Set{Table: table, Name: stateSet, KeyType: nftables.TypeIPAddr, Comment: "sha256:" + rs.Hash}, nil); err != nil {
+	sent, err := apply(c, rs, st, nil)
+	if err != nil {
 		return err
 	}
+	return verifySets(c, sent)
+}
+
+// apply queues the whole desired table in one batch and flushes once; if
+// building fails, nothing is sent. On an existing table it does not delete
+// the table: it flushes every chain, replaces only the sets whose content
+// changed (and the state set), drops chains no longer wanted and re-adds
+// all rules, all in the same transaction. Unchanged large sets are thus
+// neither resent nor re-verified. It returns the sets it sent.
+func apply(c *nftables.Conn, rs *Ruleset, st *kernelState, counters map[counterKey]Counter) ([]*NamedSet, error) {
+	wantChain := map[string]bool{}
+	for _, ch := range rs.Chains {
+		wantChain[ch.Name] = true
+	}
+	if !st.exists {
+		c.AddTable(table)
+	} else {
+		for _, name := range st.names {
+			c.FlushChain(&nftables.Chain{Name: name, Table: table})
+		}
+		wantSet := map[string]string{}
+		for _, s := range rs.Sets {
+			wantSet[s.Name] = s.comment()
+		}
+		for name, ks := range st.sets {
+			if cm, ok := wantSet[name]; !ok || cm != ks.Comment || name == stateSet {
+				c.DelSet(&nftables.Set{Name: name, Table: table})
+			}
+		}
+		for _, name := range st.names {
+			if !wantChain[name] {
+				c.DelChain(&nftables.Chain{Name: name, Table: table})
+			}
+		}
+	}
+	b := &builder{c: c, t: table}
+	if err := c.AddSet(&nftables.Set{Table: table, Name: stateSet, KeyType: nftables.TypeIPAddr, Comment: "sha256:" + rs.Hash}, nil); err != nil {
+		return nil, err
+	}
+	var sent []*NamedSet
 	for _, s := range rs.Sets {
+		if ks, ok := st.sets[s.Name]; ok && ks.Comment == s.comment() {
+			continue
+		}
 		kt := nftables.TypeIPAddr
 		if s.V6 {
 			kt = nftables.TypeIP6Addr
 		}
-		ks := &nftables.Set{Table: table, Name: s.Name, KeyType: kt, Interval: true}
+		ks := &nftables.Set{Table: table, Name: s.Name, KeyType: kt, Interval: true, Comment: s.comment()}
 		if err := c.AddSet(ks, addrIntervals(s.Elems)); err != nil {
-			return fmt.Errorf("set %s: %w", s.Name, err)
+			return nil, fmt.Errorf("set %s: %w", s.Name, err)
 		}
+		sent = append(sent, s)
 	}
 	chains := map[string]*nftables.Chain{}
 	for _, ch := range rs.Chains {
@@ -267,13 +305,13 @@ func apply(c *nftables.Conn, rs *Ruleset, exists bool, counters map[counterKey]C
 				exprs = append(exprs, b.exprs(s)...)
 			}
 			if b.err != nil {
-				return fmt.Errorf("chain %s rule %s: %w", ch.Name, r.ID, b.err)
+				return nil, fmt.Errorf("chain %s rule %s: %w", ch.Name, r.ID, b.err)
 			}
 			c.AddRule(&nftables.Rule{Table: table, Chain: chains[ch.Name], Exprs: exprs,
 				UserData: userdata.AppendString(nil, userdata.TypeComment, r.comment())})
 		}
 	}
-	return c.Flush()
+	return sent, c.Flush()
 }
 
 var hooks = map[string]*nftables.ChainHook{
@@ -283,8 +321,8 @@ var hooks = map[string]*nftables.ChainHook{
 
 // verifySets reads back every named set and checks that the kernel holds
 // all elements: a truncated batch must not pass silently.
-func verifySets(c *nftables.Conn, rs *Ruleset) error {
-	for _, s := range rs.Sets {
+func verifySets(c *nftables.Conn, sets []*NamedSet) error {
+	for _, s := range sets {
 		want := len(addrIntervals(s.Elems))
 		got, err := c.GetSetElements(&nftables.Set{Table: table, Name: s.Name})
 		if err != nil {
@@ -347,17 +385,22 @@ func diff(c *nftables.Conn, tenant string, st *kernelState, rs *Ruleset) ([]chan
 			out = append(out, mk("delete-chain", name, ""))
 		}
 	}
+	wantSet := map[string]bool{stateSet: true}
+	for _, s := range rs.Sets {
+		wantSet[s.Name] = true
+	}
+	for name := range st.sets {
+		if !wantSet[name] {
+			out = append(out, mk("delete-set", name, ""))
+		}
+	}
 	for _, s := range rs.Sets {
 		if _, ok := st.sets[s.Name]; !ok {
 			out = append(out, mk("add-set", s.Name, fmt.Sprintf("%d elements", len(s.Elems))))
 			continue
 		}
-		got, err := c.GetSetElements(&nftables.Set{Table: table, Name: s.Name})
-		if err != nil {
-			return nil, fmt.Errorf("read set %s: %w", s.Name, err)
-		}
-		if len(got) != len(addrIntervals(s.Elems)) {
-			out = append(out, mk("update-set", s.Name, fmt.Sprintf("%d -> %d interval elements", len(got), len(addrIntervals(s.Elems)))))
+		if st.sets[s.Name].Comment != s.comment() {
+			out = append(out, mk("update-set", s.Name, fmt.Sprintf("%d elements", len(s.Elems))))
 		}
 	}
 	if len(out) == 0 {
