@@ -248,3 +248,14 @@ gateway = "203.0.113.1"`, "tenant.edge.route.gateway: unknown key"},
 		})
 	}
 }
+
+func TestDualUplinkExample(t *testing.T) {
+	cfg, err := Load("../configs/dual-uplink.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Tenant("edge").Routing
+	if len(r.Routes) != 4 || len(r.Rules) != 2 || len(r.Routes[0].NextHops) != 2 {
+		t.Errorf("routing = %+v", r)
+	}
+}

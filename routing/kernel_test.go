@@ -524,3 +524,48 @@ func ifindex(t *testing.T, h netns.NsHandle, name string) int {
 	}
 	return idx
 }
+
+func TestPlanForNewTenantReadsNoNamespace(t *testing.T) {
+	cfg := mustConfig(t, dualUplink)
+	cs, err := routing.Reconcile(context.Background(), cfg.Tenant("edge"), netns.None(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := change.Summary(cs)
+	if sum["routing/add-route"] != 5 || sum["routing/add-rule"] != 3 || len(cs) != 8 {
+		t.Errorf("plan for a new tenant = %v", cs)
+	}
+	if _, err := routing.Reconcile(context.Background(), cfg.Tenant("edge"), netns.None(), false); err == nil {
+		t.Error("apply without a namespace handle succeeded")
+	}
+}
+
+// The shipped example works as documented.
+func TestDualUplinkExampleConfig(t *testing.T) {
+	sandbox.Require(t)
+	m := topology(t)
+	cfg, err := config.Load("../configs/dual-uplink.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := apply(t, m, cfg, false)
+	if n := change.Summary(cs)["routing/add-route"]; n != 4 {
+		t.Errorf("changes = %v", cs)
+	}
+	if !testnet.WaitPing("lanh", "192.0.2.1", 5*time.Second) {
+		t.Fatal("LAN host cannot reach the tenant")
+	}
+	b1, b2 := icmpEchos(t, "isp1"), icmpEchos(t, "isp2")
+	testnet.MustCmd(t, "lanh", "ping", "-c", "5", "-i", "0.05", "-W", "2", "-I", "192.0.2.130", "198.18.0.1")
+	if icmpEchos(t, "isp2")-b2 < 5 || icmpEchos(t, "isp1") != b1 {
+		t.Error("the LAN's upper half did not leave by isp2 only")
+	}
+	// The lower half uses the main table, where benchmark space is
+	// unreachable.
+	if out, err := testnet.Cmd("lanh", "ping", "-c", "1", "-W", "1", "-I", "192.0.2.10", "198.18.0.1"); err == nil || !strings.Contains(out, "Unreachable") {
+		t.Errorf("198.18.0.1 from the lower half: %v %s", err, out)
+	}
+	if cs := apply(t, m, cfg, false); len(cs) != 0 {
+		t.Errorf("second apply: %v", cs)
+	}
+}

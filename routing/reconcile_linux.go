@@ -31,6 +31,15 @@ var log = slog.Default().With("subsystem", "routing")
 // (or its interface is missing) is reported ("skip-route"), not fatal.
 func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun bool) ([]change.Change, error) {
 	desired := Plan(t)
+	if !ns.IsOpen() {
+		// A tenant whose namespace does not exist yet (fwd plan before its
+		// first apply): everything is to be added, and the caller's own
+		// namespace must not be read in its place.
+		if !dryRun {
+			return nil, fmt.Errorf("tenant %q: no namespace handle", t.Name)
+		}
+		return planEmpty(t, desired), nil
+	}
 	nh, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: netlink handle: %w", t.Name, err)
@@ -152,6 +161,17 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 		return changes, fmt.Errorf("tenant %q: %w", t.Name, errors.Join(errs...))
 	}
 	return changes, nil
+}
+
+func planEmpty(t *config.Tenant, d Desired) []change.Change {
+	var cs []change.Change
+	for i := range d.Routes {
+		cs = append(cs, change.Change{Tenant: t.Name, Subsystem: "routing", Action: OpAdd.String(), Object: routeText(&d.Routes[i], t, nil)})
+	}
+	for _, r := range d.Rules {
+		cs = append(cs, change.Change{Tenant: t.Name, Subsystem: "routing", Action: "add-rule", Object: ruleText(r, t)})
+	}
+	return cs
 }
 
 func replaceDetail(op Op, t *config.Tenant, byIndex map[int]string) string {

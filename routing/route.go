@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -190,6 +191,10 @@ type Op struct {
 	Old   *Route // OpReplace, OpDelete: the route read from the kernel
 }
 
+func compareKeys(a, b Key) int {
+	return cmp.Or(cmp.Compare(a.Table, b.Table), a.Dst.Addr().Compare(b.Dst.Addr()), cmp.Compare(a.Dst.Bits(), b.Dst.Bits()), cmp.Compare(a.Metric, b.Metric))
+}
+
 // Diff computes the route changes that make owned (fwd's routes read from
 // the kernel) equal desired. foreign holds the keys of routes somebody
 // else made: a desired route whose key is taken by one is reported in
@@ -224,6 +229,6 @@ func Diff(desired, owned []Route, foreign map[Key]Route) (ops []Op, conflicts []
 			dels = append(dels, Op{Kind: OpDelete, Route: owned[i], Old: &owned[i]})
 		}
 	}
-	slices.SortFunc(dels, func(a, b Op) int { return strings.Compare(a.Route.String(), b.Route.String()) })
+	slices.SortFunc(dels, func(a, b Op) int { return compareKeys(a.Route.Key(), b.Route.Key()) })
 	return append(ops, dels...), conflicts
 }

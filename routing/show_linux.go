@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -10,6 +11,8 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
+
+var errNoNamespace = errors.New("no namespace handle")
 
 // RouteView is one route as `fwd show routes` prints it.
 type RouteView struct {
@@ -87,6 +90,9 @@ func tableName(t *config.Tenant, id uint32) string {
 // ns in table (0: all tables, without the kernel's local table), sorted by
 // table, family and destination. t (may be nil) names tables.
 func ReadRoutes(ns netns.NsHandle, t *config.Tenant, table uint32) ([]RouteView, error) {
+	if !ns.IsOpen() {
+		return nil, errNoNamespace
+	}
 	c, err := openConn(ns)
 	if err != nil {
 		return nil, err
@@ -157,6 +163,9 @@ func ReadRoutes(ns netns.NsHandle, t *config.Tenant, table uint32) ([]RouteView,
 // ReadRules returns the policy routing rules of namespace ns, both
 // families, in priority order. t (may be nil) names tables.
 func ReadRules(ns netns.NsHandle, t *config.Tenant) ([]RuleView, error) {
+	if !ns.IsOpen() {
+		return nil, errNoNamespace
+	}
 	nh, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		return nil, err
