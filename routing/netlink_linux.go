@@ -391,7 +391,11 @@ func (c *conn) dump(req []byte, seq uint32, fn func(typ uint16, body []byte)) er
 			}
 			switch typ {
 			case unix.NLMSG_DONE:
+				// A dump that failed midway says so in NLMSG_DONE.
 				done = true
+				if len(body) >= 4 && int32(ne.Uint32(body)) < 0 {
+					return nlError(flags, body)
+				}
 			case unix.NLMSG_ERROR:
 				done = true
 				return nlError(flags, body)
@@ -442,6 +446,9 @@ func (c *conn) dumpRoutes(af uint8, table uint32, proto uint8, fn func(Route)) e
 		})
 		if errors.Is(err, errDumpInterrupted) {
 			continue
+		}
+		if table != 0 && errors.Is(err, unix.ENOENT) {
+			return nil // the family has no such table (yet): it is empty
 		}
 		return err
 	}

@@ -87,17 +87,28 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 		}
 	}
 
-	all, err := in.allRoutes(0)
+	// fwd's own routes in every table (filtered by protocol in the
+	// kernel), and everybody's routes in the tables fwd wants routes in,
+	// to find keys held by someone else. A table full of BGP routes under
+	// another protocol is not read unless static routes go there too.
+	owned, err := in.Routes(0)
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
 	}
-	var owned []Route
 	foreign := map[Key]Route{}
-	for _, r := range all {
-		if r.Protocol == Protocol {
-			owned = append(owned, r)
-		} else if r.Table != uint32(unix.RT_TABLE_LOCAL) {
-			foreign[r.Key()] = r
+	tables := map[uint32]bool{}
+	for _, r := range routes {
+		tables[r.Table] = true
+	}
+	for tb := range tables {
+		all, err := in.allRoutes(tb)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
+		}
+		for _, r := range all {
+			if r.Protocol != Protocol {
+				foreign[r.Key()] = r
+			}
 		}
 	}
 	ops, conflicts := Diff(routes, owned, foreign)
@@ -130,6 +141,11 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 	}
 	for _, op := range ops {
 		if f, bad := refused[op.Route.Key()]; bad && f.Op.Kind == op.Kind {
+			if op.Kind == OpAdd && errors.Is(f.Err, unix.EEXIST) {
+				// Someone added a route with this key since the dump.
+				add("conflict-route", name(&op.Route), "the key is held by a route fwd does not own")
+				continue
+			}
 			if f.Unreachable() {
 				add("skip-route", name(&op.Route), fmt.Sprintf("gateway unreachable: %v", f.Err))
 				log.Warn("route not installed: gateway unreachable", "tenant", t.Name, "route", name(&op.Route), "err", f.Err)

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
@@ -39,8 +40,19 @@ func main() {
 	}
 	n := flag.Int("n", 1000000, "number of routes")
 	skipIP := flag.Bool("skip-ip", false, "skip the ip -batch comparison")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the installer phases to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*n, *skipIP); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
