@@ -23,6 +23,7 @@ const stateSet = "fwd_state"
 // from the config, rendered to nft text or sent over netlink.
 type Ruleset struct {
 	Sets   []*NamedSet
+	IfSets []*IfSet // interface sets and dispatch maps (small; rebuilt on every apply)
 	Chains []*Chain
 	Hash   string // sha256 of the rendered ruleset (without the hash)
 }
@@ -44,6 +45,16 @@ func elemsHash(rs []config.AddrRange) string {
 		h.Write(r.To.AsSlice())
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// IfSet is a named set of interface names or, with Map, a verdict map
+// from interface name to "goto chain" (zone dispatch). Named rather than
+// anonymous so that `nft list ruleset` prints the names.
+type IfSet struct {
+	Name  string
+	Map   bool
+	Names []string
+	Elems []VmapElem
 }
 
 // Chain is one chain of the table. Base chains have a Hook.
@@ -91,6 +102,8 @@ const (
 	idLoopback = "_loopback"
 	idICMP     = "_icmp"
 	idICMPv6   = "_icmpv6"
+	idND       = "_nd"
+	idInvalid  = "_invalid"
 	idDispatch = "_dispatch"
 	idReject   = "_reject"
 	idDefault  = "_default"
@@ -210,20 +223,22 @@ var (
 	icmpv6Local     = []uint8{130, 131, 133, 134, 135, 136, 143} // MLD and neighbour discovery
 )
 
+// hygiene is the head of every base filter chain: established and
+// related traffic accepted by one verdict-map lookup, loopback accepted,
+// neighbour discovery and MLD accepted before invalid is dropped (conntrack
+// does not track them, so they look invalid), then ICMP errors (PMTU).
 func hygiene(local bool, dirOut bool) []*Rule {
 	rules := []*Rule{{ID: idCtState, Stmts: []Stmt{Counter{}, CtStateVmap{}}}}
 	if local {
-		rules = append(rules, &Rule{ID: idLoopback, Stmts: []Stmt{Ifname{Out: dirOut, Names: []string{"lo"}}, Counter{}, Verdict{Kind: "accept"}}})
+		rules = append(rules,
+			&Rule{ID: idLoopback, Stmts: []Stmt{Ifname{Out: dirOut, Names: []string{"lo"}}, Counter{}, Verdict{Kind: "accept"}}},
+			&Rule{ID: idND, Stmts: []Stmt{L4Proto{[]uint8{58}}, ICMPType{V6: true, Types: icmpv6Local}, Counter{}, Verdict{Kind: "accept"}}})
 	}
-	v6 := icmpv6Essential
-	if local {
-		v6 = append(append([]uint8(nil), v6...), icmpv6Local...)
-	}
+	rules = append(rules, &Rule{ID: idInvalid, Stmts: []Stmt{CtState{States: []string{"invalid"}}, Counter{}, Verdict{Kind: "drop"}}})
 	if !dirOut {
 		rules = append(rules, &Rule{ID: idICMP, Stmts: []Stmt{L4Proto{[]uint8{1}}, ICMPType{Types: icmpEssential}, Counter{}, Verdict{Kind: "accept"}}})
 	}
-	rules = append(rules, &Rule{ID: idICMPv6, Stmts: []Stmt{L4Proto{[]uint8{58}}, ICMPType{V6: true, Types: v6}, Counter{}, Verdict{Kind: "accept"}}})
-	return rules
+	return append(rules, &Rule{ID: idICMPv6, Stmts: []Stmt{L4Proto{[]uint8{58}}, ICMPType{V6: true, Types: icmpv6Essential}, Counter{}, Verdict{Kind: "accept"}}})
 }
 
 func (c *compiler) ifaces(zone string) []string {
@@ -233,8 +248,27 @@ func (c *compiler) ifaces(zone string) []string {
 	return nil
 }
 
-// dispatch builds "iifname vmap { ... : goto prefix_zone }; goto prefix_unzoned".
-func (c *compiler) dispatch(out bool, target func(zone string) string) []*Rule {
+// ifMatch matches the interfaces of a zone: one name directly, several
+// through the zone's named interface set.
+func (c *compiler) ifMatch(out bool, zone string) Stmt {
+	ifs := c.ifaces(zone)
+	if len(ifs) == 1 {
+		return Ifname{Out: out, Names: ifs}
+	}
+	name := "zone_" + zone
+	found := false
+	for _, s := range c.rs.IfSets {
+		found = found || s.Name == name
+	}
+	if !found {
+		c.rs.IfSets = append(c.rs.IfSets, &IfSet{Name: name, Names: ifs})
+	}
+	return Ifname{Out: out, Set: name}
+}
+
+// dispatch builds "iifname vmap @map; goto prefix_unzoned" where the map
+// sends each zone's interfaces to target(zone).
+func (c *compiler) dispatch(out bool, mapName string, target func(zone string) string) []*Rule {
 	var elems []VmapElem
 	for _, z := range c.zoneNames() {
 		if z == unzoned {
@@ -247,7 +281,8 @@ func (c *compiler) dispatch(out bool, target func(zone string) string) []*Rule {
 	sort.Slice(elems, func(i, j int) bool { return elems[i].Key < elems[j].Key })
 	var rules []*Rule
 	if len(elems) > 0 {
-		rules = append(rules, &Rule{ID: idDispatch, Stmts: []Stmt{IfnameVmap{Out: out, Elems: elems}}})
+		c.rs.IfSets = append(c.rs.IfSets, &IfSet{Name: mapName, Map: true, Elems: elems})
+		rules = append(rules, &Rule{ID: idDispatch, Stmts: []Stmt{IfnameVmap{Out: out, Map: mapName}}})
 	}
 	return append(rules, &Rule{ID: idDispatch, Stmts: []Stmt{Verdict{Kind: "goto", Chain: target(unzoned)}}})
 }
@@ -261,15 +296,15 @@ func (c *compiler) filter() {
 		{ID: idReject, Stmts: []Stmt{RejectStmt{}}},
 	}})
 
-	input.Rules = append(hygiene(true, false), c.dispatch(false, func(z string) string { return "in_" + z })...)
-	output.Rules = append(hygiene(true, true), c.dispatch(true, func(z string) string { return "out_" + z })...)
+	input.Rules = append(hygiene(true, false), c.dispatch(false, "dispatch_input", func(z string) string { return "in_" + z })...)
+	output.Rules = append(hygiene(true, true), c.dispatch(true, "dispatch_output", func(z string) string { return "out_" + z })...)
 	forward.Rules = hygiene(false, false)
 	for _, n := range c.p.NAT {
 		if n.Type == config.NATDnat {
 			forward.Rules = append(forward.Rules, dnatAdmit(n))
 		}
 	}
-	forward.Rules = append(forward.Rules, c.dispatch(false, func(z string) string { return "from_" + z })...)
+	forward.Rules = append(forward.Rules, c.dispatch(false, "dispatch_forward", func(z string) string { return "from_" + z })...)
 
 	zones := c.zoneNames()
 	for _, z := range zones {
@@ -279,7 +314,7 @@ func (c *compiler) filter() {
 		c.chain(&Chain{Name: "out_" + z, Rules: c.zoneRules("out_"+z, config.ZoneSelf, z)})
 	}
 	for _, a := range zones {
-		c.chain(&Chain{Name: "from_" + a, Rules: c.dispatch(true, func(b string) string { return "fw_" + a + "_" + b })})
+		c.chain(&Chain{Name: "from_" + a, Rules: c.dispatch(true, "dispatch_from_"+a, func(b string) string { return "fw_" + a + "_" + b })})
 		for _, b := range zones {
 			c.chain(&Chain{Name: "fw_" + a + "_" + b, Rules: c.zoneRules("fw_"+a+"_"+b, a, b)})
 		}
@@ -408,7 +443,7 @@ func (c *compiler) nat() {
 		switch n.Type {
 		case config.NATMasquerade, config.NATSnat:
 			for _, v6 := range famsOf(n) {
-				st := []Stmt{Ifname{Out: true, Names: c.ifaces(n.Out)}}
+				st := []Stmt{c.ifMatch(true, n.Out)}
 				if len(n.Protos) > 0 {
 					st = append(st, L4Proto{n.Protos})
 				}
@@ -431,8 +466,8 @@ func (c *compiler) nat() {
 			}
 		case config.NATDnat:
 			v6 := n.ToAddr.Is6()
-			match := func(ifs []string, daddr config.AddrMatch) []Stmt {
-				st := []Stmt{Ifname{Names: ifs}}
+			match := func(zone string, daddr config.AddrMatch) []Stmt {
+				st := []Stmt{c.ifMatch(false, zone)}
 				if s := addrStmt(n.Saddr, false, v6); s != nil {
 					st = append(st, s)
 				}
@@ -451,13 +486,13 @@ func (c *compiler) nat() {
 				}
 				return append(st, Counter{}, NATStmt{Kind: "dnat", Addr: n.ToAddr, Port: n.ToPort})
 			}
-			pre.Rules = append(pre.Rules, &Rule{ID: n.ID, Stmts: match(c.ifaces(n.In), n.Daddr)})
+			pre.Rules = append(pre.Rules, &Rule{ID: n.ID, Stmts: match(n.In, n.Daddr)})
 			if n.Hairpin {
 				var pub []config.AddrRange
 				for _, a := range n.Public {
 					pub = append(pub, config.AddrRange{From: a, To: a})
 				}
-				pre.Rules = append(pre.Rules, &Rule{ID: n.ID, Comment: "hairpin", Stmts: match(c.ifaces(n.TargetZone), config.AddrMatch{Ranges: pub})})
+				pre.Rules = append(pre.Rules, &Rule{ID: n.ID, Comment: "hairpin", Stmts: match(n.TargetZone, config.AddrMatch{Ranges: pub})})
 				// Reflected flows must come back through the router, so
 				// their source is rewritten too.
 				var src []config.AddrRange
@@ -468,7 +503,7 @@ func (c *compiler) nat() {
 						}
 					}
 				}
-				st := []Stmt{Ifname{Out: true, Names: c.ifaces(n.TargetZone)}, CtStatusDNAT{}}
+				st := []Stmt{c.ifMatch(true, n.TargetZone), CtStatusDNAT{}}
 				if len(src) > 0 {
 					st = append(st, Addr{V6: v6, Ranges: MergeRanges(src)})
 				}
@@ -477,14 +512,13 @@ func (c *compiler) nat() {
 			}
 		case config.NATNetmap:
 			v6 := n.Prefix.Addr().Is6()
-			out := c.ifaces(n.Out)
 			post.Rules = append(post.Rules, &Rule{ID: n.ID, Stmts: []Stmt{
-				Ifname{Out: true, Names: out},
+				c.ifMatch(true, n.Out),
 				Addr{V6: v6, Ranges: []config.AddrRange{prefixRange(n.Prefix)}},
 				Counter{}, NATStmt{Kind: "snat", Prefix: n.ToPrefix},
 			}})
 			pre.Rules = append(pre.Rules, &Rule{ID: n.ID, Stmts: []Stmt{
-				Ifname{Names: out},
+				c.ifMatch(false, n.Out),
 				Addr{Daddr: true, V6: v6, Ranges: []config.AddrRange{prefixRange(n.ToPrefix)}},
 				Counter{}, NATStmt{Kind: "dnat", Prefix: n.Prefix},
 			}})
@@ -556,6 +590,17 @@ func writeRuleset(w writer, rs *Ruleset, withHash bool) {
 			fmt.Fprintf(w, " }\n")
 		}
 		fmt.Fprintf(w, "\t}\n\n")
+	}
+	for _, s := range rs.IfSets {
+		if s.Map {
+			items := make([]string, len(s.Elems))
+			for i, e := range s.Elems {
+				items[i] = fmt.Sprintf("%q : goto %s", e.Key, e.Chain)
+			}
+			fmt.Fprintf(w, "\tmap %s {\n\t\ttype ifname : verdict\n\t\telements = { %s }\n\t}\n\n", s.Name, strings.Join(items, ", "))
+		} else {
+			fmt.Fprintf(w, "\tset %s {\n\t\ttype ifname\n\t\telements = { %s }\n\t}\n\n", s.Name, quoteList(s.Names))
+		}
 	}
 	for i, ch := range rs.Chains {
 		if i > 0 {

@@ -39,6 +39,9 @@ func newNS(t *testing.T, name string) netns.NsHandle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close(); ns.Delete(name) })
+	// No duplicate address detection: addresses are usable at once.
+	sysctl(t, h, "net/ipv6/conf/all/accept_dad", "0")
+	sysctl(t, h, "net/ipv6/conf/default/accept_dad", "0")
 	return h
 }
 

@@ -74,6 +74,24 @@ func addrIntervals(rs []config.AddrRange) []nftables.SetElement {
 		})
 }
 
+// addIfSet queues a named interface set or dispatch map. Host byte order
+// in the set's metadata makes nft print the names.
+func addIfSet(c *nftables.Conn, s *IfSet) error {
+	ks := &nftables.Set{Table: table, Name: s.Name, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian}
+	var el []nftables.SetElement
+	if s.Map {
+		ks.IsMap, ks.DataType = true, nftables.TypeVerdict
+		for _, e := range s.Elems {
+			el = append(el, nftables.SetElement{Key: ifnameBytes(e.Key), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.Chain}})
+		}
+	} else {
+		for _, n := range s.Names {
+			el = append(el, nftables.SetElement{Key: ifnameBytes(n)})
+		}
+	}
+	return c.AddSet(ks, el)
+}
+
 func portBytes(p uint16) []byte { return binaryutil.BigEndian.PutUint16(p) }
 
 func (b *builder) exprs(s Stmt) []expr.Any {
@@ -84,6 +102,9 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 			key = expr.MetaKeyOIFNAME
 		}
 		load := &expr.Meta{Key: key, Register: reg}
+		if s.Set != "" {
+			return []expr.Any{load, &expr.Lookup{SourceRegister: reg, SetName: s.Set}}
+		}
 		if len(s.Names) == 1 {
 			return []expr.Any{load, cmp(ifnameBytes(s.Names[0]))}
 		}
@@ -97,12 +118,7 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 		if s.Out {
 			key = expr.MetaKeyOIFNAME
 		}
-		var el []nftables.SetElement
-		for _, e := range s.Elems {
-			el = append(el, nftables.SetElement{Key: ifnameBytes(e.Key), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.Chain}})
-		}
-		m := b.anon(nftables.TypeIFName, false, true, el)
-		return []expr.Any{&expr.Meta{Key: key, Register: reg}, &expr.Lookup{SourceRegister: reg, DestRegister: 0, IsDestRegSet: true, SetName: m.Name, SetID: m.ID}}
+		return []expr.Any{&expr.Meta{Key: key, Register: reg}, &expr.Lookup{SourceRegister: reg, DestRegister: 0, IsDestRegSet: true, SetName: s.Map}}
 	case L4Proto:
 		load := &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}
 		if len(s.Protos) == 1 {
@@ -192,7 +208,7 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 		for _, e := range []struct {
 			st string
 			v  expr.VerdictKind
-		}{{"invalid", expr.VerdictDrop}, {"established", expr.VerdictAccept}, {"related", expr.VerdictAccept}} {
+		}{{"established", expr.VerdictAccept}, {"related", expr.VerdictAccept}} {
 			el = append(el, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(ctBits[e.st]), VerdictData: &expr.Verdict{Kind: e.v}})
 		}
 		m := b.anon(nftables.TypeCTState, false, true, el)

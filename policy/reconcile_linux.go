@@ -275,6 +275,7 @@ func apply(c *nftables.Conn, rs *Ruleset, st *kernelState, counters map[counterK
 	chains := map[string]*nftables.Chain{}
 	for _, ch := range rs.Chains {
 		kc := &nftables.Chain{Name: ch.Name, Table: table}
+		chains[ch.Name] = kc
 		if ch.Hook != "" {
 			kc.Type = nftables.ChainType(ch.Type)
 			kc.Hooknum = hooks[ch.Hook]
@@ -286,7 +287,13 @@ func apply(c *nftables.Conn, rs *Ruleset, st *kernelState, counters map[counterK
 			}
 			kc.Policy = &pol
 		}
-		chains[ch.Name] = c.AddChain(kc)
+		c.AddChain(kc)
+	}
+	// Maps hold "goto chain" verdicts: the chains must exist first.
+	for _, s := range rs.IfSets {
+		if err := addIfSet(c, s); err != nil {
+			return nil, fmt.Errorf("set %s: %w", s.Name, err)
+		}
 	}
 	for _, ch := range rs.Chains {
 		seen := map[string]int{}
@@ -387,6 +394,9 @@ func diff(c *nftables.Conn, tenant string, st *kernelState, rs *Ruleset) ([]chan
 	}
 	wantSet := map[string]bool{stateSet: true}
 	for _, s := range rs.Sets {
+		wantSet[s.Name] = true
+	}
+	for _, s := range rs.IfSets {
 		wantSet[s.Name] = true
 	}
 	for name := range st.sets {

@@ -19,12 +19,13 @@ type Stmt interface {
 type Ifname struct {
 	Out   bool
 	Names []string
+	Set   string // named interface set instead of Names
 }
 
 // IfnameVmap dispatches on the interface name through a verdict map.
 type IfnameVmap struct {
-	Out   bool
-	Elems []VmapElem
+	Out bool
+	Map string
 }
 
 // VmapElem maps an interface to "goto Chain".
@@ -63,7 +64,7 @@ type CtState struct{ States []string }
 type CtStatusDNAT struct{}
 
 // CtStateVmap is the hygiene verdict map: established and related
-// accepted, invalid dropped.
+// accepted.
 type CtStateVmap struct{}
 
 // Limit matches while under the rate.
@@ -118,19 +119,16 @@ func ifKey(out bool) string {
 }
 
 func (s Ifname) text() string {
+	if s.Set != "" {
+		return ifKey(s.Out) + " @" + s.Set
+	}
 	if len(s.Names) == 1 {
 		return ifKey(s.Out) + " " + strconv.Quote(s.Names[0])
 	}
 	return ifKey(s.Out) + " { " + quoteList(s.Names) + " }"
 }
 
-func (s IfnameVmap) text() string {
-	parts := make([]string, len(s.Elems))
-	for i, e := range s.Elems {
-		parts[i] = fmt.Sprintf("%q : goto %s", e.Key, e.Chain)
-	}
-	return ifKey(s.Out) + " vmap { " + strings.Join(parts, ", ") + " }"
-}
+func (s IfnameVmap) text() string { return ifKey(s.Out) + " vmap @" + s.Map }
 
 func protoText(p uint8) string {
 	if p == 58 {
