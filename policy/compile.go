@@ -574,7 +574,7 @@ func writeRuleset(w writer, rs *Ruleset, withHash bool) {
 		if s.V6 {
 			typ = "ipv6_addr"
 		}
-		fmt.Fprintf(w, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", s.Name, typ)
+		fmt.Fprintf(w, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\tcomment %q\n", s.Name, typ, s.comment())
 		if len(s.Elems) > 0 {
 			fmt.Fprintf(w, "\t\telements = { ")
 			for i, e := range s.Elems {

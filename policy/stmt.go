@@ -230,7 +230,7 @@ func (s ICMPType) text() string {
 func (s CtState) text() string    { return "ct state " + strings.Join(s.States, ",") }
 func (CtStatusDNAT) text() string { return "ct status dnat" }
 func (CtStateVmap) text() string {
-	return "ct state vmap { invalid : drop, established : accept, related : accept }"
+	return "ct state vmap { established : accept, related : accept }"
 }
 func (s Limit) text() string {
 	return fmt.Sprintf("limit rate %d/%s burst %d packets", s.Rate.Count, s.Rate.Unit, burst(s.Rate))
