@@ -60,6 +60,13 @@ func (e OpError) Unreachable() bool {
 	return errors.Is(e.Err, unix.ENETUNREACH) || errors.Is(e.Err, unix.EHOSTUNREACH) || errors.Is(e.Err, unix.ENODEV) || errors.Is(e.Err, unix.ENETDOWN)
 }
 
+// BadSource reports whether the kernel refused the route's preferred
+// source (for IPv6, an address still tentative is refused).
+func (e OpError) BadSource() bool {
+	var ke *kernelError
+	return errors.As(e.Err, &ke) && ke.errno == unix.EINVAL && contains(ke.msg, "source address")
+}
+
 func contains(s, sub string) bool {
 	for i := 0; i+len(sub) <= len(s); i++ {
 		if s[i:i+len(sub)] == sub {
@@ -173,7 +180,8 @@ type SyncResult struct {
 
 // Sync makes the installer's routes in table exactly desired: one dump,
 // a diff, and only the differences sent. Routes of other protocols in the
-// table are left alone.
+// table are left alone. It sets the Table of every desired route to
+// table (in place, so that a 1M-route slice is not copied).
 func (in *Installer) Sync(ctx context.Context, table uint32, desired []Route) (SyncResult, error) {
 	var res SyncResult
 	owned, err := in.Routes(table)

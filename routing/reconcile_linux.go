@@ -16,7 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var log = slog.Default().With("subsystem", "routing")
+// logger is looked up on each use so that the daemon's slog.SetDefault,
+// made after package initialisation, applies.
+func logger() *slog.Logger { return slog.Default().With("subsystem", "routing") }
 
 // Reconcile makes the tenant's fwd-owned routes and policy rules in
 // namespace ns match t's routing. With dryRun it only computes the changes.
@@ -115,7 +117,7 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 	for _, c := range conflicts {
 		f := foreign[c.Key()]
 		add("conflict-route", name(&c), fmt.Sprintf("the key is held by %q (protocol %s), which fwd does not own", name(&f), protoName(f.Protocol)))
-		log.Warn("route conflicts with a route fwd does not own", "tenant", t.Name, "route", name(&c), "holder", name(&f))
+		logger().Warn("route conflicts with a route fwd does not own", "tenant", t.Name, "route", name(&c), "holder", name(&f))
 	}
 
 	ruleChanges, ruleOps, err := diffRules(nh, t, desired.Rules)
@@ -146,9 +148,15 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 				add("conflict-route", name(&op.Route), "the key is held by a route fwd does not own")
 				continue
 			}
+			if f.BadSource() {
+				// An IPv6 source still in duplicate address detection.
+				add("skip-route", name(&op.Route), fmt.Sprintf("source address not usable yet: %v", f.Err))
+				logger().Warn("route not installed: source address not usable", "tenant", t.Name, "route", name(&op.Route), "err", f.Err)
+				continue
+			}
 			if f.Unreachable() {
 				add("skip-route", name(&op.Route), fmt.Sprintf("gateway unreachable: %v", f.Err))
-				log.Warn("route not installed: gateway unreachable", "tenant", t.Name, "route", name(&op.Route), "err", f.Err)
+				logger().Warn("route not installed: gateway unreachable", "tenant", t.Name, "route", name(&op.Route), "err", f.Err)
 			} else {
 				errs = append(errs, fmt.Errorf("%s %s: %w", op.Kind, name(&op.Route), f.Err))
 			}
