@@ -30,7 +30,7 @@ addresses = ["203.0.113.2/24", "2001:db8:1::2/64"]
 
 [tenant.edge.interface.wan2]
 device = "eth2"
-addresses = ["198.51.100.2/24"]
+addresses = ["198.51.100.2/24", "2001:db8:2::2/64"]
 
 [tenant.edge.interface.lan]
 device = "eth3"
@@ -64,6 +64,20 @@ type = "blackhole"
 to = "2001:db8:ff::/48"
 via = "2001:db8:1::1"
 
+[[tenant.edge.route]]
+to = "2001:db8:fe::/48"
+nexthops = [{ via = "2001:db8:1::1", weight = 5 }, { via = "2001:db8:2::1" }]
+
+[[tenant.edge.route]]
+to = "198.18.10.0/24"
+dev = "lan"
+
+[[tenant.edge.route]]
+to = "198.18.20.0/24"
+via = "192.0.2.254"
+dev = "wan1"
+onlink = true
+
 [[tenant.edge.route_rule]]
 priority = 100
 from = "192.0.2.128/25"
@@ -93,7 +107,7 @@ func topology(t *testing.T) *zones.Manager {
 	testnet.Host(t, "isp2")
 	testnet.Host(t, "lanh")
 	testnet.NIC(t, "eth1", "isp1", "up0", netip.MustParseAddr("203.0.113.2"), "203.0.113.1/24", "2001:db8:1::1/64")
-	testnet.NIC(t, "eth2", "isp2", "up0", netip.MustParseAddr("198.51.100.2"), "198.51.100.1/24")
+	testnet.NIC(t, "eth2", "isp2", "up0", netip.MustParseAddr("198.51.100.2"), "198.51.100.1/24", "2001:db8:2::1/64")
 	testnet.NIC(t, "eth3", "lanh", "lan0", netip.MustParseAddr("192.0.2.1"), "192.0.2.10/24", "192.0.2.130/24")
 	for _, h := range []string{"isp1", "isp2"} {
 		testnet.MustCmd(t, h, "ip", "addr", "add", "198.18.0.1/32", "dev", "lo")
@@ -130,13 +144,14 @@ func apply(t *testing.T, m *zones.Manager, cfg *config.Config, dryRun bool) []ch
 }
 
 type ipRoute struct {
-	Dst      string `json:"dst"`
-	Gateway  string `json:"gateway"`
-	Dev      string `json:"dev"`
-	Table    string `json:"table"`
-	Protocol string `json:"protocol"`
-	Type     string `json:"type"`
-	Metric   int    `json:"metric"`
+	Dst      string   `json:"dst"`
+	Gateway  string   `json:"gateway"`
+	Dev      string   `json:"dev"`
+	Table    string   `json:"table"`
+	Protocol string   `json:"protocol"`
+	Type     string   `json:"type"`
+	Metric   int      `json:"metric"`
+	Flags    []string `json:"flags"`
 	Nexthops []struct {
 		Gateway string `json:"gateway"`
 		Dev     string `json:"dev"`
@@ -154,6 +169,9 @@ func (r ipRoute) String() string {
 	}
 	for _, nh := range r.Nexthops {
 		s += fmt.Sprintf(" nh=%s/%s/%d", nh.Gateway, nh.Dev, nh.Weight)
+	}
+	for _, f := range r.Flags {
+		s += " " + f
 	}
 	return s
 }
@@ -210,8 +228,8 @@ func TestDualUplinkPolicyECMPAndAdoption(t *testing.T) {
 	testnet.MustCmd(t, "", "ip", "-n", "edge", "route", "add", "198.19.0.0/24", "via", "203.0.113.1", "proto", "static")
 
 	cs := apply(t, m, cfg, false)
-	if n := change.Summary(cs)["routing/add-route"]; n != 5 {
-		t.Errorf("add-route changes = %d, want 5: %v", n, cs)
+	if n := change.Summary(cs)["routing/add-route"]; n != 8 {
+		t.Errorf("add-route changes = %d, want 8: %v", n, cs)
 	}
 	if n := change.Summary(cs)["routing/add-rule"]; n != 3 {
 		t.Errorf("add-rule changes = %d, want 3 (fwmark rule is in both families): %v", n, cs)
@@ -229,8 +247,22 @@ func TestDualUplinkPolicyECMPAndAdoption(t *testing.T) {
 			t.Errorf("ip -4 route show table all lacks %q; have:\n%v", want, keys(v4))
 		}
 	}
-	if v6 := ipRoutes(t, "-6"); !v6["2001:db8:ff::/48 table=main proto=243 via=2001:db8:1::1"] {
-		t.Errorf("IPv6 route missing; have:\n%v", keys(v6))
+	for _, want := range []string{
+		"198.18.10.0/24 table=main proto=243",
+		"198.18.20.0/24 table=main proto=243 via=192.0.2.254 onlink",
+	} {
+		if !v4[want] {
+			t.Errorf("ip -4 route show table all lacks %q; have:\n%v", want, keys(v4))
+		}
+	}
+	v6 := ipRoutes(t, "-6")
+	for _, want := range []string{
+		"2001:db8:ff::/48 table=main proto=243 via=2001:db8:1::1",
+		"2001:db8:fe::/48 table=main proto=243 nh=2001:db8:1::1/wan1/5 nh=2001:db8:2::1/wan2/1",
+	} {
+		if !v6[want] {
+			t.Errorf("ip -6 route show table all lacks %q; have:\n%v", want, keys(v6))
+		}
 	}
 	var rules []ipRule
 	testnet.JSON(t, &rules, "", "ip", "-j", "-n", "edge", "rule")
@@ -532,7 +564,7 @@ func TestPlanForNewTenantReadsNoNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := change.Summary(cs)
-	if sum["routing/add-route"] != 5 || sum["routing/add-rule"] != 3 || len(cs) != 8 {
+	if sum["routing/add-route"] != 8 || sum["routing/add-rule"] != 3 || len(cs) != 11 {
 		t.Errorf("plan for a new tenant = %v", cs)
 	}
 	if _, err := routing.Reconcile(context.Background(), cfg.Tenant("edge"), netns.None(), false); err == nil {
