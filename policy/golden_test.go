@@ -108,3 +108,22 @@ func TestMergeRanges(t *testing.T) {
 		t.Fatalf("got %q, want %q", strings.Join(s, " "), want)
 	}
 }
+
+// TestExampleConfigs compiles the shipped policy examples.
+func TestExampleConfigs(t *testing.T) {
+	files, _ := filepath.Glob("../configs/policy-*.toml")
+	if len(files) < 2 {
+		t.Fatalf("policy examples missing: %v", files)
+	}
+	for _, f := range files {
+		cfg, err := config.Load(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, tn := range cfg.Tenants {
+			if rs := Compile(tn); rs == nil || len(rs.Chains) == 0 {
+				t.Errorf("%s: tenant %s compiled to nothing", f, tn.Name)
+			}
+		}
+	}
+}
