@@ -259,3 +259,31 @@ func TestDualUplinkExample(t *testing.T) {
 		t.Errorf("routing = %+v", r)
 	}
 }
+
+// FuzzRoutingParse feeds routing-heavy configs to the decoder: validation
+// must report, never panic.
+func FuzzRoutingParse(f *testing.F) {
+	f.Add(routingBase + `
+[[tenant.edge.route]]
+to = "default"
+nexthops = [{ via = "203.0.113.1", weight = 2 }, { via = "198.51.100.1", dev = "wan2", onlink = true }]
+metric = 5
+table = "isp2"
+src = "203.0.113.2"
+[[tenant.edge.route]]
+to = "2001:db8::/32"
+type = "blackhole"
+[[tenant.edge.route_rule]]
+priority = 10
+from = "192.0.2.0/24"
+to = "198.18.0.0/15"
+iif = "lan"
+fwmark = 0x10
+fwmask = 0xff
+family = "ipv4"
+table = "isp2"
+`)
+	f.Fuzz(func(t *testing.T, s string) {
+		Parse("f.toml", []byte(s))
+	})
+}
