@@ -504,6 +504,32 @@ func TestInstallerNexthopSyncAndWithdraw(t *testing.T) {
 	if err != nil || len(got) != n {
 		t.Fatalf("Routes(100) = %d routes, %v; want %d", len(got), err, n)
 	}
+	// Failures are matched to their routes across chunks: every second
+	// op re-adds an existing route (EEXIST), the others add new ones.
+	var ops []routing.Op
+	for i := range n {
+		r := routes[i]
+		if i%2 == 1 {
+			r.Metric = 7
+		}
+		ops = append(ops, routing.Op{Kind: routing.OpAdd, Route: r})
+	}
+	failed, err := in.Apply(ctx, ops)
+	if err != nil || len(failed) != n/2 {
+		t.Fatalf("Apply: %d failed, %v; want %d", len(failed), err, n/2)
+	}
+	for _, f := range failed {
+		if f.Op.Route.Metric != 0 || !strings.Contains(f.Err.Error(), "file exists") {
+			t.Fatalf("unexpected failure %v", f)
+		}
+	}
+	var extra []routing.Route
+	for i := 1; i < n; i += 2 {
+		extra = append(extra, ops[i].Route)
+	}
+	if err := in.Delete(ctx, extra); err != nil {
+		t.Fatal(err)
+	}
 	// Sync: drop half, move 100 to a direct gateway: only differences sent.
 	desired := append([]routing.Route(nil), routes[:n/2]...)
 	for i := range 100 {

@@ -55,9 +55,10 @@ var errDumpInterrupted = errors.New("netlink dump interrupted")
 
 // conn is one rtnetlink socket opened inside a namespace.
 type conn struct {
-	fd   int
-	seq  uint32
-	rbuf []byte
+	fd      int
+	seq     uint32
+	rbuf    []byte
+	maxMsgs int // requests per sendmsg, so that their failures fit the receive buffer
 }
 
 func openConn(h netns.NsHandle) (*conn, error) {
@@ -83,6 +84,13 @@ func openConn(h netns.NsHandle) (*conn, error) {
 	}
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+	}
+	// Every failed request queues an error (~1 KiB of buffer accounting
+	// each); without CAP_NET_ADMIN the buffer stays small, so send fewer
+	// requests per sendmsg rather than lose replies.
+	c.maxMsgs = 1 << 16
+	if got, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+		c.maxMsgs = max(16, min(c.maxMsgs, got/2048))
 	}
 	// Short acks (no echo of the request), error strings, kernel-side
 	// dump filtering by table and protocol. All optional.
@@ -468,14 +476,14 @@ func (c *conn) batch(n int, build func(b []byte, i int, flags uint16, seq uint32
 		first := i
 		base := c.seq + 1
 		var lastSeq uint32
-		for i < n && len(buf) < chunkBytes {
+		for i < n && len(buf) < chunkBytes && i-first < c.maxMsgs {
 			lastSeq = c.nextSeq()
 			flags := uint16(unix.NLM_F_REQUEST)
 			start := len(buf)
 			buf = build(buf, i, flags, lastSeq)
 			// Ask for an ack on the chunk's last message; we know it is
 			// last only afterwards, so patch the flags in place.
-			if i+1 == n || len(buf) >= chunkBytes {
+			if i+1 == n || len(buf) >= chunkBytes || i+1-first >= c.maxMsgs {
 				ne.PutUint16(buf[start+6:], ne.Uint16(buf[start+6:])|unix.NLM_F_ACK)
 			}
 			i++
