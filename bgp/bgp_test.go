@@ -1,0 +1,352 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testnet"
+	"golang.org/x/sys/unix"
+)
+
+const envSpeaker = "FWD_BGP_TEST_SPEAKER"
+
+func TestMain(m *testing.M) {
+	// The supervisor re-executes this test binary as the speaker.
+	if os.Getenv(envSpeaker) == "1" {
+		os.Exit(SpeakerMain(os.Args[1:]))
+	}
+	sandbox.Main(m)
+}
+
+func newTestSupervisor(t *testing.T) *Supervisor {
+	t.Helper()
+	dir := t.TempDir()
+	s := NewSupervisor(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), dir)
+	s.SpeakerArgv = []string{os.Args[0]}
+	s.SpeakerEnv = []string{envSpeaker + "=1"}
+	s.WatchParent = true
+	s.AnnounceInterval = time.Second
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(dir, "*", "speaker.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				t.Logf("%s:\n%s", l, b)
+			}
+		}
+	})
+	return s
+}
+
+// link connects tenant and peer namespaces with a veth pair.
+func link(t *testing.T, a, aif, aaddr, b, bif, baddr string) {
+	t.Helper()
+	testnet.MustCmd(t, "", "ip", "link", "add", aif, "netns", a, "type", "veth", "peer", "name", bif, "netns", b)
+	testnet.MustCmd(t, "", "ip", "-n", a, "addr", "add", aaddr, "dev", aif)
+	testnet.MustCmd(t, "", "ip", "-n", b, "addr", "add", baddr, "dev", bif)
+	testnet.MustCmd(t, "", "ip", "-n", a, "link", "set", aif, "up")
+	testnet.MustCmd(t, "", "ip", "-n", b, "link", "set", bif, "up")
+}
+
+type bird struct {
+	t    *testing.T
+	ns   string
+	dir  string
+	sock string
+	cmd  *exec.Cmd
+}
+
+// startBird runs BIRD 2 in namespace nsName with the given protocols.
+func startBird(t *testing.T, nsName, routerID, body string) *bird {
+	t.Helper()
+	if _, err := exec.LookPath("bird"); err != nil {
+		t.Fatal("bird2 is not installed (apt-get install -y bird2)")
+	}
+	dir := t.TempDir()
+	b := &bird{t: t, ns: nsName, dir: dir, sock: filepath.Join(dir, "bird.ctl")}
+	conf := fmt.Sprintf("router id %s;\nlog %q all;\nprotocol device {}\n%s\n", routerID, filepath.Join(dir, "bird.log"), body)
+	if err := os.WriteFile(filepath.Join(dir, "bird.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.start()
+	t.Cleanup(b.kill)
+	return b
+}
+
+func (b *bird) start() {
+	b.t.Helper()
+	b.cmd = exec.Command("ip", "netns", "exec", b.ns, "bird", "-f", "-c", filepath.Join(b.dir, "bird.conf"), "-s", b.sock, "-P", filepath.Join(b.dir, "bird.pid"))
+	b.cmd.Stdout, b.cmd.Stderr = os.Stderr, os.Stderr
+	if err := b.cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	waitFor(b.t, 10*time.Second, "birdc socket", func() bool { _, err := os.Stat(b.sock); return err == nil })
+}
+
+func (b *bird) kill() {
+	if b.cmd != nil && b.cmd.Process != nil {
+		b.cmd.Process.Signal(syscall.SIGKILL)
+		b.cmd.Wait()
+		b.cmd = nil
+	}
+}
+
+func (b *bird) c(args ...string) string {
+	b.t.Helper()
+	out, err := exec.Command("birdc", append([]string{"-s", b.sock}, args...)...).CombinedOutput()
+	if err != nil {
+		b.t.Fatalf("birdc %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// kernelRoute returns `ip route show` of a prefix in a tenant's table.
+func kernelRoute(t *testing.T, tenant, table, prefix string) string {
+	t.Helper()
+	out, _ := testnet.Cmd("", "ip", "-n", tenant, "route", "show", "table", table, "exact", prefix)
+	return strings.TrimSpace(out)
+}
+
+func neighbor(t *testing.T, s *Supervisor, tenant, addr string) Neighbor {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ns, err := s.Neighbors(ctx, tenant)
+	if err != nil {
+		t.Logf("neighbors: %v", err)
+		return Neighbor{}
+	}
+	for _, n := range ns {
+		if n.Address == addr {
+			return n
+		}
+	}
+	return Neighbor{}
+}
+
+func parse(t *testing.T, text string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func reconcile(t *testing.T, s *Supervisor, cfg *config.Config) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := s.Reconcile(ctx, cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Action+" "+c.Object)
+	}
+	return out
+}
+
+const birdPeer = `
+protocol static sa { ipv4; route 198.18.1.0/24 blackhole; route 198.18.66.0/24 blackhole; }
+protocol static sb { ipv4; route 198.18.2.0/24 blackhole; }
+protocol bgp fwd {
+	local 192.0.2.2 as 64513;
+	neighbor 192.0.2.1 as 64512;
+	hold time 6;
+	connect delay time 1;
+	connect retry time 2;
+	error wait time 1, 2;
+	ipv4 { import all; export all; };
+}
+`
+
+const blueConfig = `
+[tenant.blue.interface.b0]
+device = "b0"
+addresses = ["192.0.2.1/24", "192.51.100.1/24"]
+
+[tenant.blue.bgp]
+asn = 64512
+announce = ["203.0.113.0/24"]
+
+[[tenant.blue.bgp.neighbor]]
+address = "192.0.2.2"
+asn = 64513
+hold_time = 6
+keepalive = 2
+import = { deny = ["198.18.66.0/24"] }
+`
+
+const blueSecond = `
+[[tenant.blue.bgp.neighbor]]
+address = "192.0.2.3"
+asn = 64514
+hold_time = 6
+keepalive = 2
+`
+
+func TestBIRDInterop(t *testing.T) {
+	sandbox.Require(t)
+	testnet.Host(t, "blue")
+	testnet.Host(t, "peer1")
+	testnet.Host(t, "peer2")
+	link(t, "blue", "b0", "192.0.2.1/24", "peer1", "p0", "192.0.2.2/24")
+	testnet.MustCmd(t, "", "ip", "-n", "peer1", "addr", "add", "198.18.1.1/32", "dev", "lo")
+	b1 := startBird(t, "peer1", "192.0.2.2", birdPeer)
+
+	s := newTestSupervisor(t)
+	cfg := parse(t, strings.Replace(blueConfig, `, "192.51.100.1/24"`, "", 1))
+	got := reconcile(t, s, cfg)
+	if want := "start-speaker speaker,set-filters import/export policies,add-neighbor neighbor 192.0.2.2,announce 203.0.113.0/24"; strings.Join(got, ",") != want {
+		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, ","), want)
+	}
+
+	// Process model: the speaker lives in the tenant's namespace, its API
+	// socket is 0600, and no BGP port is open in the default namespace.
+	st := s.Speakers()
+	if len(st) != 1 || !st[0].Running {
+		t.Fatalf("speakers: %+v", st)
+	}
+	var pinSt, procSt unix.Stat_t
+	if err := unix.Stat(ns.Path("blue"), &pinSt); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", st[0].PID), &procSt); err != nil {
+		t.Fatal(err)
+	}
+	if pinSt.Ino != procSt.Ino {
+		t.Errorf("speaker netns inode %d, tenant's %d", procSt.Ino, pinSt.Ino)
+	}
+	if fi, err := os.Stat(st[0].Socket); err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("socket %s: %v %v", st[0].Socket, fi.Mode(), err)
+	}
+	if out := testnet.MustCmd(t, "", "ss", "-Htln"); strings.Contains(out, ":179") {
+		t.Errorf("BGP port open in the default namespace:\n%s", out)
+	}
+	if out := testnet.MustCmd(t, "blue", "ss", "-Htln"); !strings.Contains(out, ":179") {
+		t.Errorf("BGP port not open in the tenant:\n%s", out)
+	}
+
+	// Session up; BIRD's routes in the tenant's kernel table; filter works.
+	waitFor(t, 30*time.Second, "session established", func() bool { return neighbor(t, s, "blue", "192.0.2.2").State == "established" })
+	waitFor(t, 10*time.Second, "198.18.1.0/24 in kernel", func() bool { return strings.Contains(kernelRoute(t, "blue", "main", "198.18.1.0/24"), "via 192.0.2.2") })
+	if r := kernelRoute(t, "blue", "main", "198.18.1.0/24"); !strings.Contains(r, "proto bgp") {
+		t.Errorf("route %q lacks proto bgp", r)
+	}
+	waitFor(t, 10*time.Second, "198.18.2.0/24 in kernel", func() bool { return kernelRoute(t, "blue", "main", "198.18.2.0/24") != "" })
+	if r := kernelRoute(t, "blue", "main", "198.18.66.0/24"); r != "" {
+		t.Errorf("denied prefix installed: %s", r)
+	}
+	if !testnet.WaitPing("blue", "198.18.1.1", 5*time.Second) {
+		t.Error("no traffic over the BGP route")
+	}
+	// fwd's announcement reaches BIRD.
+	waitFor(t, 10*time.Second, "BIRD learns 203.0.113.0/24", func() bool {
+		return strings.Contains(b1.c("show", "route", "203.0.113.0/24"), "203.0.113.0/24")
+	})
+	n := neighbor(t, s, "blue", "192.0.2.2")
+	if n.Accepted != 2 || n.Received != 3 || n.Advertised != 1 {
+		t.Errorf("counters: %+v", n)
+	}
+	ctx := context.Background()
+	if rs, err := s.Routes(ctx, "blue", "198.18.1.0/24", 0); err != nil || len(rs) != 1 || rs[0].NextHop != "192.0.2.2" || len(rs[0].ASPath) != 1 || rs[0].ASPath[0] != 64513 {
+		t.Errorf("routes: %+v %v", rs, err)
+	}
+
+	// Withdrawal in BIRD removes the kernel route.
+	b1.c("disable", "sb")
+	waitFor(t, 10*time.Second, "198.18.2.0/24 withdrawn", func() bool { return kernelRoute(t, "blue", "main", "198.18.2.0/24") == "" })
+
+	// Reload adding a neighbour keeps the first session.
+	link(t, "blue", "b1", "192.51.100.1/24", "peer2", "p0", "192.51.100.3/24")
+	since := neighbor(t, s, "blue", "192.0.2.2").Since
+	time.Sleep(1100 * time.Millisecond)
+	cfg2 := parse(t, blueConfig+strings.ReplaceAll(blueSecond, "192.0.2.3", "192.51.100.3"))
+	got = reconcile(t, s, cfg2)
+	if want := "set-filters import/export policies,add-neighbor neighbor 192.51.100.3"; strings.Join(got, ",") != want {
+		t.Errorf("reload changes:\n%s\nwant:\n%s", strings.Join(got, ","), want)
+	}
+	if n := neighbor(t, s, "blue", "192.0.2.2"); n.State != "established" || !n.Since.Equal(since) {
+		t.Errorf("first session disturbed by reload: %+v (was up since %v)", n, since)
+	}
+	if got := reconcile(t, s, cfg2); len(got) != 0 {
+		t.Errorf("second reconcile not empty: %v", got)
+	}
+
+	// Daemon restart: speakers survive, the new supervisor adopts them and
+	// changes nothing; routes stay.
+	s.Close()
+	if kernelRoute(t, "blue", "main", "198.18.1.0/24") == "" {
+		t.Fatal("route lost when the supervisor closed")
+	}
+	s2 := newTestSupervisor(t)
+	s2.runDir = s.runDir
+	if got := reconcile(t, s2, cfg2); len(got) != 0 {
+		t.Errorf("reconcile after daemon restart: %v", got)
+	}
+	if n := neighbor(t, s2, "blue", "192.0.2.2"); n.State != "established" || !n.Since.Equal(since) {
+		t.Errorf("session disturbed by daemon restart: %+v", n)
+	}
+
+	// Speaker crash: routes stay while it comes back, then it re-learns.
+	pid := s2.Speakers()[0].PID
+	syscall.Kill(pid, syscall.SIGKILL)
+	time.Sleep(200 * time.Millisecond)
+	if kernelRoute(t, "blue", "main", "198.18.1.0/24") == "" {
+		t.Error("route removed when the speaker died")
+	}
+	waitFor(t, 30*time.Second, "speaker restarted", func() bool {
+		st := s2.Speakers()
+		return len(st) == 1 && st[0].Running && st[0].PID != pid && st[0].Restarts == 1
+	})
+	waitFor(t, 30*time.Second, "session back", func() bool { return neighbor(t, s2, "blue", "192.0.2.2").State == "established" })
+	if !testnet.WaitPing("blue", "198.18.1.1", 5*time.Second) {
+		t.Error("no traffic after speaker restart")
+	}
+
+	// Removing the neighbour closes the session and withdraws its routes.
+	got = reconcile(t, s2, parse(t, blueConfig))
+	if want := "set-filters import/export policies,delete-neighbor neighbor 192.51.100.3"; strings.Join(got, ",") != want {
+		t.Errorf("remove changes: %v", got)
+	}
+
+	// Killing BIRD removes its routes (socket closed, or at hold time).
+	b1.kill()
+	waitFor(t, 10*time.Second, "routes gone after BIRD died", func() bool { return kernelRoute(t, "blue", "main", "198.18.1.0/24") == "" })
+
+	// Removing [bgp] stops the speaker.
+	got = reconcile(t, s2, parse(t, "[tenant.blue.interface.b0]\ndevice = \"b0\"\naddresses = [\"192.0.2.1/24\"]\n"))
+	if want := "stop-speaker speaker"; strings.Join(got, ",") != want {
+		t.Errorf("stop changes: %v", got)
+	}
+	if len(s2.Speakers()) != 0 {
+		t.Errorf("speakers left: %+v", s2.Speakers())
+	}
+}

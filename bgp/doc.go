@@ -1,0 +1,19 @@
+// Package bgp owns fwd's BGP: one gobgp speaker process per tenant with a
+// [tenant.X.bgp] section, started inside the tenant's network namespace
+// (fwd re-executes itself as `fwd bgp-speaker`), configured over gobgp's
+// gRPC API on a Unix socket (RUNDIR/TENANT/gobgp.sock, mode 0600), and
+// supervised by the daemon (Supervisor). The speaker mirrors its best paths
+// into the tenant's kernel table with its own rtm_protocol (Protocol, 186
+// "bgp"), distinct from the routing package's, so neither reconciler ever
+// deletes the other's routes.
+//
+// Lifetimes are chosen so the data plane survives fwd restarting:
+//   - the daemon exiting (Supervisor.Close) leaves speakers running; a new
+//     daemon adopts them and, if the config is unchanged, changes nothing;
+//   - a speaker exiting leaves its routes in the kernel; the next speaker
+//     takes them over as stale, keeps those re-learned, and removes the
+//     rest once every neighbour is established and has sent End-of-RIB,
+//     or after a timeout;
+//   - only a tenant losing its BGP section (or Supervisor.Shutdown) stops
+//     the speaker and removes its routes.
+package bgp

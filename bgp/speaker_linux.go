@@ -1,0 +1,157 @@
+package bgp
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
+	"github.com/osrg/gobgp/v3/pkg/server"
+	"golang.org/x/sys/unix"
+)
+
+// SpeakerCommand is the hidden fwd subcommand that runs a speaker.
+const SpeakerCommand = "bgp-speaker"
+
+// SpeakerMain is the body of `fwd bgp-speaker`: one gobgp instance for one
+// tenant. It must be started inside the tenant's network namespace (the
+// Supervisor does that): every socket it opens, BGP or netlink, is then the
+// tenant's. It serves gobgp's gRPC API on -socket and mirrors best paths
+// into -table until SIGTERM/SIGINT; on exit it leaves its routes in the
+// kernel for the next speaker to take over.
+func SpeakerMain(args []string) int {
+	fs := flag.NewFlagSet("fwd "+SpeakerCommand, flag.ContinueOnError)
+	tenant := fs.String("tenant", "", "tenant `name` (for logs)")
+	sock := fs.String("socket", "", "gRPC API Unix socket `path`")
+	table := fs.Int("table", 254, "kernel routing `table` for best paths")
+	staleTimeout := fs.Duration("stale-timeout", 120*time.Second, "remove routes left by a previous speaker after this long even if not converged")
+	watchPID := fs.Int("watch-pid", 0, "exit when this `pid` is gone (tests)")
+	debug := fs.Bool("debug", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *sock == "" {
+		fmt.Fprintln(os.Stderr, "fwd bgp-speaker: -socket is required")
+		return 2
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("subsystem", "bgp", "tenant", *tenant, "pid", os.Getpid())
+
+	// The API socket (and anything else we create) is for root only.
+	unix.Umask(0o077)
+	if err := os.MkdirAll(filepath.Dir(*sock), 0o700); err != nil {
+		log.Error("run directory", "err", err)
+		return 1
+	}
+	os.Remove(*sock)
+	pidFile := filepath.Join(filepath.Dir(*sock), pidFileName)
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		log.Error("pid file", "err", err)
+		return 1
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f, err := newFIB(log, *table)
+	if err != nil {
+		log.Error("netlink", "err", err)
+		return 1
+	}
+	if err := f.loadStale(); err != nil {
+		log.Error("read kernel routes", "err", err)
+		return 1
+	}
+	go f.run(ctx)
+
+	s := server.NewBgpServer(server.GrpcListenAddress("unix://"+*sock), server.LoggerOption(&gobgpLogger{log: log, level: gobgplog.InfoLevel}))
+	go s.Serve()
+	if err := f.watch(ctx, s, *staleTimeout); err != nil {
+		log.Error("watch best paths", "err", err)
+		return 1
+	}
+	// gobgp creates the socket asynchronously with mode 0777&^umask;
+	// make it exactly 0600 (connecting needs only write permission).
+	go func() {
+		for i := 0; i < 200; i++ {
+			if os.Chmod(*sock, 0o600) == nil {
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	log.Info("speaker started", "socket", *sock, "table", *table)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	var parentGone <-chan time.Time
+	if *watchPID > 0 {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		parentGone = t.C
+	}
+	for {
+		select {
+		case v := <-sig:
+			log.Info("stopping; routes stay in the kernel", "signal", v.String())
+			s.Stop()
+			os.Remove(*sock)
+			os.Remove(pidFile)
+			return 0
+		case <-parentGone:
+			if unix.Kill(*watchPID, 0) == unix.ESRCH {
+				log.Info("watched process gone; stopping")
+				s.Stop()
+				return 0
+			}
+		}
+	}
+}
+
+const pidFileName = "speaker.pid"
+
+// gobgpLogger sends gobgp's logs to slog.
+type gobgpLogger struct {
+	log   *slog.Logger
+	level gobgplog.LogLevel
+}
+
+func attrs(f gobgplog.Fields) []any {
+	out := make([]any, 0, 2*len(f))
+	for k, v := range f {
+		out = append(out, k, v)
+	}
+	return out
+}
+
+func (l *gobgpLogger) Panic(msg string, f gobgplog.Fields) {
+	l.log.Error(msg, attrs(f)...)
+	panic(msg)
+}
+func (l *gobgpLogger) Fatal(msg string, f gobgplog.Fields) {
+	l.log.Error(msg, attrs(f)...)
+	os.Exit(1)
+}
+func (l *gobgpLogger) Error(msg string, f gobgplog.Fields) { l.log.Error(msg, attrs(f)...) }
+func (l *gobgpLogger) Warn(msg string, f gobgplog.Fields)  { l.log.Warn(msg, attrs(f)...) }
+func (l *gobgpLogger) Info(msg string, f gobgplog.Fields) {
+	if l.level >= gobgplog.InfoLevel {
+		l.log.Info(msg, attrs(f)...)
+	}
+}
+func (l *gobgpLogger) Debug(msg string, f gobgplog.Fields) {
+	if l.level >= gobgplog.DebugLevel {
+		l.log.Debug(msg, attrs(f)...)
+	}
+}
+func (l *gobgpLogger) SetLevel(v gobgplog.LogLevel) { l.level = v }
+func (l *gobgpLogger) GetLevel() gobgplog.LogLevel  { return l.level }
