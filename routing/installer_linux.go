@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netns"
@@ -54,7 +55,7 @@ func (e OpError) Error() string {
 // gateway is not reachable (no connected route, interface down or gone).
 func (e OpError) Unreachable() bool {
 	var ke *kernelError
-	if errors.As(e.Err, &ke) && ke.errno == unix.EINVAL && (contains(ke.msg, "gateway") || contains(ke.msg, "Nexthop device is not up")) {
+	if errors.As(e.Err, &ke) && ke.errno == unix.EINVAL && (strings.Contains(ke.msg, "gateway") || strings.Contains(ke.msg, "Nexthop device is not up")) {
 		return true
 	}
 	return errors.Is(e.Err, unix.ENETUNREACH) || errors.Is(e.Err, unix.EHOSTUNREACH) || errors.Is(e.Err, unix.ENODEV) || errors.Is(e.Err, unix.ENETDOWN)
@@ -64,16 +65,7 @@ func (e OpError) Unreachable() bool {
 // source (for IPv6, an address still tentative is refused).
 func (e OpError) BadSource() bool {
 	var ke *kernelError
-	return errors.As(e.Err, &ke) && ke.errno == unix.EINVAL && contains(ke.msg, "source address")
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
+	return errors.As(e.Err, &ke) && ke.errno == unix.EINVAL && strings.Contains(ke.msg, "source address")
 }
 
 // Routes reads the installer's own routes (both families) in table (0:

@@ -37,7 +37,6 @@ const (
 	nhaGW    = 6
 	rtmNewNH = 104
 	rtmDelNH = 105
-	rtmGetNH = 106
 
 	netlinkCapAck     = 10
 	netlinkExtAck     = 11

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/change"
@@ -321,10 +322,8 @@ func routeText(r *Route, t *config.Tenant, byIndex map[int]string) string {
 
 func replaceTable(s string, id uint32, name string) string {
 	old := fmt.Sprintf(" table %d", id)
-	for i := 0; i+len(old) <= len(s); i++ {
-		if s[i:i+len(old)] == old && (i+len(old) == len(s) || s[i+len(old)] == ' ') {
-			return s[:i] + " table " + name + s[i+len(old):]
-		}
+	if i := strings.Index(s+" ", old+" "); i >= 0 {
+		return s[:i] + " table " + name + s[i+len(old):]
 	}
 	return s
 }
