@@ -325,11 +325,22 @@ func (c *compiler) filter() {
 // pair's default verdict.
 func (c *compiler) zoneRules(chain, from, to string) []*Rule {
 	var out []*Rule
+	g := &grouper{chain: chain, slots: map[int]*group{}}
 	for _, r := range c.p.Rules {
-		if matches(r.From, from) && matches(r.To, to) {
-			out = append(out, expandRule(r)...)
+		if !matches(r.From, from) || !matches(r.To, to) {
+			continue
 		}
+		if sh, ok := mergeShape(r); ok {
+			for _, fam := range ruleFams(r, sh) {
+				sh.fam = fam
+				out = g.add(out, r, sh)
+			}
+			continue
+		}
+		out = g.flushAll(out)
+		out = append(out, expandRule(r, 0)...)
 	}
+	out = g.flushAll(out)
 	act := c.p.DefaultFor(from, to)
 	return append(out, &Rule{ID: idDefault + "/" + chain, Stmts: append([]Stmt{Counter{}}, verdictFor(act, nil)...)})
 }
@@ -350,7 +361,7 @@ func verdictFor(a config.Action, protos []uint8) []Stmt {
 // expandRule turns one config rule into kernel rules: one per address
 // family when addresses are matched, plus a rate-limited log rule first
 // when log_limit is set.
-func expandRule(r *config.Rule) []*Rule {
+func expandRule(r *config.Rule, only int) []*Rule {
 	type fam struct {
 		split, v6 bool
 	}
@@ -359,10 +370,10 @@ func expandRule(r *config.Rule) []*Rule {
 	if !needSplit {
 		fams = []fam{{}}
 	} else {
-		if r.V4 {
+		if r.V4 && only != 6 {
 			fams = append(fams, fam{split: true})
 		}
-		if r.V6 {
+		if r.V6 && only != 4 {
 			fams = append(fams, fam{split: true, v6: true})
 		}
 	}

@@ -1,6 +1,10 @@
 package policy
 
 import (
+	"fmt"
+
+	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/sandbox"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,18 +19,31 @@ var reCounter = regexp.MustCompile(`counter packets \d+ bytes \d+`)
 // netlink and once as `nft -f` of the rendered text, and compares what
 // nft lists: the text fwd shows is the ruleset the kernel runs.
 func TestRenderMatchesKernel(t *testing.T) {
-	sandbox := newLab(t) // for namespaces only
-	tn := loadTenant(t, "testdata/edge.toml", "edge")
-	other := newNS(t, sandbox.prefix+"txt")
-	mustApply(t, tn, other)
+	files, _ := filepath.Glob("testdata/*.toml")
+	for _, file := range files {
+		cfg, err := config.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tn := range cfg.Tenants {
+			t.Run(filepath.Base(file)+"/"+tn.Name, func(t *testing.T) { renderMatchesKernel(t, tn) })
+		}
+	}
+}
+
+func renderMatchesKernel(t *testing.T, tn *config.Tenant) {
+	sandbox.Require(t)
+	p := fmt.Sprintf("eq%d", nsSeq.Add(1))
+	a, _ := newNS(t, p+"a"), newNS(t, p+"b")
+	mustApply(t, tn, a)
 	f := filepath.Join(t.TempDir(), "r.nft")
 	os.WriteFile(f, []byte(Compile(tn).String()), 0o644)
-	if out, err := exec.Command("ip", "netns", "exec", sandbox.prefix+"fw", "nft", "-f", f).CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "netns", "exec", p+"b", "nft", "-f", f).CombinedOutput(); err != nil {
 		t.Fatalf("nft -f: %v\n%s", err, out)
 	}
 	norm := func(s string) string { return reCounter.ReplaceAllString(s, "counter") }
-	viaNetlink := norm(nft(t, sandbox.prefix+"txt", "list", "table", "inet", TableName))
-	viaText := norm(nft(t, sandbox.prefix+"fw", "list", "table", "inet", TableName))
+	viaNetlink := norm(nft(t, p+"a", "list", "table", "inet", TableName))
+	viaText := norm(nft(t, p+"b", "list", "table", "inet", TableName))
 	if viaNetlink != viaText {
 		a, b := strings.Split(viaNetlink, "\n"), strings.Split(viaText, "\n")
 		for i := 0; i < len(a) && i < len(b); i++ {

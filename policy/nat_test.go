@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -163,5 +165,51 @@ out = "wan"
 	}
 	if _, err := connect(lanB, "203.0.113.1:81"); err == nil {
 		t.Fatal("tenant B reached tenant A")
+	}
+}
+
+// TestMergedRules proves that unnamed rules compiled into one verdict-map
+// lookup keep their individual verdicts.
+func TestMergedRules(t *testing.T) {
+	l := newLab(t)
+	route(t, l.wan, "192.0.2.0/24", "203.0.113.1")
+	for _, p := range []string{"80", "81", "82"} {
+		serve(t, l.wan, "203.0.113.2:"+p)
+	}
+	tn := tenantFrom(t, labBase+`
+[[tenant.fw.rule]]
+from = "lan"
+to = "wan"
+proto = "tcp"
+daddr = "203.0.113.2"
+dport = 80
+action = "reject"
+[[tenant.fw.rule]]
+from = "lan"
+to = "wan"
+proto = "tcp"
+daddr = "203.0.113.2"
+dport = 81
+action = "drop"
+[[tenant.fw.rule]]
+from = "lan"
+to = "wan"
+proto = "udp"
+daddr = "203.0.113.0/24"
+dport = "1-1000"
+action = "drop"
+`)
+	if rs := Compile(tn); !strings.Contains(rs.String(), "_merged/fw_lan_wan/1: 3 rules") {
+		t.Fatalf("rules were not merged:\n%s", rs)
+	}
+	mustApply(t, tn, l.fw)
+	if _, err := connect(l.lan, "203.0.113.2:80"); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("port 80: want reset, got %v", err)
+	}
+	if _, err := connect(l.lan, "203.0.113.2:81"); !isTimeout(err) {
+		t.Fatalf("port 81: want timeout, got %v", err)
+	}
+	if _, err := connect(l.lan, "203.0.113.2:82"); err != nil {
+		t.Fatalf("port 82 (default accept): %v", err)
 	}
 }

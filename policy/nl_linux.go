@@ -92,8 +92,6 @@ func addIfSet(c *nftables.Conn, s *IfSet) error {
 	return c.AddSet(ks, el)
 }
 
-func portBytes(p uint16) []byte { return binaryutil.BigEndian.PutUint16(p) }
-
 func (b *builder) exprs(s Stmt) []expr.Any {
 	switch s := s.(type) {
 	case Ifname:
@@ -232,6 +230,8 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 		return []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH}}
 	case Masquerade:
 		return []expr.Any{&expr.Masq{}}
+	case ConcatVmap:
+		return b.concatVmap(s)
 	case NATStmt:
 		typ := expr.NATTypeSourceNAT
 		if s.Kind == "dnat" {
@@ -295,4 +295,87 @@ func asPrefix(r config.AddrRange) (netip.Prefix, bool) {
 		}
 	}
 	return netip.Prefix{}, false
+}
+
+// concatVmap loads each key field into consecutive 32-bit registers and
+// looks the concatenation up in an anonymous interval verdict map (the
+// kernel picks the pipapo backend).
+func (b *builder) concatVmap(s ConcatVmap) []expr.Any {
+	var out []expr.Any
+	var types []nftables.SetDatatype
+	r := uint32(8) // NFT_REG32_00
+	addr := func(daddr bool) {
+		off, ln, kt := uint32(12), uint32(4), nftables.TypeIPAddr
+		if s.Shape.fam == 6 {
+			off, ln, kt = 8, 16, nftables.TypeIP6Addr
+		}
+		if daddr {
+			off += ln
+		}
+		out = append(out, &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: r, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: ln})
+		types = append(types, kt)
+		r += ln / 4
+	}
+	if s.Shape.fam != 0 {
+		out = append(out, nfproto(s.Shape.fam == 6)...)
+	}
+	if s.Shape.proto {
+		out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: r})
+		types = append(types, nftables.TypeInetProto)
+		r++
+	}
+	if s.Shape.saddr {
+		addr(false)
+	}
+	if s.Shape.daddr {
+		addr(true)
+	}
+	if s.Shape.dport {
+		out = append(out, &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: r, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2})
+		types = append(types, nftables.TypeInetService)
+		r++
+	}
+	kinds := map[string]expr.VerdictKind{"accept": expr.VerdictAccept, "drop": expr.VerdictDrop, "goto": expr.VerdictGoto}
+	el := make([]nftables.SetElement, len(s.Elems))
+	for i, e := range s.Elems {
+		var k, kend []byte
+		for _, f := range e.Fields {
+			k = append(k, pad(append([]byte(nil), f.lo...))...)
+			kend = append(kend, pad(append([]byte(nil), f.hi...))...)
+		}
+		el[i] = nftables.SetElement{Key: k, KeyEnd: kend, VerdictData: &expr.Verdict{Kind: kinds[e.Verdict.Kind], Chain: e.Verdict.Chain}}
+	}
+	kt := types[0]
+	concat := len(types) > 1
+	if concat {
+		kt = nftables.MustConcatSetType(types...)
+	}
+	set := &nftables.Set{Table: b.t, Anonymous: true, Constant: true, Interval: true, Concatenation: concat, IsMap: true, KeyType: kt, DataType: nftables.TypeVerdict}
+	if !concat {
+		// A single field is a plain interval map: start/end elements.
+		el = el[:0]
+		for _, e := range s.Elems {
+			f := field{e.Fields[0].lo[:kt.Bytes], e.Fields[0].hi[:kt.Bytes]}
+			el = append(el, nftables.SetElement{Key: f.lo, VerdictData: &expr.Verdict{Kind: kinds[e.Verdict.Kind], Chain: e.Verdict.Chain}})
+			if end, ok := next(f.hi); ok {
+				el = append(el, nftables.SetElement{Key: end, IntervalEnd: true})
+			}
+		}
+	}
+	if err := b.c.AddSet(set, el); err != nil && b.err == nil {
+		b.err = err
+	}
+	return append(out, &expr.Lookup{SourceRegister: 8, IsDestRegSet: true, SetName: set.Name, SetID: set.ID})
+}
+
+// next returns b+1 as a big-endian number, false on overflow.
+func next(b []byte) ([]byte, bool) {
+	out := append([]byte(nil), b...)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]++
+		if out[i] != 0 {
+			return out, true
+		}
+	}
+	return nil, false
 }
