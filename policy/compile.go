@@ -642,3 +642,66 @@ func RenderRuleset(t *config.Tenant) (string, error) {
 	}
 	return rs.String(), nil
 }
+
+// DescribeNAT returns one human-readable line per NAT entry of t, in file
+// order, for `fwd show nat`.
+func DescribeNAT(t *config.Tenant) []string {
+	var out []string
+	for _, n := range t.Policy.NAT {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: %s", n.ID, n.Type)
+		match := func() {
+			if len(n.Protos) > 0 {
+				names := make([]string, len(n.Protos))
+				for i, p := range n.Protos {
+					names[i] = config.ProtoName(p)
+				}
+				fmt.Fprintf(&b, " proto %s", strings.Join(names, ","))
+			}
+			if len(n.Dport) > 0 {
+				fmt.Fprintf(&b, " %s", Ports{Dport: true, Ranges: n.Dport}.text())
+			}
+			if !n.Saddr.Any() {
+				fmt.Fprintf(&b, " saddr %s", addrMatchText(n.Saddr))
+			}
+			if !n.Daddr.Any() {
+				fmt.Fprintf(&b, " daddr %s", addrMatchText(n.Daddr))
+			}
+		}
+		switch n.Type {
+		case config.NATMasquerade:
+			fmt.Fprintf(&b, " out %s", n.Out)
+			match()
+		case config.NATSnat:
+			fmt.Fprintf(&b, " out %s", n.Out)
+			match()
+			to := n.ToAddr.String()
+			if n.ToEnd.IsValid() {
+				to += "-" + n.ToEnd.String()
+			}
+			fmt.Fprintf(&b, " -> %s", to)
+		case config.NATDnat:
+			fmt.Fprintf(&b, " in %s", n.In)
+			match()
+			fmt.Fprintf(&b, " -> %s", strings.SplitN(NATStmt{Kind: "dnat", Addr: n.ToAddr, Port: n.ToPort}.text(), " to ", 2)[1])
+			if n.Hairpin {
+				fmt.Fprintf(&b, " (hairpin for zone %s)", n.TargetZone)
+			}
+		case config.NATNetmap:
+			fmt.Fprintf(&b, " out %s %s <-> %s", n.Out, n.Prefix, n.ToPrefix)
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func addrMatchText(m config.AddrMatch) string {
+	if m.Set != "" {
+		return "@" + m.Set
+	}
+	items := make([]string, len(m.Ranges))
+	for i, r := range m.Ranges {
+		items[i] = rangeText(r)
+	}
+	return strings.Join(items, ",")
+}

@@ -127,3 +127,14 @@ func TestExampleConfigs(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeNAT(t *testing.T) {
+	got := strings.Join(DescribeNAT(loadTenant(t, "testdata/edge.toml", "edge")), "\n")
+	want := `nat0: masquerade out wan
+web: dnat in wan proto tcp th dport 8080 -> 192.0.2.10:80 (hairpin for zone lan)
+nat2: snat out dmz saddr 192.0.2.0/24 -> 198.51.100.1
+nat3: netmap out wan 192.0.2.128/26 <-> 203.0.113.64/26`
+	if got != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/change"
@@ -203,22 +204,35 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 	return chg, nil
 }
 
-// Apply replaces fwd's table in namespace ns with rs in one transaction,
-// whatever is there (used by benchmarks; Reconcile is the normal path).
-func Apply(ns netns.NsHandle, rs *Ruleset) error {
+// ApplyStats times the phases of one Apply.
+type ApplyStats struct {
+	Commit time.Duration // build the batch, send it, kernel commit
+	Verify time.Duration // read back the element counts of the sets sent
+}
+
+// Apply installs rs in namespace ns in one transaction, without the
+// unchanged-check Reconcile does (used by benchmarks; Reconcile is the
+// normal path).
+func Apply(ns netns.NsHandle, rs *Ruleset) (ApplyStats, error) {
+	var stats ApplyStats
 	c, err := dial(ns)
 	if err != nil {
-		return err
+		return stats, err
 	}
-	st, err := observe(c, false)
+	t0 := time.Now()
+	st, err := observe(c, true)
 	if err != nil {
-		return err
+		return stats, err
 	}
-	sent, err := apply(c, rs, st, nil)
+	sent, err := apply(c, rs, st, kernelCounters(st))
+	stats.Commit = time.Since(t0)
 	if err != nil {
-		return err
+		return stats, err
 	}
-	return verifySets(c, sent)
+	t0 = time.Now()
+	err = verifySets(c, sent)
+	stats.Verify = time.Since(t0)
+	return stats, err
 }
 
 // apply queues the whole desired table in one batch and flushes once; if

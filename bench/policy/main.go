@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,10 +41,11 @@ import (
 )
 
 var (
-	nRules  = flag.Int("rules", 10000, "number of TOML rules in the lan -> wan zone pair")
-	nSet    = flag.Int("set", 100000, "elements of the address set")
-	dur     = flag.Duration("t", 3*time.Second, "duration of each traffic measurement")
-	workers = flag.Int("c", 4, "concurrent connection workers")
+	nRules      = flag.Int("rules", 10000, "number of TOML rules in the lan -> wan zone pair")
+	nSet        = flag.Int("set", 100000, "elements of the address set")
+	dur         = flag.Duration("t", 3*time.Second, "duration of each traffic measurement")
+	workers     = flag.Int("c", 4, "concurrent connection workers")
+	onlyCompile = flag.Bool("compile-only", false, "print the compiled chain sizes and exit")
 )
 
 type result struct {
@@ -236,6 +238,12 @@ func run() error {
 	for _, ch := range rs.Chains {
 		nrules += len(ch.Rules)
 	}
+	if *onlyCompile {
+		for _, ch := range rs.Chains {
+			fmt.Printf("chain %s: %d rules\n", ch.Name, len(ch.Rules))
+		}
+		return nil
+	}
 	fmt.Printf("policy: %d TOML rules, %d set elements -> %d kernel rules in %d chains (load %v, compile %v)\n",
 		*nRules, *nSet, nrules, len(rs.Chains), loadTime.Round(time.Millisecond), compileTime.Round(time.Millisecond))
 
@@ -243,10 +251,11 @@ func run() error {
 	fmt.Println("(a) full apply")
 	hA := newNS("applya")
 	t0 = time.Now()
-	if _, err := policy.Reconcile(context.Background(), tn, hA, false); err != nil {
+	stats, err := policy.Apply(hA, policy.Compile(tn))
+	if err != nil {
 		return err
 	}
-	applyTime := time.Since(t0)
+	applyTime := time.Since(t0) // compile + commit + verify
 	hB := newNS("applyb")
 	_ = hB
 	t0 = time.Now()
@@ -255,8 +264,11 @@ func run() error {
 	}
 	nftTime := time.Since(t0)
 	report("policy_apply_ms", ms(applyTime), "ms")
+	report("policy_apply_commit_ms", ms(stats.Commit), "ms")
+	report("policy_apply_verify_ms", ms(stats.Verify), "ms")
 	report("policy_nft_f_ms", ms(nftTime), "ms")
 	report("policy_apply_vs_nft_ratio", applyTime.Seconds()/nftTime.Seconds(), "x")
+	report("policy_apply_commit_vs_nft_ratio", stats.Commit.Seconds()/nftTime.Seconds(), "x")
 
 	// Traffic topology: lan -- fw -- wan.
 	fw, lan, wan := newNS("fw"), newNS("lan"), newNS("wan")
@@ -279,6 +291,15 @@ func run() error {
 	fmt.Println("(c, d) baseline: no ruleset")
 	baseRate := connRate(lan, "203.0.113.2:80")
 	baseBW := iperfBW()
+	// Reference: the same zones with no rules, to separate the cost of
+	// conntrack (which any stateful firewall pays) from the rules'.
+	fmt.Println("(c) reference: zones and conntrack, no rules")
+	minCfg := filepath.Join(dir, "min.toml")
+	must(os.WriteFile(minCfg, []byte(strings.Replace(base, "file = \"block.txt\"", "elements = [\"198.18.0.1\"]", 1)), 0o644))
+	if _, err := policy.Reconcile(context.Background(), load(minCfg), fw, false); err != nil {
+		return err
+	}
+	minRate := connRate(lan, "203.0.113.2:80")
 	fmt.Println("(b) reloads")
 	if _, err := policy.Reconcile(context.Background(), tn, fw, false); err != nil {
 		return err
@@ -321,6 +342,8 @@ action = "drop"
 	report("policy_newconn_base_per_s", baseRate, "conn/s")
 	report("policy_newconn_policy_per_s", polRate, "conn/s")
 	report("policy_newconn_ratio", polRate/baseRate, "x")
+	report("policy_newconn_norules_per_s", minRate, "conn/s")
+	report("policy_newconn_vs_norules_ratio", polRate/minRate, "x")
 	report("policy_iperf3_base_gbps", baseBW/1e9, "Gbit/s")
 	report("policy_iperf3_policy_gbps", polBW/1e9, "Gbit/s")
 	report("policy_iperf3_ratio", polBW/baseBW, "x")
@@ -373,7 +396,18 @@ func connRate(h netns.NsHandle, addr string) float64 {
 	return float64(n.Load()) / dur.Seconds()
 }
 
+// iperfBW returns the median of three iperf3 runs (veth throughput is
+// noisy).
 func iperfBW() float64 {
+	var r [3]float64
+	for i := range r {
+		r[i] = iperfOnce()
+	}
+	sort.Float64s(r[:])
+	return r[1]
+}
+
+func iperfOnce() float64 {
 	out, err := exec.Command("ip", "netns", "exec", "lan", "iperf3", "-c", "203.0.113.2", "-t", fmt.Sprint(int(dur.Seconds())), "-J").Output()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "iperf3:", err, string(out))
