@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -98,18 +99,30 @@ func TestCompletionSpec(t *testing.T) {
 	if s.argFlags["-c"] != "file" || s.argFlags["--mode"] != "fast|slow" || len(s.argFlags) != 2 {
 		t.Errorf("argFlags = %v", s.argFlags)
 	}
-	if got := strings.Join(s.positions, " "); got != "TENANT" {
-		t.Errorf("positions = %q, want TENANT", got)
+	if fmt.Sprint(s.forms) != "[[TENANT]]" {
+		t.Errorf("forms = %v, want [[TENANT]]", s.forms)
 	}
-	check := completionSpec(describe(lookup("check")))
-	if got := strings.Join(check.positions, " "); got != "FILE" {
-		t.Errorf("check positions = %q, want FILE", got)
+	for _, tc := range []struct{ args, flags, forms string }{
+		{"[-c FILE | FILE]", "-c", "[[FILE]]"},
+		{"TENANT -- COMMAND [ARG…]", "-c", "[[TENANT -- COMMAND ARG…]]"},
+		{"show [-j] [TENANT] | routes [-j] TENANT [PREFIX|ADDRESS]", "-c -j", "[[show TENANT] [routes TENANT PREFIX|ADDRESS]]"},
+	} {
+		s := completionSpec(cmdDoc{name: "x", args: tc.args, flags: []flagDoc{{name: "c", arg: "file"}}})
+		if got := strings.Join(s.flags, " "); got != tc.flags {
+			t.Errorf("%q: flags = %q, want %q", tc.args, got, tc.flags)
+		}
+		if got := fmt.Sprint(s.forms); got != tc.forms {
+			t.Errorf("%q: forms = %s, want %s", tc.args, got, tc.forms)
+		}
 	}
 }
 
 // TestBashCompletion sources the script in bash and asks it to complete.
 func TestBashCompletion(t *testing.T) {
 	withCommand(t, fakeCommand())
+	sub := &command{name: "sub", args: "show [-j] [TENANT] | routes [-j] TENANT [text|json]", summary: "subcommands"}
+	sub.run = func(args []string) int { return exitOK }
+	withCommand(t, sub)
 	var script bytes.Buffer
 	writeBashCompletion(&script)
 	bash, err := exec.LookPath("bash")
@@ -147,6 +160,11 @@ func TestBashCompletion(t *testing.T) {
 		{"fwd run --log-format j", "json"},
 		{"fwd exec t1 -", "--"},
 		{"fwd nosuch -", ""},
+		{"fwd sub ", "show routes"},
+		{"fwd sub r", "routes"},
+		{"fwd sub -", "-j"},
+		{"fwd sub routes -j t1 ", "text json"},
+		{"fwd sub show -j t1 ", ""},
 	} {
 		if got := complete(tc.line); got != tc.want {
 			t.Errorf("complete %q = %q, want %q", tc.line, got, tc.want)
