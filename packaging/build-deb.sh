@@ -29,8 +29,18 @@ CGO_ENABLED=0 GOOS=linux GOARCH=amd64 "$GO" build -trimpath -buildvcs=false \
 	-ldflags "-s -w -buildid= -X main.version=$UPSTREAM" -o "$stage/fwd" ./cmd/fwd
 
 # Generated from the binary's own command registry, so they match it.
-"$stage/fwd" man | gzip -9n >"$stage/fwd.8.gz"
-"$stage/fwd" completion bash >"$stage/fwd.bash"
+# Generating them runs every command with -h; as root, do it in an empty
+# network namespace so that a command that ever forgot to honour -h could
+# not touch this machine's network.
+gen() {
+	if [ "$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then
+		unshare --net "$@"
+	else
+		"$@"
+	fi
+}
+gen "$stage/fwd" man | gzip -9n >"$stage/fwd.8.gz"
+gen "$stage/fwd" completion bash >"$stage/fwd.bash"
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
