@@ -325,7 +325,7 @@ func (c *compiler) filter() {
 // pair's default verdict.
 func (c *compiler) zoneRules(chain, from, to string) []*Rule {
 	var out []*Rule
-	g := &grouper{chain: chain, slots: map[int]*group{}}
+	g := &grouper{chain: chain, slots: map[int][]*group{}}
 	for _, r := range c.p.Rules {
 		if !matches(r.From, from) || !matches(r.To, to) {
 			continue

@@ -72,6 +72,7 @@ type ConcatElem struct {
 type ConcatVmap struct {
 	Shape shape
 	Elems []ConcatElem
+	Exact bool // no element has a range: a hash map, not an interval map
 }
 
 func pad(b []byte) []byte {
@@ -236,21 +237,28 @@ func elems(r *config.Rule, sh shape) []ConcatElem {
 
 func portBytes(p uint16) []byte { return []byte{byte(p >> 8), byte(p)} }
 
-// grouper keeps one open group per family slot (0, 4, 6): IPv4 and IPv6
+// grouper keeps open groups per family slot (0, 4, 6): IPv4 and IPv6
 // groups never match the same packet, so they may stay open together;
-// family-less groups overlap both.
+// family-less groups overlap both. Within a slot, groups are levels: a
+// rule goes one level above the highest level holding an earlier rule it
+// overlaps, so every pair of overlapping rules is evaluated in file order,
+// while disjoint rules share lookups. Levels are emitted in order.
 type grouper struct {
 	chain string
 	n     int
-	slots map[int]*group
+	slots map[int][]*group
 }
 
 func (g *grouper) flush(out []*Rule, fam int) []*Rule {
-	gr := g.slots[fam]
-	if gr == nil {
-		return out
-	}
+	levels := g.slots[fam]
 	delete(g.slots, fam)
+	for _, gr := range levels {
+		out = g.emit(out, gr, fam)
+	}
+	return out
+}
+
+func (g *grouper) emit(out []*Rule, gr *group, fam int) []*Rule {
 	if len(gr.members) == 1 {
 		return append(out, expandRule(gr.members[0], fam)...)
 	}
@@ -259,11 +267,35 @@ func (g *grouper) flush(out []*Rule, fam int) []*Rule {
 		ids[i] = m.ID
 	}
 	g.n++
-	return append(out, &Rule{
-		ID:      fmt.Sprintf("_merged/%s/%d", g.chain, g.n),
-		Comment: fmt.Sprintf("%d rules: %s", len(ids), strings.Join(ids, ",")),
-		Stmts:   []Stmt{Counter{}, ConcatVmap{Shape: gr.shape, Elems: gr.elems}},
-	})
+	// Elements without ranges go to a hash map, the others to an interval
+	// (pipapo) map; they are disjoint, so the order of the two lookups
+	// does not matter, and most packets pay only the cheap hash lookup.
+	var exact, ranged []ConcatElem
+	for _, e := range gr.elems {
+		if e.exact() {
+			exact = append(exact, e)
+		} else {
+			ranged = append(ranged, e)
+		}
+	}
+	id := fmt.Sprintf("_merged/%s/%d", g.chain, g.n)
+	comment := fmt.Sprintf("%d rules: %s", len(ids), strings.Join(ids, ","))
+	if len(exact) > 0 {
+		out = append(out, &Rule{ID: id, Comment: comment, Stmts: []Stmt{Counter{}, ConcatVmap{Shape: gr.shape, Elems: exact, Exact: true}}})
+	}
+	if len(ranged) > 0 {
+		out = append(out, &Rule{ID: id, Comment: comment, Stmts: []Stmt{Counter{}, ConcatVmap{Shape: gr.shape, Elems: ranged}}})
+	}
+	return out
+}
+
+func (e ConcatElem) exact() bool {
+	for _, f := range e.Fields {
+		if !bytes.Equal(f.lo, f.hi) {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *grouper) flushAll(out []*Rule) []*Rule {
@@ -281,13 +313,20 @@ func (g *grouper) add(out []*Rule, r *config.Rule, sh shape) []*Rule {
 		out = g.flush(out, 0)
 	}
 	es := elems(r, sh)
-	gr := g.slots[sh.fam]
-	if gr != nil && (gr.shape != sh || gr.conflicts(es)) {
+	levels := g.slots[sh.fam]
+	if len(levels) > 0 && levels[0].shape != sh {
 		out = g.flush(out, sh.fam)
-		gr = nil
+		levels = nil
 	}
-	if gr == nil {
-		gr = &group{shape: sh, buckets: map[[2]byte][]int{}, addrIdx: -1}
+	level := 0
+	for i := len(levels) - 1; i >= 0; i-- {
+		if levels[i].conflicts(es) {
+			level = i + 1
+			break
+		}
+	}
+	if level == len(levels) {
+		gr := &group{shape: sh, buckets: map[[2]byte][]int{}, addrIdx: -1}
 		idx := 0
 		if sh.proto {
 			idx++
@@ -295,9 +334,10 @@ func (g *grouper) add(out []*Rule, r *config.Rule, sh shape) []*Rule {
 		if sh.saddr || sh.daddr {
 			gr.addrIdx = idx
 		}
-		g.slots[sh.fam] = gr
+		levels = append(levels, gr)
 	}
-	gr.members = append(gr.members, r)
-	gr.insert(es)
+	levels[level].members = append(levels[level].members, r)
+	levels[level].insert(es)
+	g.slots[sh.fam] = levels
 	return out
 }

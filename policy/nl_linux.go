@@ -350,8 +350,16 @@ func (b *builder) concatVmap(s ConcatVmap) []expr.Any {
 	if concat {
 		kt = nftables.MustConcatSetType(types...)
 	}
-	set := &nftables.Set{Table: b.t, Anonymous: true, Constant: true, Interval: true, Concatenation: concat, IsMap: true, KeyType: kt, DataType: nftables.TypeVerdict}
-	if !concat {
+	set := &nftables.Set{Table: b.t, Anonymous: true, Constant: true, Interval: !s.Exact, Concatenation: concat, IsMap: true, KeyType: kt, DataType: nftables.TypeVerdict}
+	switch {
+	case s.Exact:
+		for i := range el {
+			el[i].KeyEnd = nil
+			if !concat {
+				el[i].Key = el[i].Key[:kt.Bytes]
+			}
+		}
+	case !concat:
 		// A single field is a plain interval map: start/end elements.
 		el = el[:0]
 		for _, e := range s.Elems {

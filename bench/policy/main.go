@@ -45,6 +45,7 @@ var (
 	nSet        = flag.Int("set", 100000, "elements of the address set")
 	dur         = flag.Duration("t", 3*time.Second, "duration of each traffic measurement")
 	workers     = flag.Int("c", 4, "concurrent connection workers")
+	rounds      = flag.Int("rounds", 3, "alternating measurement rounds (medians are reported)")
 	onlyCompile = flag.Bool("compile-only", false, "print the compiled chain sizes and exit")
 )
 
@@ -288,22 +289,19 @@ func run() error {
 	defer iperf.Process.Kill()
 	time.Sleep(300 * time.Millisecond)
 
-	fmt.Println("(c, d) baseline: no ruleset")
-	baseRate := connRate(lan, "203.0.113.2:80")
-	baseBW := iperfBW()
 	// Reference: the same zones with no rules, to separate the cost of
 	// conntrack (which any stateful firewall pays) from the rules'.
-	fmt.Println("(c) reference: zones and conntrack, no rules")
 	minCfg := filepath.Join(dir, "min.toml")
 	must(os.WriteFile(minCfg, []byte(strings.Replace(base, "file = \"block.txt\"", "elements = [\"198.18.0.1\"]", 1)), 0o644))
-	if _, err := policy.Reconcile(context.Background(), load(minCfg), fw, false); err != nil {
-		return err
+	noneCfg := filepath.Join(dir, "none.toml")
+	must(os.WriteFile(noneCfg, []byte("[tenant.fw.interface.lan0]\ndevice = \"x1\"\n"), 0o644))
+	setMode := func(path string) {
+		_, err := policy.Reconcile(context.Background(), load(path), fw, false)
+		must(err)
 	}
-	minRate := connRate(lan, "203.0.113.2:80")
+
 	fmt.Println("(b) reloads")
-	if _, err := policy.Reconcile(context.Background(), tn, fw, false); err != nil {
-		return err
-	}
+	setMode(cfgPath)
 	t0 = time.Now()
 	chg, err := policy.Reconcile(context.Background(), load(cfgPath), fw, false)
 	must(err)
@@ -311,14 +309,16 @@ func run() error {
 	if len(chg) != 0 {
 		return fmt.Errorf("unchanged reload changed %v", chg)
 	}
-	cfg2 := writeConfig(dir, *nRules, `
+	cfg2 := filepath.Join(dir, "fwd2.toml")
+	data, _ := os.ReadFile(cfgPath)
+	must(os.WriteFile(cfg2, append(data, `
 [[tenant.fw.rule]]
 from = "wan"
 to = "lan"
 proto = "tcp"
 dport = 4242
 action = "drop"
-`)
+`...), 0o644))
 	t0 = time.Now()
 	chg, err = policy.Reconcile(context.Background(), load(cfg2), fw, false)
 	must(err)
@@ -329,14 +329,28 @@ action = "drop"
 	report("policy_reload_unchanged_ms", ms(unchanged), "ms")
 	report("policy_reload_one_rule_ms", ms(oneRule), "ms")
 
-	fmt.Println("(c, d) with the policy")
-	polRate := connRate(lan, "203.0.113.2:80")
-	polBW := iperfBW()
+	// Veth figures are noisy: alternate the modes over several rounds and
+	// keep the median of each.
+	fmt.Println("(c, d) traffic: no ruleset / zones without rules / full policy, alternating")
+	var baseR, minR, polR, baseB, polB []float64
+	for round := 0; round < *rounds; round++ {
+		setMode(noneCfg)
+		baseR = append(baseR, connRate(lan, "203.0.113.2:80"))
+		baseB = append(baseB, iperfOnce())
+		setMode(minCfg)
+		minR = append(minR, connRate(lan, "203.0.113.2:80"))
+		setMode(cfgPath)
+		polR = append(polR, connRate(lan, "203.0.113.2:80"))
+		polB = append(polB, iperfOnce())
+		fmt.Printf("  round %d: %.0f / %.0f / %.0f conn/s, %.2f / - / %.2f Gbit/s\n", round+1,
+			baseR[round], minR[round], polR[round], baseB[round]/1e9, polB[round]/1e9)
+	}
+	baseRate, minRate, polRate, baseBW, polBW := median(baseR), median(minR), median(polR), median(baseB), median(polB)
 	cs, err := policy.ReadCounters(fw)
 	must(err)
 	for _, c := range cs {
-		if c.ID == "_default/fw_lan_wan" {
-			fmt.Printf("  connections that walked the lan->wan rules: %d\n", c.Packets)
+		if strings.HasPrefix(c.ID, "_merged/fw_lan_wan") || c.ID == "_default/fw_lan_wan" {
+			fmt.Printf("  %s: %d packets\n", c.ID, c.Packets)
 		}
 	}
 	report("policy_newconn_base_per_s", baseRate, "conn/s")
@@ -396,15 +410,10 @@ func connRate(h netns.NsHandle, addr string) float64 {
 	return float64(n.Load()) / dur.Seconds()
 }
 
-// iperfBW returns the median of three iperf3 runs (veth throughput is
-// noisy).
-func iperfBW() float64 {
-	var r [3]float64
-	for i := range r {
-		r[i] = iperfOnce()
-	}
-	sort.Float64s(r[:])
-	return r[1]
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }
 
 func iperfOnce() float64 {
