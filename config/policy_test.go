@@ -343,3 +343,59 @@ file = "missing.txt"
 		t.Fatalf("missing file not reported: %v", err)
 	}
 }
+
+// FuzzPolicyParse feeds policy-heavy configs to the decoder: validation
+// must report, never panic, and accepted rules must match some family.
+func FuzzPolicyParse(f *testing.F) {
+	f.Add(policyBase + `
+[[tenant.edge.policy]]
+from = ["lan", "any"]
+to = "self"
+action = "accept"
+[[tenant.edge.rule]]
+from = "wan"
+to = ["self", "lan"]
+saddr = ["203.0.113.0/24", "2001:db8::1-2001:db8::9"]
+daddr = "@block"
+proto = ["tcp", 17]
+dport = [22, "1000-2000"]
+sport = 1024
+ct_state = ["new"]
+action = "reject"
+log = "x"
+log_limit = "1/second"
+limit = "5/minute"
+limit_burst = 3
+[[tenant.edge.rule]]
+from = "lan"
+to = "self"
+proto = "icmp"
+icmp_type = ["echo-request", 3]
+action = "accept"
+[[tenant.edge.nat]]
+type = "dnat"
+in = "wan"
+proto = "udp"
+dport = "5000-5010"
+to = "[2001:db8:1::10]:53"
+hairpin = true
+[[tenant.edge.nat]]
+type = "netmap"
+out = "wan"
+prefix = "192.0.2.0/28"
+to = "203.0.113.16/28"
+`)
+	f.Fuzz(func(t *testing.T, s string) {
+		cfg, err := Parse("f.toml", []byte(s))
+		if err != nil {
+			return
+		}
+		for _, tn := range cfg.Tenants {
+			for _, r := range tn.Policy.Rules {
+				if !r.V4 && !r.V6 {
+					t.Fatalf("accepted rule %s matches no family", r.ID)
+				}
+			}
+		}
+	})
+}

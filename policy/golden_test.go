@@ -138,3 +138,28 @@ nat3: netmap out wan 192.0.2.128/26 <-> 203.0.113.64/26`
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// FuzzCompile compiles and renders whatever the decoder accepts: the
+// compiler must not panic on a valid config.
+func FuzzCompile(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.toml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(data))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cfg, err := config.Parse("f.toml", []byte(s))
+		if err != nil {
+			return
+		}
+		for _, tn := range cfg.Tenants {
+			if rs := Compile(tn); rs != nil {
+				_ = rs.String()
+			}
+			DescribeNAT(tn)
+		}
+	})
+}
