@@ -156,6 +156,17 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 	}
 	log := slog.Default().With("subsystem", "policy", "tenant", t.Name)
 	desired := Compile(t)
+	if !ns.IsOpen() {
+		// `fwd plan` for a tenant whose namespace does not exist yet: plan
+		// against an empty namespace.
+		if !dryRun {
+			return nil, fmt.Errorf("tenant %q: namespace handle is not open", t.Name)
+		}
+		if desired == nil {
+			return nil, nil
+		}
+		return diff(nil, t.Name, &kernelState{}, desired)
+	}
 	c, err := dial(ns)
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: nftables: %w", t.Name, err)
@@ -456,6 +467,9 @@ type RuleCounter struct {
 // namespace ns, in chain order. Built-in rules have identities starting
 // with '_' (e.g. "_default" for the zone pair's default verdict).
 func ReadCounters(ns netns.NsHandle) ([]RuleCounter, error) {
+	if !ns.IsOpen() {
+		return nil, errors.New("policy: namespace handle is not open")
+	}
 	c, err := dial(ns)
 	if err != nil {
 		return nil, err

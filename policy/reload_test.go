@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // TestReloadKeepsConnections changes the policy 20 times while a TCP
@@ -92,5 +94,18 @@ device = "x1"
 	out = nft(t, l.fwN, "list", "ruleset")
 	if strings.Contains(out, TableName) || !strings.Contains(out, "runtime_foreign") {
 		t.Fatalf("after removing the policy:\n%s", out)
+	}
+}
+
+// TestPlanWithoutNamespace: `fwd plan` for a tenant whose namespace does
+// not exist yet passes netns.None().
+func TestPlanWithoutNamespace(t *testing.T) {
+	tn := tenantFrom(t, labPolicy)
+	chg, err := Reconcile(context.Background(), tn, netns.None(), true)
+	if err != nil || len(chg) != 1 || chg[0].Action != "create-table" {
+		t.Fatalf("plan: %v %v", chg, err)
+	}
+	if _, err := Reconcile(context.Background(), tn, netns.None(), false); err == nil {
+		t.Fatal("apply without a namespace must fail")
 	}
 }
