@@ -128,7 +128,7 @@ func Compile(t *config.Tenant) *Ruleset {
 
 func hashOf(rs *Ruleset) string {
 	h := sha256.New()
-	writeRuleset(h, rs, false)
+	writeRuleset(h, rs, false) // sets contribute their element hash
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -586,7 +586,9 @@ func writeRuleset(w writer, rs *Ruleset, withHash bool) {
 			typ = "ipv6_addr"
 		}
 		fmt.Fprintf(w, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\tcomment %q\n", s.Name, typ, s.comment())
-		if len(s.Elems) > 0 {
+		// The comment already hashes the elements: hashing the ruleset
+		// need not render 100k of them again.
+		if len(s.Elems) > 0 && withHash {
 			fmt.Fprintf(w, "\t\telements = { ")
 			for i, e := range s.Elems {
 				if i > 0 {
