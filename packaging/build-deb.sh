@@ -10,11 +10,10 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 NFPM=${NFPM:-github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2}
 DEB_MAINTAINER=${DEB_MAINTAINER:-fwd developers <fwdproject@users.noreply.github.com>}
-UPSTREAM=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
-if [ "$UPSTREAM" = dev ]; then
-	DEB_VERSION=0.0.0~dev
-else
-	DEB_VERSION=$(packaging/version.sh)
+# deb.mk computes these once for a build and its test; alone, ask git.
+UPSTREAM=${FWD_UPSTREAM:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+if [ -z "${DEB_VERSION:-}" ]; then
+	if [ "$UPSTREAM" = dev ]; then DEB_VERSION=0.0.0~dev; else DEB_VERSION=$(packaging/version.sh); fi
 fi
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 export DEB_VERSION DEB_MAINTAINER SOURCE_DATE_EPOCH

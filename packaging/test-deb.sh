@@ -84,8 +84,8 @@ if [ "${FWD_DEB_SKIP_REBUILD:-}" = 1 ]; then
 	skip "reproducibility (FWD_DEB_SKIP_REBUILD=1)"
 else
 	cp "$deb" "$ctl/first.deb"
-	packaging/build-deb.sh >/dev/null 2>&1
-	check "a second build is byte-identical" cmp -s "$deb" "$ctl/first.deb"
+	again=$(packaging/build-deb.sh 2>/dev/null | tail -1)
+	check "a second build ($again) is byte-identical" cmp -s "$again" "$ctl/first.deb"
 fi
 
 # --- 3. lintian -----------------------------------------------------------
