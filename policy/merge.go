@@ -124,22 +124,42 @@ type group struct {
 	shape   shape
 	members []*config.Rule
 	elems   []ConcatElem
-	// Elements bucketed by the first two bytes of their address field, so
-	// the overlap check stays near-linear for 10k host/prefix rules.
-	buckets map[[2]byte][]int
+	// Elements indexed by the leading bytes of their address field, so
+	// the overlap check stays near-linear for 10k host/prefix rules: a
+	// range within one /24 goes to b3, within one /16 to b2, else wide.
+	b3      map[[3]byte][]int
+	b3under map[[2]byte][][3]byte // /24 buckets present under each /16
+	b2      map[[2]byte][]int
 	wide    []int
 	addrIdx int // index of the address field, -1 if none
 }
 
-func (g *group) bucket(e ConcatElem) ([2]byte, bool) {
+func newGroup(sh shape) *group {
+	g := &group{shape: sh, b3: map[[3]byte][]int{}, b3under: map[[2]byte][][3]byte{}, b2: map[[2]byte][]int{}, addrIdx: -1}
+	idx := 0
+	if sh.proto {
+		idx++
+	}
+	if sh.saddr || sh.daddr {
+		g.addrIdx = idx
+	}
+	return g
+}
+
+// level returns how narrow e's address field is: 3 (/24), 2 (/16) or 0.
+func (g *group) level(e ConcatElem) (int, [3]byte) {
 	if g.addrIdx < 0 {
-		return [2]byte{}, false
+		return 0, [3]byte{}
 	}
 	f := e.Fields[g.addrIdx]
-	if f.lo[0] != f.hi[0] || f.lo[1] != f.hi[1] {
-		return [2]byte{}, false
+	k := [3]byte{f.lo[0], f.lo[1], f.lo[2]}
+	switch {
+	case f.lo[0] != f.hi[0] || f.lo[1] != f.hi[1]:
+		return 0, k
+	case f.lo[2] != f.hi[2]:
+		return 2, k
 	}
-	return [2]byte{f.lo[0], f.lo[1]}, true
+	return 3, k
 }
 
 func (g *group) conflicts(es []ConcatElem) bool {
@@ -155,12 +175,29 @@ func (g *group) conflicts(es []ConcatElem) bool {
 		if check(g.wide) {
 			return true
 		}
-		if k, ok := g.bucket(e); ok {
-			if check(g.buckets[k]) {
+		lvl, k := g.level(e)
+		k2 := [2]byte{k[0], k[1]}
+		switch lvl {
+		case 3:
+			if check(g.b3[k]) || check(g.b2[k2]) {
 				return true
 			}
-		} else {
-			for _, idx := range g.buckets {
+		case 2:
+			if check(g.b2[k2]) {
+				return true
+			}
+			for _, k3 := range g.b3under[k2] {
+				if check(g.b3[k3]) {
+					return true
+				}
+			}
+		default:
+			for _, idx := range g.b2 {
+				if check(idx) {
+					return true
+				}
+			}
+			for _, idx := range g.b3 {
 				if check(idx) {
 					return true
 				}
@@ -174,9 +211,17 @@ func (g *group) insert(es []ConcatElem) {
 	for _, e := range es {
 		i := len(g.elems)
 		g.elems = append(g.elems, e)
-		if k, ok := g.bucket(e); ok {
-			g.buckets[k] = append(g.buckets[k], i)
-		} else {
+		lvl, k := g.level(e)
+		k2 := [2]byte{k[0], k[1]}
+		switch lvl {
+		case 3:
+			if len(g.b3[k]) == 0 {
+				g.b3under[k2] = append(g.b3under[k2], k)
+			}
+			g.b3[k] = append(g.b3[k], i)
+		case 2:
+			g.b2[k2] = append(g.b2[k2], i)
+		default:
 			g.wide = append(g.wide, i)
 		}
 	}
@@ -326,15 +371,7 @@ func (g *grouper) add(out []*Rule, r *config.Rule, sh shape) []*Rule {
 		}
 	}
 	if level == len(levels) {
-		gr := &group{shape: sh, buckets: map[[2]byte][]int{}, addrIdx: -1}
-		idx := 0
-		if sh.proto {
-			idx++
-		}
-		if sh.saddr || sh.daddr {
-			gr.addrIdx = idx
-		}
-		levels = append(levels, gr)
+		levels = append(levels, newGroup(sh))
 	}
 	levels[level].members = append(levels[level].members, r)
 	levels[level].insert(es)

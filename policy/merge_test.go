@@ -153,10 +153,14 @@ interfaces = ["b"]
 			}
 			if rng.Intn(4) > 0 {
 				base := rng.Intn(4)
-				switch rng.Intn(3) {
-				case 0:
+				switch rng.Intn(12) {
+				case 10:
+					fmt.Fprintf(&b, "daddr = \"198.51.%d.0/23\"\n", 100+2*rng.Intn(2)-2*rng.Intn(2))
+				case 11:
+					fmt.Fprintf(&b, "daddr = \"%s\"\n", []string{"198.0.0.0/8", "198.51.0.0/16", "198.51.99.0-198.51.101.7"}[rng.Intn(3)])
+				case 0, 5, 6, 7:
 					fmt.Fprintf(&b, "daddr = \"198.51.100.%d\"\n", base*16+rng.Intn(16))
-				case 1:
+				case 1, 2, 3, 4:
 					fmt.Fprintf(&b, "daddr = \"198.51.100.%d/28\"\n", base*16)
 				default:
 					fmt.Fprintf(&b, "daddr = [\"198.51.100.%d-198.51.100.%d\", \"2001:db8::%x\"]\n", base*16, base*16+20, rng.Intn(8))
@@ -189,7 +193,7 @@ interfaces = ["b"]
 		for n := 0; n < 3000; n++ {
 			p := pkt{proto: []uint8{6, 17, 47}[rng.Intn(3)], dport: uint16(1 + rng.Intn(70)),
 				src: netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.Intn(20))}),
-				dst: netip.AddrFrom4([4]byte{198, 51, 100, byte(rng.Intn(80))})}
+				dst: netip.AddrFrom4([4]byte{198, 51, byte(99 + rng.Intn(3)), byte(rng.Intn(80))})}
 			if rng.Intn(4) == 0 {
 				p.src = netip.MustParseAddr("2001:db8:1::1")
 				p.dst = netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", rng.Intn(10)))
