@@ -392,23 +392,27 @@ func diff(c *nftables.Conn, tenant string, st *kernelState, rs *Ruleset) ([]chan
 			out = append(out, mk("add-chain", ch.Name, fmt.Sprintf("%d rules", len(ch.Rules))))
 			continue
 		}
-		oldIDs := map[string]int{}
+		// Compare by full comment: it carries the identity, and for merged
+		// groups the member list, so a changed group shows up too.
+		oldC := map[string]int{}
 		for _, r := range old {
-			oldIDs[IDFromComment(ruleComment(r))]++
+			oldC[ruleComment(r)]++
 		}
-		newIDs := map[string]int{}
+		newC := map[string]int{}
 		for _, r := range ch.Rules {
-			newIDs[r.ID]++
+			newC[r.comment()]++
 		}
+		reported := map[string]bool{}
 		for _, r := range ch.Rules {
-			if oldIDs[r.ID] < newIDs[r.ID] && newIDs[r.ID] > 0 {
-				out = append(out, mk("add-rule", ch.Name+" "+r.ID, ruleText(r)))
-				newIDs[r.ID] = -1
+			cm := r.comment()
+			if newC[cm] > oldC[cm] && !reported[cm] {
+				reported[cm] = true
+				out = append(out, mk("add-rule", ch.Name+" "+r.ID, ruleSummary(r)))
 			}
 		}
-		for id, n := range oldIDs {
-			if nn, ok := newIDs[id]; !ok || (nn >= 0 && nn < n) {
-				out = append(out, mk("delete-rule", ch.Name+" "+id, ""))
+		for cm, n := range oldC {
+			if newC[cm] < n {
+				out = append(out, mk("delete-rule", ch.Name+" "+IDFromComment(cm), ""))
 			}
 		}
 	}
@@ -445,12 +449,17 @@ func diff(c *nftables.Conn, tenant string, st *kernelState, rs *Ruleset) ([]chan
 	return out, nil
 }
 
-func ruleText(r *Rule) string {
+// ruleSummary is the rule in nft syntax, shortened for plan output.
+func ruleSummary(r *Rule) string {
 	parts := make([]string, len(r.Stmts))
 	for i, s := range r.Stmts {
 		parts[i] = s.text()
 	}
-	return strings.Join(parts, " ")
+	t := strings.Join(parts, " ")
+	if len(t) > 200 {
+		t = t[:200] + "…"
+	}
+	return t
 }
 
 // RuleCounter is the packet and byte count of one rule identity, summed
