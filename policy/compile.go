@@ -73,6 +73,7 @@ type Rule struct {
 	ID      string
 	Comment string
 	Stmts   []Stmt
+	Members []string // merged groups: identities of the config rules merged
 }
 
 // comment is what is stored in the kernel: "id" or "id: comment".
@@ -341,6 +342,7 @@ func (c *compiler) zoneRules(chain, from, to string) []*Rule {
 		out = append(out, expandRule(r, 0)...)
 	}
 	out = g.flushAll(out)
+	c.rs.Chains = append(c.rs.Chains, g.extra...)
 	act := c.p.DefaultFor(from, to)
 	return append(out, &Rule{ID: idDefault + "/" + chain, Stmts: append([]Stmt{Counter{}}, verdictFor(act, nil)...)})
 }

@@ -291,6 +291,7 @@ func portBytes(p uint16) []byte { return []byte{byte(p >> 8), byte(p)} }
 type grouper struct {
 	chain string
 	n     int
+	extra []*Chain // verdict chains of merged groups
 	slots map[int][]*group
 }
 
@@ -325,11 +326,37 @@ func (g *grouper) emit(out []*Rule, gr *group, fam int) []*Rule {
 	}
 	id := fmt.Sprintf("_merged/%s/%d", g.chain, g.n)
 	comment := fmt.Sprintf("%d rules: %s", len(ids), strings.Join(ids, ","))
+	// A verdict map gives no place for a counter of matches only (one in
+	// front of the lookup counts every packet evaluated), so elements jump
+	// to one small chain per verdict that counts and decides.
+	targets := map[string]string{}
+	target := func(v Verdict) Verdict {
+		key := v.Kind
+		if v.Chain == "do_reject" {
+			key = "reject"
+		}
+		name, ok := targets[key]
+		if !ok {
+			name = fmt.Sprintf("m_%s_%d_%s", g.chain, g.n, key)
+			targets[key] = name
+			g.extra = append(g.extra, &Chain{Name: name, Rules: []*Rule{{ID: id, Comment: comment, Members: ids,
+				Stmts: []Stmt{Counter{}, v}}}})
+		}
+		return Verdict{Kind: "goto", Chain: name}
+	}
+	redirect := func(es []ConcatElem) []ConcatElem {
+		out := make([]ConcatElem, len(es))
+		for i, e := range es {
+			e.Verdict = target(e.Verdict)
+			out[i] = e
+		}
+		return out
+	}
 	if len(exact) > 0 {
-		out = append(out, &Rule{ID: id, Comment: comment, Stmts: []Stmt{Counter{}, ConcatVmap{Shape: gr.shape, Elems: exact, Exact: true}}})
+		out = append(out, &Rule{ID: id, Comment: comment, Members: ids, Stmts: []Stmt{ConcatVmap{Shape: gr.shape, Elems: redirect(exact), Exact: true}}})
 	}
 	if len(ranged) > 0 {
-		out = append(out, &Rule{ID: id, Comment: comment, Stmts: []Stmt{Counter{}, ConcatVmap{Shape: gr.shape, Elems: ranged}}})
+		out = append(out, &Rule{ID: id, Comment: comment, Members: ids, Stmts: []Stmt{ConcatVmap{Shape: gr.shape, Elems: redirect(ranged)}}})
 	}
 	return out
 }

@@ -29,7 +29,7 @@ func inRanges(a netip.Addr, rs []config.AddrRange) bool {
 
 // evalRule returns the verdict of one compiled rule for p, "" if it does
 // not match. It knows the statements the merge test's rules compile to.
-func evalRule(t *testing.T, r *Rule, p pkt) string {
+func evalRule(t *testing.T, r *Rule, p pkt, chains []*Chain) string {
 	for _, s := range r.Stmts {
 		switch s := s.(type) {
 		case Counter:
@@ -89,6 +89,11 @@ func evalRule(t *testing.T, r *Rule, p pkt) string {
 						t.Fatalf("packet %+v matches two elements of one map", p)
 					}
 					hit = e.Verdict.text()
+					for _, ch := range chains {
+						if e.Verdict.Chain == ch.Name && strings.HasPrefix(ch.Name, "m_") {
+							hit = evalRule(t, ch.Rules[0], p, chains)
+						}
+					}
 				}
 			}
 			return hit
@@ -201,7 +206,7 @@ interfaces = ["b"]
 			want := reference(tn.Policy.Rules, p)
 			got := ""
 			for _, r := range compiled {
-				if got = evalRule(t, r, p); got != "" {
+				if got = evalRule(t, r, p, c.rs.Chains); got != "" {
 					break
 				}
 			}

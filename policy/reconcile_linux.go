@@ -470,6 +470,32 @@ type RuleCounter struct {
 	Chains  []string `json:"chains"`
 	Packets uint64   `json:"packets"`
 	Bytes   uint64   `json:"bytes"`
+	// Members lists, for a merged group (ID "_merged/..."), the identities
+	// of the config rules it holds (filled by ReadRuleCounters).
+	Members []string `json:"members,omitempty"`
+}
+
+// ReadRuleCounters is ReadCounters plus, for merged groups, the member
+// rules, taken from compiling t (the config that was applied).
+func ReadRuleCounters(t *config.Tenant, ns netns.NsHandle) ([]RuleCounter, error) {
+	cs, err := ReadCounters(ns)
+	if err != nil {
+		return nil, err
+	}
+	members := map[string][]string{}
+	if rs := Compile(t); rs != nil {
+		for _, ch := range rs.Chains {
+			for _, r := range ch.Rules {
+				if len(r.Members) > 0 {
+					members[r.ID] = r.Members
+				}
+			}
+		}
+	}
+	for i := range cs {
+		cs[i].Members = members[cs[i].ID]
+	}
+	return cs, nil
 }
 
 // ReadCounters returns the counters of every rule in fwd's table in
