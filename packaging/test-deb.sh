@@ -118,9 +118,13 @@ fi
 inside() {
 	set -uo pipefail
 	local t=$FWD_DEB_ROOT M
+	failures=0 # returned as the exit status: only this part's
 	mount -t tmpfs fwd-deb-test "$t"
 	mkdir "$t/upper" "$t/work" "$t/root"
-	mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$t/root" || return 90
+	if ! mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$t/root"; then
+		bad "overlay mount for the throwaway root"
+		return 1
+	fi
 	M=$t/root
 	mount -t tmpfs tmpfs "$M/run"
 	mount -t tmpfs tmpfs "$M/tmp"
