@@ -147,9 +147,12 @@ func kernelCounters(st *kernelState) map[counterKey]Counter {
 // Reconcile makes the tenant's nftables state in namespace ns match t's
 // policy. With dryRun it only computes the changes (for `fwd plan`). An
 // unchanged policy sends nothing to the kernel and returns no changes; a
-// changed one replaces fwd's table in one transaction (delete and add in
-// the same batch), which conntrack and established flows do not notice.
-// Counters of rules whose identity did not change are carried over.
+// changed one is applied in one transaction that flushes fwd's chains,
+// replaces only the sets whose content changed and re-adds every rule:
+// packets see the old or the new ruleset, never a mix, and conntrack
+// entries (established flows, NAT mappings) are untouched. Counters of
+// rules whose identity did not change are carried over. Only the table
+// inet fwd_policy is ever touched.
 func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun bool) ([]change.Change, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
