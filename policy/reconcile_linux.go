@@ -111,6 +111,26 @@ func (st *kernelState) upToDate(rs *Ruleset) bool {
 			return false
 		}
 	}
+	// Rules added or deleted behind fwd's back: compare each chain's rule
+	// comments (cheap once rules are merged; sets are trusted by hash).
+	if st.chains != nil {
+		for _, ch := range rs.Chains {
+			got := st.chains[ch.Name]
+			if len(got) != len(ch.Rules) {
+				return false
+			}
+			for i, r := range ch.Rules {
+				if ruleComment(got[i]) != r.comment() {
+					return false
+				}
+			}
+		}
+	}
+	for _, s := range rs.Sets {
+		if ks, ok := st.sets[s.Name]; !ok || ks.Comment != s.comment() {
+			return false
+		}
+	}
 	return true
 }
 
@@ -174,7 +194,7 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: nftables: %w", t.Name, err)
 	}
-	st, err := observe(c, false)
+	st, err := observe(c, desired != nil)
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
 	}
@@ -194,11 +214,6 @@ func Reconcile(ctx context.Context, t *config.Tenant, ns netns.NsHandle, dryRun 
 	}
 	if st.upToDate(desired) {
 		return nil, nil
-	}
-	if st.exists {
-		if st, err = observe(c, true); err != nil {
-			return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
-		}
 	}
 	chg, err := diff(c, t.Name, st, desired)
 	if err != nil {

@@ -74,8 +74,25 @@ action = "drop"
 	if !strings.Contains(out, "chain keep") || !strings.Contains(out, "counter") {
 		t.Fatalf("foreign table damaged:\n%s", out)
 	}
+	// A rule added behind fwd's back is drift: the next reconcile repairs it.
+	nft(t, l.fwN, "insert", "rule", "inet", TableName, "in_wan", "accept")
+	chg, err := Reconcile(context.Background(), tenantFrom(t, labPolicy+fmt.Sprintf(`
+[[tenant.fw.rule]]
+name = "reload-%d"
+from = "wan"
+to = "lan"
+proto = "udp"
+dport = %d
+action = "drop"
+`, 19, 1019)), l.fw, false)
+	if err != nil || len(chg) == 0 {
+		t.Fatalf("drift not repaired: %v %v", chg, err)
+	}
+	if out := nft(t, l.fwN, "list", "chain", "inet", TableName, "in_wan"); strings.Contains(out, "\t\taccept\n") {
+		t.Fatalf("foreign rule still in fwd's chain:\n%s", out)
+	}
 	// Dry run reports the change back to the base policy without sending it.
-	chg, err := Reconcile(context.Background(), tenantFrom(t, labPolicy), l.fw, true)
+	chg, err = Reconcile(context.Background(), tenantFrom(t, labPolicy), l.fw, true)
 	if err != nil || len(chg) == 0 {
 		t.Fatalf("dry run: %v %v", chg, err)
 	}
