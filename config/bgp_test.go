@@ -181,3 +181,14 @@ asn = 64512
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestBGPExampleConfig(t *testing.T) {
+	cfg, err := Load("../configs/bgp-edge.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Tenant("edge").BGP
+	if b == nil || len(b.Neighbors) != 4 || b.Neighbors[3].Multihop != 2 || !b.Neighbors[3].NextHopSelf {
+		t.Errorf("bgp: %+v", b)
+	}
+}
