@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -24,8 +25,10 @@ import (
 
 	"github.com/fwdproject/fwd/bgp"
 	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/fwdproject/fwd/internal/testnet"
+	"golang.org/x/sys/unix"
 )
 
 const envSpeaker = "FWD_BGP_BENCH_SPEAKER"
@@ -54,28 +57,59 @@ func sh(argv ...string) error {
 	return err
 }
 
-// routeCount counts the IPv6 routes of a namespace (all tables) by reading
-// /proc/net/ipv6_route there: cheaper than a netlink dump decoded into Go
-// values, and what matters is the difference from the baseline.
-func routeCount(ns string) (int, error) {
-	out, err := exec.Command("ip", "netns", "exec", ns, "wc", "-l", "/proc/net/ipv6_route").Output()
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(out))
-	if len(f) == 0 {
-		return 0, fmt.Errorf("wc: %q", out)
-	}
-	return strconv.Atoi(f[0])
-}
-
-// bgpRoutes counts the routes carrying the speaker's protocol.
-func bgpRoutes(ns string) int {
-	out, err := exec.Command("ip", "-n", ns, "-6", "route", "show", "table", "all", "proto", strconv.Itoa(bgp.Protocol)).Output()
-	if err != nil {
-		return -1
-	}
-	return strings.Count(string(out), "\n")
+// routeCount counts the IPv6 routes carrying the speaker's protocol in a
+// namespace with one netlink dump, counting messages without decoding
+// them into Go values (reading /proc/net/ipv6_route is quadratic and would
+// steal the CPU being measured).
+func routeCount(nsName string) (int, error) {
+	n := 0
+	err := ns.DoNamed(nsName, func() error {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			return err
+		}
+		req := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofRtMsg)
+		binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
+		binary.NativeEndian.PutUint16(req[4:], unix.RTM_GETROUTE)
+		binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+		binary.NativeEndian.PutUint32(req[8:], 1)
+		req[unix.NLMSG_HDRLEN] = unix.AF_INET6
+		if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			return err
+		}
+		buf := make([]byte, 1<<20)
+		for {
+			m, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				return err
+			}
+			b := buf[:m]
+			for len(b) >= unix.NLMSG_HDRLEN {
+				l := int(binary.NativeEndian.Uint32(b[0:]))
+				typ := binary.NativeEndian.Uint16(b[4:])
+				if l < unix.NLMSG_HDRLEN || l > len(b) {
+					return fmt.Errorf("bad netlink message")
+				}
+				switch typ {
+				case unix.NLMSG_DONE:
+					return nil
+				case unix.NLMSG_ERROR:
+					return fmt.Errorf("netlink dump error")
+				case unix.RTM_NEWROUTE:
+					// rtmsg: family, dst_len, src_len, tos, table, protocol…
+					if l >= unix.NLMSG_HDRLEN+unix.SizeofRtMsg && b[unix.NLMSG_HDRLEN+5] == bgp.Protocol {
+						n++
+					}
+				}
+				b = b[(l+3)&^3:]
+			}
+		}
+	})
+	return n, err
 }
 
 func peakRSS(pid int) int64 {
@@ -245,9 +279,6 @@ asn = 64513
 		}
 		if c <= base {
 			break
-		}
-		if c-base < 16 && bgpRoutes("tbench") == 0 {
-			break // the rest are the kernel's own (e.g. multicast, neighbour) routes
 		}
 		if verbose && c != last {
 			fmt.Fprintf(os.Stderr, "%6.1fs %d routes left\n", time.Since(down).Seconds(), c-base)
