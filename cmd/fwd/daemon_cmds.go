@@ -3,24 +3,31 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/daemon"
 	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/mgmt"
 )
 
 func init() {
-	r := &command{name: "run", args: "[-c FILE] [--log-format text|json] [--debug]", summary: "run the daemon: apply the configuration, reload on SIGHUP, exit on SIGTERM without tearing down"}
+	r := &command{name: "run", args: "[-c FILE] [--log-format text|json] [--debug] [--socket PATH] [--revision-dir DIR] [--metrics-listen ADDR]", summary: "run the daemon: apply the configuration, serve the API and metrics, reload on SIGHUP, exit on SIGTERM without tearing down"}
 	r.run = func(args []string) int {
 		var path string
 		fs := flags(r, &path)
-		logFormat := fs.String("log-format", "text", "log format: text or json")
+		logFormat := fs.String("log-format", "", "log format: text or json (default: mgmt.log_format, else text)")
 		debug := fs.Bool("debug", false, "debug logging")
-		pidFile := fs.String("pid-file", daemon.DefaultPidFile, "pid `file` used by 'fwd reload'")
+		pidFile := fs.String("pid-file", daemon.DefaultPidFile, "pid `file`")
+		socket := fs.String("socket", "", "API Unix `socket` (default: mgmt.socket, else "+config.DefaultSocket+")")
+		revDir := fs.String("revision-dir", "", "revision `directory` (default: mgmt.revision_dir, else "+config.DefaultRevisionDir+")")
+		metrics := fs.String("metrics-listen", "", "metrics `address` host:port or off (default: mgmt.metrics_listen, else "+config.DefaultMetricsListen+")")
 		if code := parse(fs, args); code >= 0 {
 			return code
 		}
@@ -28,8 +35,17 @@ func init() {
 		if *debug {
 			level = slog.LevelDebug
 		}
+		if *logFormat == "" {
+			*logFormat = "text"
+			if cfg, err := config.Load(path); err == nil {
+				*logFormat = cfg.Mgmt.LogFormat
+			}
+		}
 		log := newLogger(*logFormat, level)
-		err := daemon.Run(context.Background(), daemon.Options{ConfigPath: path, PidFile: *pidFile, Log: log})
+		err := daemon.Run(context.Background(), daemon.Options{
+			ConfigPath: path, PidFile: *pidFile, Log: log,
+			Socket: *socket, RevisionDir: *revDir, MetricsListen: *metrics,
+		})
 		if err != nil {
 			if !errors.Is(err, daemon.ErrInvalidConfig) {
 				log.Error("fwd stopped", "error", err)
@@ -40,27 +56,34 @@ func init() {
 	}
 	register(r)
 
-	rl := &command{name: "reload", args: "[-c FILE]", summary: "validate the configuration, then ask the running daemon to apply it (SIGHUP)"}
+	rl := &command{name: "reload", args: "[-c FILE] [--confirm DURATION] [-j] [--socket PATH]", summary: "ask the running daemon to re-read and apply its configuration, and print what changed or why not"}
 	rl.run = func(args []string) int {
 		var path string
 		fs := flags(rl, &path)
-		pidFile := fs.String("pid-file", daemon.DefaultPidFile, "daemon pid `file`")
+		pidFile := fs.String("pid-file", daemon.DefaultPidFile, "daemon pid `file` (used only when the API socket does not answer)")
+		socket := socketFlag(fs)
+		confirm := fs.Duration("confirm", 0, "roll back automatically unless 'fwd confirm' arrives within this `duration` (e.g. 2m)")
+		asJSON := fs.Bool("j", false, "JSON output")
 		if code := parse(fs, args); code >= 0 {
 			return code
 		}
-		// Validate first so the operator sees errors here, not in the log.
-		if loadConfig(path) == nil {
-			return exitFailure
+		if *confirm < 0 || (*confirm > 0 && *confirm < time.Second) {
+			return fail("--confirm must be at least 1s")
 		}
-		pid, err := daemon.ReadPid(*pidFile)
+		c := mgmt.Dial(*socket)
+		ctx := context.Background()
+		st, err := c.Status(ctx)
 		if err != nil {
-			return fail("no running daemon (%v)", err)
+			return reloadBySignal(path, *pidFile, *confirm, err)
 		}
-		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-			return fail("signal daemon pid %d: %v", pid, err)
+		if flagSet(fs, "c") && !samePath(path, st.ConfigFile) {
+			return fail("the daemon runs with %s, not %s", st.ConfigFile, path)
 		}
-		fmt.Printf("reload requested from fwd daemon (pid %d); see its log for the result\n", pid)
-		return exitOK
+		res, err := c.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: int((*confirm + time.Second - 1) / time.Second)})
+		if err != nil {
+			return fail("reload: %v", err)
+		}
+		return printResult(res, *asJSON)
 	}
 	register(rl)
 
@@ -95,4 +118,36 @@ func init() {
 		return exitOK
 	}
 	register(td)
+}
+
+// reloadBySignal is the fallback when the API does not answer (a daemon
+// from before the API): validate here, then SIGHUP.
+func reloadBySignal(path, pidFile string, confirm time.Duration, apiErr error) int {
+	pid, err := daemon.ReadPid(pidFile)
+	if err != nil {
+		return fail("no running daemon: API: %v", apiErr)
+	}
+	if confirm > 0 {
+		return fail("the daemon's API does not answer (%v); --confirm needs it", apiErr)
+	}
+	if loadConfig(path) == nil {
+		return exitFailure
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fail("signal daemon pid %d: %v", pid, err)
+	}
+	fmt.Printf("API unreachable (%v); reload requested from fwd daemon (pid %d) by SIGHUP; see its log for the result\n", apiErr, pid)
+	return exitOK
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && filepath.Clean(aa) == filepath.Clean(bb)
 }

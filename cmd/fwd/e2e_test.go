@@ -123,7 +123,7 @@ type daemonProc struct {
 
 func startDaemon(t *testing.T, cfg string) *daemonProc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "run", "-c", cfg, "--pid-file", "/run/fwd/e2e.pid")
+	cmd := exec.Command(binary(t), "run", "-c", cfg, "--pid-file", "/run/fwd/e2e.pid", "--revision-dir", "/run/fwd/e2e-revisions")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
