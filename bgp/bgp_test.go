@@ -350,3 +350,82 @@ func TestBIRDInterop(t *testing.T) {
 		t.Errorf("speakers left: %+v", s2.Speakers())
 	}
 }
+
+func birdFor(local string, asn int) string {
+	return fmt.Sprintf(`
+protocol static sa { ipv4; route 198.18.5.0/24 blackhole; }
+protocol bgp fwd {
+	local %s as %d;
+	neighbor 192.0.2.1 as 64512;
+	hold time 6;
+	connect delay time 1;
+	connect retry time 2;
+	ipv4 { import all; export all; };
+}
+`, local, asn)
+}
+
+func tenantConfig(name, peer string, asn int, extra string) string {
+	return fmt.Sprintf(`
+[tenant.%[1]s.interface.%[1]s0]
+device = "%[1]s0"
+addresses = ["192.0.2.1/24"]
+[tenant.%[1]s.bgp]
+asn = 64512
+%[4]s
+[[tenant.%[1]s.bgp.neighbor]]
+address = "%[2]s"
+asn = %[3]d
+hold_time = 6
+keepalive = 2
+`, name, peer, asn, extra)
+}
+
+// Two tenants, same addresses, same prefix from two BIRDs with different
+// next hops: each tenant's table holds its own. Also: dry run, and
+// announce_if_route following the kernel table.
+func TestTwoTenantsSamePrefix(t *testing.T) {
+	sandbox.Require(t)
+	for _, h := range []string{"red", "green", "pred", "pgreen"} {
+		testnet.Host(t, h)
+	}
+	link(t, "red", "red0", "192.0.2.1/24", "pred", "p0", "192.0.2.2/24")
+	link(t, "green", "green0", "192.0.2.1/24", "pgreen", "p0", "192.0.2.3/24")
+	bred := startBird(t, "pred", "192.0.2.2", birdFor("192.0.2.2", 64513))
+	startBird(t, "pgreen", "192.0.2.3", birdFor("192.0.2.3", 64514))
+
+	cfg := parse(t, tenantConfig("red", "192.0.2.2", 64513, `announce_if_route = ["198.51.100.0/24"]`)+
+		tenantConfig("green", "192.0.2.3", 64514, ""))
+	s := newTestSupervisor(t)
+	cs, err := s.Reconcile(context.Background(), cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 6 || len(s.Speakers()) != 0 {
+		t.Errorf("dry run: %v, speakers %+v", cs, s.Speakers())
+	}
+	reconcile(t, s, cfg)
+	waitFor(t, 30*time.Second, "red route", func() bool {
+		return strings.Contains(kernelRoute(t, "red", "main", "198.18.5.0/24"), "via 192.0.2.2")
+	})
+	waitFor(t, 30*time.Second, "green route", func() bool {
+		return strings.Contains(kernelRoute(t, "green", "main", "198.18.5.0/24"), "via 192.0.2.3")
+	})
+	if n := neighbor(t, s, "red", "192.0.2.3"); n.Address != "" {
+		t.Errorf("red's speaker sees green's neighbour: %+v", n)
+	}
+
+	// announce_if_route follows a non-BGP route in the table.
+	has := func() bool {
+		out, _ := exec.Command("birdc", "-s", bred.sock, "show", "route", "198.51.100.0/24").CombinedOutput()
+		return strings.Contains(string(out), "198.51.100.0/24")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if has() {
+		t.Error("announce_if_route announced without a route")
+	}
+	testnet.MustCmd(t, "", "ip", "-n", "red", "route", "add", "blackhole", "198.51.100.0/24")
+	waitFor(t, 10*time.Second, "conditional announcement", has)
+	testnet.MustCmd(t, "", "ip", "-n", "red", "route", "del", "blackhole", "198.51.100.0/24")
+	waitFor(t, 10*time.Second, "conditional withdrawal", func() bool { return !has() })
+}

@@ -191,9 +191,9 @@ func originPath(p netip.Prefix) (*api.Path, error) {
 // not part of it: they change through policies and a soft reset, without
 // touching the session.
 func neighborFingerprint(n *config.Neighbor) string {
-	return fmt.Sprintf("asn=%d desc=%q pw=%q mh=%d hold=%d ka=%d passive=%v fam=%s max=%d/%s gr=%v/%d nhs=%v",
+	return fmt.Sprintf("asn=%d desc=%q pw=%q mh=%d hold=%d ka=%d passive=%v fam=%s max=%d/%s gr=%v/%d",
 		n.ASN, n.Description, n.Password, n.Multihop, n.HoldTime, n.Keepalive, n.Passive,
-		strings.Join(n.Families, ","), n.MaxPrefixes, n.MaxPrefixesAction, n.GracefulRestart, n.GracefulRestartTime, n.NextHopSelf)
+		strings.Join(n.Families, ","), n.MaxPrefixes, n.MaxPrefixesAction, n.GracefulRestart, n.GracefulRestartTime)
 }
 
 func filterFingerprint(n *config.Neighbor) string {
