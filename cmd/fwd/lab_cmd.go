@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,21 +28,44 @@ type labHost struct {
 
 var labHosts = []labHost{
 	{"mgmt-host", "eth0", "mgmt0", "", []string{"198.51.100.10/24"}},
-	{"wan-host", "eth1", "wan0", "203.0.113.2", []string{"203.0.113.1/24", "2001:db8:ffff::1/64"}},
+	// No route back to the LAN: its traffic can only come back through NAT.
+	{"wan-host", "eth1", "wan0", "", []string{"203.0.113.1/24", "2001:db8:ffff::1/64"}},
 	{"lan-host", "eth2", "lan0", "192.0.2.1", []string{"192.0.2.10/24", "2001:db8:1::10/64"}},
 }
 
+// labCheck is one connectivity probe: ping (port "") or a TCP connect.
 type labCheck struct {
-	what, from, to string
-	want           bool
+	what, from, to, port string
+	want                 bool
+	expect               string // TCP: substring of the server's answer
 }
 
 var labChecks = []labCheck{
-	{"LAN host -> gateway (edge/lan)", "lan-host", "192.0.2.1", true},
-	{"LAN host -> gateway over IPv6", "lan-host", "2001:db8:1::1", true},
-	{"LAN host -> WAN host, forwarded by edge", "lan-host", "203.0.113.1", true},
-	{"blue -> edge over the veth pair", "blue", "198.18.0.0", true},
-	{"WAN host -> management NIC (stays in the default namespace)", "wan-host", "198.51.100.1", false},
+	{what: "LAN host -> gateway (edge/lan)", from: "lan-host", to: "192.0.2.1", want: true},
+	{what: "LAN host -> gateway over IPv6", from: "lan-host", to: "2001:db8:1::1", want: true},
+	{what: "LAN host -> WAN host, masqueraded (the WAN host has no route to the LAN)", from: "lan-host", to: "203.0.113.1", want: true},
+	{what: "LAN host -> WAN web server sees the public address", from: "lan-host", to: "203.0.113.1", port: "80", want: true, expect: "wan-web 203.0.113.2:"},
+	{what: "WAN host -> port-forward 203.0.113.2:8080 -> LAN server", from: "wan-host", to: "203.0.113.2", port: "8080", want: true, expect: "lan-web 203.0.113.1:"},
+	{what: "WAN host -> LAN server directly (no route, no forward)", from: "wan-host", to: "192.0.2.10", port: "80", want: false},
+	{what: "WAN host -> SSH on the gateway (rejected)", from: "wan-host", to: "203.0.113.2", port: "22", want: false},
+	{what: "blue -> edge over the veth pair", from: "blue", to: "198.18.0.0", want: true},
+	{what: "blue -> WAN host through edge (static default route + NAT)", from: "blue", to: "203.0.113.1", want: true},
+	{what: "WAN host -> management NIC (stays in the default namespace)", from: "wan-host", to: "198.51.100.1", want: false},
+}
+
+func (c labCheck) run() (bool, string) {
+	if c.port == "" {
+		if c.want {
+			return testnet.WaitPing(c.from, c.to, 3*time.Second), ""
+		}
+		return testnet.Ping(c.from, c.to), ""
+	}
+	out, err := testnet.DialTCP(c.from, net.JoinHostPort(c.to, c.port), 2*time.Second)
+	if err != nil {
+		return false, err.Error()
+	}
+	out = strings.TrimSpace(out)
+	return strings.Contains(out, c.expect), "answer: " + out
 }
 
 func init() {
@@ -113,12 +138,19 @@ func runLab(cfgPath string, check, shell bool) int {
 		return fail("daemon did not apply within 30s")
 	}
 	fmt.Println("== connectivity")
+	for _, srv := range []struct{ ns, addr, reply string }{
+		{"lan-host", "192.0.2.10:80", "lan-web"},
+		{"wan-host", "203.0.113.1:80", "wan-web"},
+	} {
+		l, err := testnet.ServeTCP(srv.ns, srv.addr, srv.reply)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer l.Close()
+	}
 	failed := 0
 	for _, c := range labChecks {
-		got := testnet.WaitPing(c.from, c.to, 3*time.Second)
-		if !c.want {
-			got = testnet.Ping(c.from, c.to)
-		}
+		got, detail := c.run()
 		mark := "ok  "
 		if got != c.want {
 			mark, failed = "FAIL", failed+1
@@ -127,13 +159,22 @@ func runLab(cfgPath string, check, shell bool) int {
 		if !got {
 			verb = "does not reach"
 		}
-		fmt.Printf("   %s %s: %s %s %s\n", mark, c.what, c.from, verb, c.to)
+		to := c.to
+		if c.port != "" {
+			to = net.JoinHostPort(c.to, c.port) + "/tcp"
+		}
+		if detail != "" {
+			detail = " (" + detail + ")"
+		}
+		fmt.Printf("   %s %s: %s %s %s%s\n", mark, c.what, c.from, verb, to, detail)
 	}
-	fmt.Println("== fwd show")
 	self, _ := os.Executable()
-	show := exec.Command(self, "show")
-	show.Stdout, show.Stderr = os.Stdout, os.Stderr
-	show.Run()
+	for _, args := range [][]string{{"show"}, {"show", "rules", "-c", cfgPath, "edge"}, {"show", "routes", "-c", cfgPath, "--table", "main"}} {
+		show := exec.Command(self, args...)
+		show.Stdout, show.Stderr = os.Stdout, os.Stderr
+		fmt.Printf("== fwd %s\n", strings.Join(args, " "))
+		show.Run()
+	}
 	if failed > 0 {
 		fmt.Printf("== %d checks failed\n", failed)
 	} else {

@@ -34,8 +34,25 @@ func printJSON(v any) {
 }
 
 func init() {
-	s := &command{name: "show", args: "[-j] [TENANT]", summary: "show tenants and their interfaces (state, addresses, counters) from the kernel"}
+	s := &command{name: "show", args: "[interfaces|ruleset|rules|nat|routes|route-rules] [-j] [-c FILE] [TENANT]",
+		summary: "show tenants and their interfaces (state, addresses, counters), rulesets, rule counters, NAT, routes"}
 	s.run = func(args []string) int {
+		if len(args) > 0 {
+			if sub, ok := showSubcommands[args[0]]; ok {
+				return sub(s, args[1:])
+			}
+		}
+		return showInterfaces(s, args)
+	}
+	register(s)
+
+	e := &command{name: "exec", args: "TENANT -- COMMAND [ARG…]", summary: "run a command inside a tenant's namespace"}
+	e.run = runExec(e)
+	register(e)
+}
+
+func showInterfaces(s *command, args []string) int {
+	{
 		fs := flags(s, nil)
 		asJSON := fs.Bool("j", false, "JSON output")
 		if code := parse(fs, args); code >= 0 {
@@ -102,10 +119,10 @@ func init() {
 		tw.Flush()
 		return exitOK
 	}
-	register(s)
+}
 
-	e := &command{name: "exec", args: "TENANT -- COMMAND [ARG…]", summary: "run a command inside a tenant's namespace"}
-	e.run = func(args []string) int {
+func runExec(e *command) func(args []string) int {
+	return func(args []string) int {
 		fs := flags(e, nil)
 		if code := parse(fs, args); code >= 0 {
 			return code
@@ -126,7 +143,6 @@ func init() {
 		err = ns.Exec(rest[0], argv, os.Environ())
 		return fail("exec in %s: %v", rest[0], err)
 	}
-	register(e)
 }
 
 func onOff(b bool) string {
