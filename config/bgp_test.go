@@ -134,7 +134,7 @@ func TestBGPErrors(t *testing.T) {
 		{"table", head + "table = \"isp9\"\n", "t.toml:14: tenant.edge.bgp.table: table \"isp9\" is not declared: add [tenant.edge.table.isp9] with an id"},
 		{"announce host bits", head + "announce = [\"198.51.100.1/24\"]\n", "t.toml:14: tenant.edge.bgp.announce[0]: 198.51.100.1/24 has host bits set (did you mean 198.51.100.0/24?)"},
 		{"announce twice", head + "announce = [\"198.51.100.0/24\"]\nannounce_if_route = [\"198.51.100.0/24\"]\n", "t.toml:15: tenant.edge.bgp.announce_if_route[0]: 198.51.100.0/24 is already announced at tenant.edge.bgp.announce[0]"},
-		{"unknown key", head + "[[tenant.edge.bgp.neighbor]]\naddress = \"203.0.113.1\"\nasn = 64513\nholdtime = 9\n", "tenant.edge.bgp.neighbor.holdtime: unknown key"},
+		{"unknown key", head + "[[tenant.edge.bgp.neighbor]]\naddress = \"203.0.113.1\"\nasn = 64513\nholdtime = 9\n", "t.toml:17: tenant.edge.bgp.neighbor[0].holdtime: unknown key"},
 		{"neighbor missing address", head + "[[tenant.edge.bgp.neighbor]]\nasn = 64513\n", "t.toml:14: tenant.edge.bgp.neighbor[0].address: address is required"},
 		{"neighbor bad address", head + "[[tenant.edge.bgp.neighbor]]\naddress = \"203.0.113.300\"\nasn = 64513\n", "t.toml:15: tenant.edge.bgp.neighbor[0].address: invalid neighbour address \"203.0.113.300\""},
 		{"neighbor unreachable", head + "[[tenant.edge.bgp.neighbor]]\naddress = \"198.18.0.1\"\nasn = 64513\n", "t.toml:15: tenant.edge.bgp.neighbor[0].address: neighbour 198.18.0.1 is not on any connected subnet of tenant \"edge\": set multihop (TTL) for a neighbour further away"},

@@ -177,4 +177,26 @@ func (idx keyIndex) line(key string) int {
 	return 0
 }
 
+var reIndex = regexp.MustCompile(`\[\d+\]`)
+
+// expand finds the indexed paths of a key the decoder names without array
+// indexes (MetaData.Undecoded says "tenant.a.rule.dports" for the key in
+// "[[tenant.a.rule]]" number 3): each occurrence, in file order.
+func (idx keyIndex) expand(key string) []string {
+	if _, ok := idx[key]; ok {
+		return []string{key}
+	}
+	var found []string
+	for k := range idx {
+		if strings.Contains(k, "[") && reIndex.ReplaceAllString(k, "") == key {
+			found = append(found, k)
+		}
+	}
+	sort.Slice(found, func(i, j int) bool { return idx[found[i]] < idx[found[j]] })
+	if len(found) == 0 {
+		return []string{key}
+	}
+	return found
+}
+
 var reTomlLine = regexp.MustCompile(`^toml: (?:line (\d+) )?(?:\(last key "([^"]*)"\): )?(.*)$`)

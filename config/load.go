@@ -33,8 +33,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	r := &reporter{file: name, idx: buildKeyIndex(data)}
 	for _, k := range md.Undecoded() {
-		key := k.String()
-		r.add(key, "unknown key")
+		for _, key := range r.idx.expand(k.String()) {
+			r.add(key, "unknown key")
+		}
 	}
 	if len(r.errs) > 0 {
 		return nil, r.errs.sorted()

@@ -75,6 +75,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "[tenant.edge\n", "fwd.toml:2:13: expected '.' or ']' to end table name"},
 		{"wrong type", "[tenant.edge.interface.wan]\ndevice = 5\n", "fwd.toml:2: tenant.edge.interface.wan.device: incompatible types"},
 		{"unknown key", "[tenant.edge.interface.wan]\ndevice = \"eth1\"\ndevcie = \"eth2\"\n", "fwd.toml:3: tenant.edge.interface.wan.devcie: unknown key"},
+		{"unknown key in array of tables", "[[tenant.a.route]]\nto = \"default\"\n[[tenant.a.route]]\nto = \"192.0.2.0/24\"\nvai = \"1\"\n", "fwd.toml:5: tenant.a.route[1].vai: unknown key"},
 		{"unknown top table", "[tenants.edge]\n", "fwd.toml:1: tenants.edge: unknown key"},
 		{"bad tenant name", "[tenant.Edge.interface.wan]\ndevice = \"eth1\"\n", `fwd.toml:1: tenant.Edge: invalid tenant name "Edge"`},
 		{"long tenant name", "[tenant.abcdefghijklmnop]\n", `fwd.toml:1: tenant.abcdefghijklmnop: invalid tenant name`},

@@ -235,7 +235,7 @@ table = "isp2"`, "t.toml:19: tenant.edge.route_rule[0].iif: interface \"wan9\" i
 		{"unknown key", `
 [[tenant.edge.route]]
 to = "198.18.0.0/15"
-gateway = "203.0.113.1"`, "tenant.edge.route.gateway: unknown key"},
+gateway = "203.0.113.1"`, "t.toml:19: tenant.edge.route[0].gateway: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("t.toml", []byte(routingBase+tc.text))
