@@ -287,7 +287,7 @@ to = "203.0.113.0/25"`, "tenant.edge.nat[0].to", `prefix 203.0.113.0/25 must hav
 from = "wan"
 to = "self"
 dports = 22
-action = "accept"`, "tenant.edge.rule.dports", `unknown key`},
+action = "accept"`, "tenant.edge.rule[0].dports", `unknown key`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("fwd.toml", []byte(policyBase+tc.toml))
