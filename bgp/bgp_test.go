@@ -429,3 +429,39 @@ func TestTwoTenantsSamePrefix(t *testing.T) {
 	testnet.MustCmd(t, "", "ip", "-n", "red", "route", "del", "blackhole", "198.51.100.0/24")
 	waitFor(t, 10*time.Second, "conditional withdrawal", func() bool { return !has() })
 }
+
+// The real fwd binary as the speaker (hidden bgp-speaker subcommand) and
+// `fwd bgp show|routes` reading its socket.
+func TestFwdBinary(t *testing.T) {
+	sandbox.Require(t)
+	if testing.Short() {
+		t.Skip("builds cmd/fwd")
+	}
+	fwd := filepath.Join(t.TempDir(), "fwd")
+	if out, err := exec.Command("go", "build", "-o", fwd, "../cmd/fwd").CombinedOutput(); err != nil {
+		t.Fatalf("build fwd: %v\n%s", err, out)
+	}
+	testnet.Host(t, "cyan")
+	testnet.Host(t, "pcyan")
+	link(t, "cyan", "cyan0", "192.0.2.1/24", "pcyan", "p0", "192.0.2.2/24")
+	startBird(t, "pcyan", "192.0.2.2", birdFor("192.0.2.2", 64513))
+	s := newTestSupervisor(t)
+	s.SpeakerArgv = []string{fwd, SpeakerCommand}
+	s.SpeakerEnv = nil
+	reconcile(t, s, parse(t, tenantConfig("cyan", "192.0.2.2", 64513, `announce = ["203.0.113.0/24"]`)))
+	waitFor(t, 30*time.Second, "route via the fwd binary's speaker", func() bool {
+		return strings.Contains(kernelRoute(t, "cyan", "main", "198.18.5.0/24"), "via 192.0.2.2")
+	})
+	out := testnet.MustCmd(t, "", fwd, "bgp", "show", "-run-dir", s.runDir, "-j")
+	if !strings.Contains(out, `"state": "established"`) || !strings.Contains(out, `"prefixes_accepted": 1`) {
+		t.Errorf("fwd bgp show -j:\n%s", out)
+	}
+	out = testnet.MustCmd(t, "", fwd, "bgp", "show", "-run-dir", s.runDir)
+	if !strings.Contains(out, "cyan    192.0.2.2") {
+		t.Errorf("fwd bgp show:\n%s", out)
+	}
+	out = testnet.MustCmd(t, "", fwd, "bgp", "routes", "-run-dir", s.runDir, "cyan", "198.18.5.7")
+	if !strings.Contains(out, "198.18.5.0/24") || !strings.Contains(out, "64513") {
+		t.Errorf("fwd bgp routes:\n%s", out)
+	}
+}
