@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/fwdproject/fwd/bgp"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/change"
 	"github.com/fwdproject/fwd/internal/ns"
@@ -24,7 +25,10 @@ import (
 // namespace.
 type Engine struct {
 	Zones *zones.Manager
-	log   *slog.Logger
+	// BGP supervises the per-tenant speaker processes. They outlive the
+	// engine (Close leaves them running) so sessions survive restarts.
+	BGP *bgp.Supervisor
+	log *slog.Logger
 }
 
 // New returns an Engine bound to the caller's (default) namespace.
@@ -36,11 +40,27 @@ func New(log *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{Zones: z, log: log}, nil
+	return &Engine{Zones: z, BGP: bgp.NewSupervisor(log, bgp.DefaultRunDir), log: log}, nil
 }
 
-// Close releases kernel handles.
-func (e *Engine) Close() { e.Zones.Close() }
+// Close releases kernel handles and stops supervising BGP speakers
+// without stopping them.
+func (e *Engine) Close() {
+	e.BGP.Close()
+	e.Zones.Close()
+}
+
+// existingTenants is cfg restricted to tenants whose namespace exists.
+func existingTenants(cfg *config.Config) *config.Config {
+	c := *cfg
+	c.Tenants = nil
+	for _, t := range cfg.Tenants {
+		if ns.Exists(t.Name) {
+			c.Tenants = append(c.Tenants, t)
+		}
+	}
+	return &c
+}
 
 // Report is the outcome of an apply or a plan.
 type Report struct {
@@ -70,6 +90,17 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 	defer func() { rep.Duration = time.Since(start) }()
 	var zr *zones.Result
 	var err error
+	if !dryRun {
+		// Speakers of tenants (or BGP sections) that go away stop before
+		// their namespace does: a live speaker process would keep a
+		// deleted namespace, and the NICs in it, alive.
+		cs, err := e.BGP.Reconcile(ctx, existingTenants(cfg), false)
+		e.logChanges(cs)
+		rep.Changes = append(rep.Changes, cs...)
+		if err != nil {
+			return rep, fmt.Errorf("bgp: %w", err)
+		}
+	}
 	if dryRun {
 		zr, err = e.Zones.Diff(ctx, cfg)
 	} else {
@@ -104,14 +135,27 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 				break
 			}
 			if !dryRun {
-				for _, c := range cs {
-					e.log.Info("changed", "subsystem", c.Subsystem, "tenant", c.Tenant, "action", c.Action, "object", c.Object, "detail", c.Detail)
-				}
+				e.logChanges(cs)
 			}
 		}
 		if h.IsOpen() {
 			h.Close()
 		}
 	}
+	// Speakers start once their namespace and interfaces exist.
+	cs, err := e.BGP.Reconcile(ctx, cfg, dryRun)
+	if !dryRun {
+		e.logChanges(cs)
+	}
+	rep.Changes = append(rep.Changes, cs...)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("bgp: %w", err))
+	}
 	return rep, errors.Join(errs...)
+}
+
+func (e *Engine) logChanges(cs []change.Change) {
+	for _, c := range cs {
+		e.log.Info("changed", "subsystem", c.Subsystem, "tenant", c.Tenant, "action", c.Action, "object", c.Object, "detail", c.Detail)
+	}
 }
