@@ -20,6 +20,27 @@ func socketFlag(fs *flag.FlagSet) *string {
 	return fs.String("socket", config.DefaultSocket, "the daemon's API `socket`")
 }
 
+// parseArgs is parse for commands with positional arguments: flags may
+// come before or after them (`fwd diff 3 --socket S`). It returns the
+// positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, int) {
+	var pos []string
+	for {
+		if code := parse(fs, args); code >= 0 {
+			return nil, code
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, -1
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), -1
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
 // printResult prints a reload/rollback outcome; the exit code says
 // whether the requested configuration runs.
 func printResult(res *mgmt.Result, asJSON bool) int {
@@ -157,23 +178,24 @@ func init() {
 	df.run = func(args []string) int {
 		fs := flags(df, nil)
 		socket := socketFlag(fs)
-		if code := parse(fs, args); code >= 0 {
+		pos, code := parseArgs(fs, args)
+		if code >= 0 {
 			return code
 		}
-		if fs.NArg() < 1 || fs.NArg() > 2 {
+		if len(pos) < 1 || len(pos) > 2 {
 			fs.Usage()
 			return exitUsage
 		}
-		a, err := strconv.Atoi(fs.Arg(0))
+		a, err := strconv.Atoi(pos[0])
 		if err != nil {
-			return fail("revision %q is not a number", fs.Arg(0))
+			return fail("revision %q is not a number", pos[0])
 		}
 		c := mgmt.Dial(*socket)
 		ctx := context.Background()
 		b := 0
-		if fs.NArg() == 2 {
-			if b, err = strconv.Atoi(fs.Arg(1)); err != nil {
-				return fail("revision %q is not a number", fs.Arg(1))
+		if len(pos) == 2 {
+			if b, err = strconv.Atoi(pos[1]); err != nil {
+				return fail("revision %q is not a number", pos[1])
 			}
 		} else {
 			s, err := c.Status(ctx)
@@ -201,16 +223,17 @@ func init() {
 		socket := socketFlag(fs)
 		confirm := fs.Duration("confirm", 0, "roll back again unless 'fwd confirm' arrives within this `duration`")
 		asJSON := fs.Bool("j", false, "JSON output")
-		if code := parse(fs, args); code >= 0 {
+		pos, code := parseArgs(fs, args)
+		if code >= 0 {
 			return code
 		}
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			fs.Usage()
 			return exitUsage
 		}
-		n, err := strconv.Atoi(fs.Arg(0))
+		n, err := strconv.Atoi(pos[0])
 		if err != nil {
-			return fail("revision %q is not a number", fs.Arg(0))
+			return fail("revision %q is not a number", pos[0])
 		}
 		res, err := mgmt.Dial(*socket).Rollback(context.Background(), mgmt.RollbackRequest{Revision: n, ConfirmSeconds: int((*confirm + time.Second - 1) / time.Second)})
 		if err != nil {

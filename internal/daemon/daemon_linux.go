@@ -111,7 +111,7 @@ func New(opts Options) (*Daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.app = eng
+		d.app = withFailpoint(eng)
 		d.observe = eng.Zones.Observe
 	}
 	dir := opts.RevisionDir
@@ -125,7 +125,11 @@ func New(opts Options) (*Daemon, error) {
 
 // Close releases the engine.
 func (d *Daemon) Close() {
-	if e, ok := d.app.(*engine.Engine); ok {
+	a := d.app
+	if f, ok := a.(*failpointApplier); ok {
+		a = f.Applier
+	}
+	if e, ok := a.(*engine.Engine); ok {
 		e.Close()
 	}
 }
@@ -425,6 +429,9 @@ func (d *Daemon) reapply(ctx context.Context, reason string) {
 // finish records a reload outcome for status and metrics.
 func (d *Daemon) finish(res *mgmt.Result) {
 	d.mu.Lock()
+	if res.Result == mgmt.ResultRejected {
+		res.Revision = d.rev
+	}
 	d.last = res
 	d.mu.Unlock()
 	d.metrics.reloaded(res)
