@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -419,10 +420,13 @@ func TestMgmtIsolation(t *testing.T) {
 	edgeLab(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "fwd.toml")
+	token := filepath.Join(dir, "token")
+	writeFile(t, token, "s3cret\n")
 	writeFile(t, cfg, `
 [mgmt]
 protect = ["eth0"]
 api_listen = "127.0.0.1:19642"
+api_token_file = "`+token+`"
 
 [tenant.edge.interface.wan]
 device = "eth1"
@@ -442,6 +446,13 @@ addresses = ["192.0.2.1/24"]
 			t.Fatalf("%s not listening in the default namespace: %v", addr, err)
 		}
 		c.Close()
+	}
+	// The TCP API wants the token.
+	if _, err := mgmt.DialTCP("127.0.0.1:19642", "wrong").Status(context.Background()); err == nil || !strings.Contains(err.Error(), "bearer token") {
+		t.Fatalf("TCP API without the right token: %v", err)
+	}
+	if st, err := mgmt.DialTCP("127.0.0.1:19642", "s3cret").Status(context.Background()); err != nil || st.ConfigFile != cfg {
+		t.Fatalf("TCP API with token: %+v %v", st, err)
 	}
 	// …from no tenant namespace nor host behind it, on any of its addresses.
 	for _, nsName := range []string{"edge", "lan-host", "wan-host"} {
