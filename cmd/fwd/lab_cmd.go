@@ -29,7 +29,9 @@ type labHost struct {
 var labHosts = []labHost{
 	{"mgmt-host", "eth0", "mgmt0", "", []string{"198.51.100.10/24"}},
 	// No route back to the LAN: its traffic can only come back through NAT.
-	{"wan-host", "eth1", "wan0", "", []string{"203.0.113.1/24", "2001:db8:ffff::1/64"}},
+	// 198.18.100.1 sits behind the "ISP": edge reaches it only by the route
+	// it learns over BGP.
+	{"wan-host", "eth1", "wan0", "", []string{"203.0.113.1/24", "2001:db8:ffff::1/64", "198.18.100.1/24"}},
 	{"lan-host", "eth2", "lan0", "192.0.2.1", []string{"192.0.2.10/24", "2001:db8:1::10/64"}},
 }
 
@@ -38,6 +40,10 @@ type labCheck struct {
 	what, from, to, port string
 	want                 bool
 	expect               string // TCP: substring of the server's answer
+	// fn, when set, replaces ping/TCP: it says whether the check holds.
+	fn func() (bool, string)
+	// needs names a program the check depends on; without it, it is skipped.
+	needs string
 }
 
 var labChecks = []labCheck{
@@ -51,9 +57,66 @@ var labChecks = []labCheck{
 	{what: "blue -> edge over the veth pair", from: "blue", to: "198.18.0.0", want: true},
 	{what: "blue -> WAN host through edge (static default route + NAT)", from: "blue", to: "203.0.113.1", want: true},
 	{what: "WAN host -> management NIC (stays in the default namespace)", from: "wan-host", to: "198.51.100.1", want: false},
+	{what: "edge learned 198.18.100.0/24 from the ISP over BGP (kernel route, proto bgp)", want: true, needs: "bird", fn: func() (bool, string) {
+		return waitFor(20*time.Second, func() (bool, string) {
+			out, _ := testnet.Cmd("", "ip", "-n", "edge", "route", "show", "198.18.100.0/24")
+			return strings.Contains(out, "proto bgp"), strings.TrimSpace(out)
+		})
+	}},
+	{what: "the ISP learned the LAN 192.0.2.0/24 from edge", want: true, needs: "bird", fn: func() (bool, string) {
+		return waitFor(10*time.Second, func() (bool, string) {
+			out, _ := testnet.Cmd("", "birdc", "-s", labBirdSock, "show", "route", "for", "192.0.2.1")
+			return strings.Contains(out, "192.0.2.0/24"), ""
+		})
+	}},
+	{what: "LAN host -> 198.18.100.1 via the BGP route", from: "lan-host", to: "198.18.100.1", want: true, needs: "bird"},
+}
+
+const labBirdSock = "/run/fwd/lab-bird.ctl"
+
+// labBird is the ISP's router in the lab: BIRD 2 in wan-host announcing
+// 198.18.100.0/24 to edge.
+const labBird = `router id 203.0.113.1;
+protocol device {}
+protocol static isp { ipv4; route 198.18.100.0/24 blackhole; }
+protocol bgp edge {
+	local 203.0.113.1 as 64600;
+	neighbor 203.0.113.2 as 64512;
+	hold time 6;
+	connect delay time 1;
+	connect retry time 2;
+	error wait time 1, 2;
+	ipv4 { import all; export all; };
+}
+`
+
+func startLabBird() (func(), error) {
+	if err := os.WriteFile("/run/fwd/lab-bird.conf", []byte(labBird), 0o644); err != nil {
+		return nil, err
+	}
+	c := exec.Command("ip", "netns", "exec", "wan-host", "bird", "-f", "-c", "/run/fwd/lab-bird.conf", "-s", labBirdSock, "-P", "/run/fwd/lab-bird.pid")
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	return func() { c.Process.Kill(); c.Wait() }, nil
+}
+
+func waitFor(timeout time.Duration, cond func() (bool, string)) (bool, string) {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, detail := cond()
+		if ok || time.Now().After(deadline) {
+			return ok, detail
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 func (c labCheck) run() (bool, string) {
+	if c.fn != nil {
+		return c.fn()
+	}
 	if c.port == "" {
 		if c.want {
 			return testnet.WaitPing(c.from, c.to, 3*time.Second), ""
@@ -117,6 +180,25 @@ func runLab(cfgPath string, check, shell bool) int {
 	testnet.Cmd("", "ip", "addr", "add", "198.51.100.1/24", "dev", "eth0")
 	testnet.Cmd("", "ip", "link", "set", "eth0", "up")
 
+	_, birdErr := exec.LookPath("bird")
+	if birdErr == nil {
+		stop, err := startLabBird()
+		if err != nil {
+			return fail("start BIRD: %v", err)
+		}
+		defer stop()
+		fmt.Println("   BIRD 2 in wan-host plays the ISP (AS 64600, announces 198.18.100.0/24)")
+	} else {
+		fmt.Println("   bird not installed (apt-get install bird2): the BGP checks are skipped")
+	}
+	// Whatever happens, the lab leaves nothing running: BGP speakers are
+	// designed to outlive the daemon, so the lab tears down explicitly.
+	self, _ := os.Executable()
+	defer func() {
+		td := exec.Command(self, "teardown", "-y")
+		td.Run()
+	}()
+
 	fmt.Printf("== starting the fwd daemon with %s\n", cfgPath)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -150,6 +232,12 @@ func runLab(cfgPath string, check, shell bool) int {
 	}
 	failed := 0
 	for _, c := range labChecks {
+		if c.needs != "" {
+			if _, err := exec.LookPath(c.needs); err != nil {
+				fmt.Printf("   skip %s: %s is not installed\n", c.what, c.needs)
+				continue
+			}
+		}
 		got, detail := c.run()
 		mark := "ok  "
 		if got != c.want {
@@ -166,10 +254,13 @@ func runLab(cfgPath string, check, shell bool) int {
 		if detail != "" {
 			detail = " (" + detail + ")"
 		}
+		if c.fn != nil {
+			fmt.Printf("   %s %s%s\n", mark, c.what, detail)
+			continue
+		}
 		fmt.Printf("   %s %s: %s %s %s%s\n", mark, c.what, c.from, verb, to, detail)
 	}
-	self, _ := os.Executable()
-	for _, args := range [][]string{{"show"}, {"show", "rules", "-c", cfgPath, "edge"}, {"show", "routes", "-c", cfgPath, "--table", "main"}} {
+	for _, args := range [][]string{{"show"}, {"show", "rules", "-c", cfgPath, "edge"}, {"show", "routes", "-c", cfgPath, "--table", "main"}, {"bgp", "show", "edge"}} {
 		show := exec.Command(self, args...)
 		show.Stdout, show.Stderr = os.Stdout, os.Stderr
 		fmt.Printf("== fwd %s\n", strings.Join(args, " "))
