@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/zones"
 )
 
 // Outcomes of a reload, rollback or confirm-timeout.
@@ -109,4 +110,7 @@ type Controller interface {
 	Confirm(ctx context.Context) (*Pending, error)
 	Revisions() ([]Revision, error)
 	Revision(n int) (Revision, []byte, error)
+	// Show returns the tenants' namespaces as the kernel has them (what
+	// `fwd show -j` prints), sorted by name.
+	Show(ctx context.Context) ([]*zones.Namespace, error)
 }

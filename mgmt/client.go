@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/fwdproject/fwd/zones"
 )
 
 // Client talks to a daemon's API.
@@ -136,4 +138,12 @@ func (c *Client) RevisionFile(ctx context.Context, n int) ([]byte, error) {
 	var b []byte
 	_, err := c.do(ctx, "GET", "/v1/revisions/"+strconv.Itoa(n), nil, &b)
 	return b, err
+}
+
+// Show returns the tenants' namespaces as the daemon reads them from the
+// kernel.
+func (c *Client) Show(ctx context.Context) ([]*zones.Namespace, error) {
+	var list []*zones.Namespace
+	_, err := c.do(ctx, "GET", "/v1/show", nil, &list)
+	return list, err
 }

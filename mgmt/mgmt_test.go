@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/zones"
 )
 
 func TestUnifiedDiff(t *testing.T) {
@@ -130,6 +131,10 @@ func (f *fakeController) Revision(n int) (Revision, []byte, error) {
 	return Revision{Number: 7}, []byte("[mgmt]\n"), nil
 }
 
+func (f *fakeController) Show(ctx context.Context) ([]*zones.Namespace, error) {
+	return []*zones.Namespace{{Name: "edge", Links: []*zones.Link{{Name: "wan", Oper: "up"}}}}, nil
+}
+
 func serveUnix(t *testing.T, h http.Handler) string {
 	path := filepath.Join(t.TempDir(), "api.sock")
 	l, err := net.Listen("unix", path)
@@ -181,6 +186,9 @@ func TestAPIOverUnixSocket(t *testing.T) {
 	}
 	if b, err := c.RevisionFile(ctx, 7); err != nil || string(b) != "[mgmt]\n" {
 		t.Fatalf("revision file: %q %v", b, err)
+	}
+	if list, err := c.Show(ctx); err != nil || len(list) != 1 || list[0].Links[0].Name != "wan" {
+		t.Fatalf("show: %+v %v", list, err)
 	}
 	if _, err := c.RevisionFile(ctx, 8); !errors.As(err, &apiErr) || apiErr.Code != 404 {
 		t.Fatalf("missing revision file: %v", err)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/fwdproject/fwd/zones"
 )
 
 // Handler serves the API for c. A non-empty token is required as
@@ -19,6 +21,7 @@ import (
 //	POST /v1/rollback        {"revision": N, "confirm_seconds": N}
 //	GET  /v1/revisions
 //	GET  /v1/revisions/{n}   the stored file (text/plain)
+//	GET  /v1/show            tenants' namespaces and interfaces from the kernel
 func Handler(c Controller, token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
@@ -81,6 +84,17 @@ func Handler(c Controller, token string) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Fwd-Revision-Sha256", rev.SHA256)
 		w.Write(data)
+	})
+	mux.HandleFunc("GET /v1/show", func(w http.ResponseWriter, r *http.Request) {
+		list, err := c.Show(r.Context())
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if list == nil {
+			list = []*zones.Namespace{}
+		}
+		writeJSON(w, http.StatusOK, list)
 	})
 	if token == "" {
 		return mux

@@ -179,6 +179,11 @@ func TestMgmtAPIAndMetrics(t *testing.T) {
 		t.Fatalf("status: %d %s", code, out)
 	}
 
+	// show through the API: the daemon's view of the kernel.
+	if list, err := mgmt.Dial(d.sock).Show(context.Background()); err != nil || len(list) != 1 || list[0].Name != "edge" || len(list[0].Links) != 2 {
+		t.Fatalf("API show: %+v %v", list, err)
+	}
+
 	// Traffic matching the rule moves its counters.
 	before := d.scrape(t)
 	if !testnet.WaitPing("lan-host", "203.0.113.1", 5*time.Second) {

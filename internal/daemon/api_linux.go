@@ -9,10 +9,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/fwdproject/fwd/mgmt"
+	"github.com/fwdproject/fwd/zones"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -58,6 +60,23 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 		st.Tenants = append(st.Tenants, ts)
 	}
 	return st
+}
+
+// Show implements mgmt.Controller.
+func (d *Daemon) Show(ctx context.Context) ([]*zones.Namespace, error) {
+	if d.observe == nil {
+		return nil, nil
+	}
+	st, err := d.observe()
+	if err != nil {
+		return nil, err
+	}
+	var list []*zones.Namespace
+	for _, n := range st.Tenants {
+		list = append(list, n)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	return list, nil
 }
 
 // Revisions implements mgmt.Controller.
