@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -30,7 +31,8 @@ const Protocol = 186
 // prefix is written.
 type fib struct {
 	log   *slog.Logger
-	h     *netlink.Handle
+	h     *netlink.Handle // dumps
+	w     *nlWriter       // batched writes
 	table int
 
 	mu        sync.Mutex
@@ -53,7 +55,12 @@ func newFIB(log *slog.Logger, table int) (*fib, error) {
 	// 1M routes: a large receive buffer keeps the kernel's acks from
 	// overflowing the socket.
 	h.SetSocketReceiveBufferSize(8<<20, false)
-	return &fib{log: log, h: h, table: table, pending: map[netip.Prefix]netip.Addr{},
+	w, err := newNLWriter()
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &fib{log: log, h: h, w: w, table: table, pending: map[netip.Prefix]netip.Addr{},
 		kick: make(chan struct{}, 1), installed: map[netip.Prefix]netip.Addr{}, stale: map[netip.Prefix]bool{}}, nil
 }
 
@@ -179,65 +186,49 @@ func (f *fib) run(ctx context.Context) {
 	}
 }
 
-func (f *fib) route(dst netip.Prefix, gw netip.Addr) *netlink.Route {
-	r := &netlink.Route{
-		Dst:      &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())},
-		Table:    f.table,
-		Protocol: Protocol,
-	}
-	if gw.IsValid() {
-		r.Gw = gw.AsSlice()
-	}
-	if dst.Addr().Is6() {
-		r.Family = netlink.FAMILY_V6
-	} else {
-		r.Family = netlink.FAMILY_V4
-	}
-	return r
-}
-
 func (f *fib) apply(batch map[netip.Prefix]netip.Addr) {
-	var added, removed, failed int
-	var firstErr error
+	ops := make([]nlOp, 0, len(batch))
 	for dst, nh := range batch {
 		cur, have := f.installed[dst]
-		if !nh.IsValid() {
-			if !have {
-				continue
-			}
-			if err := f.h.RouteDel(f.route(dst, cur)); err != nil && !errors.Is(err, unix.ESRCH) {
-				failed++
-				if firstErr == nil {
-					firstErr = err
-				}
-			}
-			delete(f.installed, dst)
-			delete(f.stale, dst)
-			removed++
-			continue
-		}
-		if have && cur == nh {
+		switch {
+		case !nh.IsValid() && !have:
+		case !nh.IsValid():
+			ops = append(ops, nlOp{dst: dst})
+		case have && cur == nh:
 			delete(f.stale, dst) // re-learned as it was: nothing to write
-			continue
+		default:
+			ops = append(ops, nlOp{dst: dst, gw: nh})
 		}
-		if err := f.h.RouteReplace(f.route(dst, nh)); err != nil {
-			failed++
+	}
+	var added, removed int
+	failed, err := f.w.write(uint32(f.table), ops)
+	var firstErr error
+	for i, op := range ops {
+		if e, bad := failed[i]; bad {
 			if firstErr == nil {
-				firstErr = err
+				firstErr = fmt.Errorf("%s: %w", op.dst, e)
 			}
 			continue
 		}
-		f.installed[dst] = nh
-		delete(f.stale, dst)
-		added++
+		if !op.gw.IsValid() {
+			delete(f.installed, op.dst)
+			removed++
+		} else {
+			f.installed[op.dst] = op.gw
+			added++
+		}
+		delete(f.stale, op.dst)
+	}
+	if err != nil {
+		f.log.Error("kernel route batch", "err", err)
 	}
 	f.mu.Lock()
 	f.staleN = len(f.stale)
 	f.lastWrite = time.Now()
-	f.failures += failed
+	f.failures += len(failed)
 	f.mu.Unlock()
-	if failed > 0 {
-		f.log.Warn("kernel refused routes", "failed", failed, "first_error", firstErr)
+	if len(failed) > 0 {
+		f.log.Warn("kernel refused routes", "failed", len(failed), "first_error", firstErr)
 	}
 	f.log.Debug("fib batch", "installed", added, "removed", removed, "total", len(f.installed))
 }
@@ -271,8 +262,9 @@ func (f *fib) watch(ctx context.Context, s *server.BgpServer, staleTimeout time.
 			{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true},
 			{Type: api.WatchEventRequest_Table_Filter_EOR, Init: true},
 		}},
-		Peer:      &api.WatchEventRequest_Peer{},
-		BatchSize: 4096,
+		Peer: &api.WatchEventRequest_Peer{},
+		// No BatchSize: gobgp preallocates a slice of that size for
+		// every event, even a one-path one (most of the GC work).
 	}, func(r *api.WatchEventResponse) {
 		if t := r.GetTable(); t != nil {
 			for _, p := range t.Paths {

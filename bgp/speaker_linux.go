@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -60,6 +61,13 @@ func SpeakerMain(args []string) int {
 		return 1
 	}
 
+	// Profiling for benchmarks: FWD_BGP_CPUPROFILE=FILE.
+	if path := os.Getenv("FWD_BGP_CPUPROFILE"); path != "" {
+		if pf, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(pf)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f, err := newFIB(log, *table)

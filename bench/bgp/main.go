@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/fwdproject/fwd/internal/testnet"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -260,13 +262,47 @@ asn = 64513
 	if verbose {
 		fmt.Fprintln(os.Stderr, "session established")
 	}
+	th, err := ns.Open("tbench")
+	if err != nil {
+		return err
+	}
+	nh, err := netlink.NewHandleAt(th)
+	th.Close()
+	if err != nil {
+		return err
+	}
+	defer nh.Close()
+	// Cheap progress probe: point lookups of 64 prefixes spread over the
+	// set; the full (expensive) count runs only once they all agree.
+	samples := func(present bool) bool {
+		for k := 0; k < 64; k++ {
+			i := k * (n - 1) / 63
+			ip := net.ParseIP(fmt.Sprintf("2001:db8:%x:%x00::1", i>>8, i&0xff))
+			rs, err := nh.RouteGet(ip)
+			got := err == nil && len(rs) > 0 && rs[0].Gw != nil
+			if got != present {
+				return false
+			}
+		}
+		return true
+	}
+	var installTime time.Duration
 	last := -1
 	for {
+		if !samples(true) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("routes not in the kernel after %v", timeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		at := time.Now()
 		c, err := pollCount("tbench")
 		if err != nil {
 			return err
 		}
 		if c-base >= n {
+			installTime = at.Sub(established)
 			break
 		}
 		if verbose && c != last {
@@ -278,7 +314,6 @@ asn = 64513
 		}
 		pollPause()
 	}
-	installTime := time.Since(established)
 
 	// BIRD stops: a Cease notification, the speaker withdraws everything.
 	down := time.Now()
@@ -286,12 +321,22 @@ asn = 64513
 		return fmt.Errorf("birdc down: %v: %s", err, out)
 	}
 	deadline = time.Now().Add(timeout)
+	var withdrawTime time.Duration
 	for {
+		if !samples(false) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("routes still in the kernel after %v", timeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		at := time.Now()
 		c, err := pollCount("tbench")
 		if err != nil {
 			return err
 		}
 		if c <= base {
+			withdrawTime = at.Sub(down)
 			break
 		}
 		if verbose && c != last {
@@ -303,7 +348,6 @@ asn = 64513
 		}
 		pollPause()
 	}
-	withdrawTime := time.Since(down)
 	bird.Process.Signal(syscall.SIGTERM)
 
 	fmt.Printf("prefixes %d count\n", n)
