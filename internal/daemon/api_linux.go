@@ -39,7 +39,10 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 		if s.RulesOK {
 			ts.Rules = 0
 			for _, r := range s.Rules {
-				if !strings.HasPrefix(r.ID, "_") {
+				switch {
+				case strings.HasPrefix(r.ID, "_merged"):
+					ts.Rules += len(r.Members)
+				case !strings.HasPrefix(r.ID, "_"):
 					ts.Rules++
 				}
 			}

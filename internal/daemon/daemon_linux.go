@@ -362,6 +362,12 @@ func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config
 			}
 			d.mu.Lock()
 			d.cfg, d.data, d.rev, d.absent = prev, prevData, prevRev, rrep.Absent
+			if d.pending != nil {
+				// The restore went back to the last confirmed revision:
+				// nothing is left to confirm.
+				d.pending.timer.Stop()
+				d.pending = nil
+			}
 			d.mu.Unlock()
 		} else {
 			// Nothing to go back to: keep the new config as the target so

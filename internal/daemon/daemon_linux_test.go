@@ -176,3 +176,20 @@ func TestCommitConfirm(t *testing.T) {
 		t.Fatalf("second confirm: %v", err)
 	}
 }
+
+func TestFailureWhilePendingRestoresConfirmed(t *testing.T) {
+	ctx := context.Background()
+	d, fa, path := newTest(t, cfgA)
+	os.WriteFile(path, []byte(cfgB), 0o644)
+	if res := d.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: 60}); res.PendingConfirm == nil {
+		t.Fatalf("no pending: %+v", res)
+	}
+	os.WriteFile(path, []byte(cfgBad), 0o644)
+	res := d.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: 60})
+	if res.Result != mgmt.ResultFailed || res.Restore == nil || res.Restore.Revision != 1 || fa.last() != "a" {
+		t.Fatalf("failed reload while pending: %+v last=%s", res, fa.last())
+	}
+	if st := d.Status(ctx); st.PendingConfirm != nil || st.Revision != 1 {
+		t.Fatalf("status: %+v", st)
+	}
+}
