@@ -234,6 +234,8 @@ func (d *Daemon) Start(ctx context.Context) *mgmt.Result {
 func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Result {
 	daemon.SdNotify(false, fmt.Sprintf("%s\nMONOTONIC_USEC=%d", daemon.SdNotifyReloading, monotonicUsec()))
 	defer daemon.SdNotify(false, daemon.SdNotifyReady)
+	// An API client that hangs up must not cancel an apply half-way.
+	ctx = context.WithoutCancel(ctx)
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
 	data, err := os.ReadFile(d.opts.ConfigPath)
@@ -260,6 +262,7 @@ func (d *Daemon) Rollback(ctx context.Context, req mgmt.RollbackRequest) (*mgmt.
 	if err != nil {
 		return nil, err
 	}
+	ctx = context.WithoutCancel(ctx)
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
 	reason := fmt.Sprintf("rollback to revision %d", req.Revision)
