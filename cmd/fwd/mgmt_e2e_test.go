@@ -410,10 +410,19 @@ func TestFailedApplyRestoresEveryTenant(t *testing.T) {
 		t.Fatalf("failed config stored as a revision: %s", out)
 	}
 	// Human output names the failure and the restore.
+	writeFile(t, fp, "zz")
 	_, errOut, code = d.fwd(t, "reload")
-	if code != 0 {
-		// the failpoint is gone: the same file now applies
-		t.Fatalf("reload without failpoint: %d %s", code, errOut)
+	if code != exitFailure || !strings.Contains(errOut, "apply failed:\n  tenant \"zz\": failpoint: injected failure") ||
+		!strings.Contains(errOut, "revision 1 restored on every tenant") {
+		t.Fatalf("failing reload, human output: %d %s", code, errOut)
+	}
+	out, _, _ = d.fwd(t, "status")
+	if !strings.Contains(out, "last load: failed") || !strings.Contains(out, "restored revision 1") {
+		t.Fatalf("status after a failed reload:\n%s", out)
+	}
+	// Without the failpoint the same file applies.
+	if out, errOut, code := d.fwd(t, "reload"); code != 0 || !strings.Contains(out, "applied revision 2") {
+		t.Fatalf("reload without failpoint: %d %s %s", code, out, errOut)
 	}
 	d.stop(t)
 }
