@@ -159,3 +159,40 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return err
 }
+
+// SavePending records an unconfirmed change (nil clears it), so that a
+// daemon restarted before the deadline still rolls it back.
+func (s *Store) SavePending(p *Pending) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	path := filepath.Join(s.Dir, "pending.json")
+	if p == nil {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(p)
+	return writeAtomic(path, b)
+}
+
+// LoadPending returns the recorded unconfirmed change, or nil.
+func (s *Store) LoadPending() (*Pending, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := os.ReadFile(filepath.Join(s.Dir, "pending.json"))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p Pending
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("pending.json: %w", err)
+	}
+	return &p, nil
+}

@@ -225,7 +225,29 @@ func (d *Daemon) Start(ctx context.Context) *mgmt.Result {
 			}
 		}
 	}
-	return d.applyNew(ctx, "start", d.cfg, d.data, 0, prev, prevData, prevRev)
+	lp, err := d.store.LoadPending()
+	if err != nil {
+		d.log.Warn("pending confirm unreadable", "error", err)
+	}
+	res := d.applyNew(ctx, "start", d.cfg, d.data, 0, prev, prevData, prevRev)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if lp == nil {
+		return res
+	}
+	// A change was unconfirmed when the daemon stopped: if it is still
+	// what runs, its deadline still holds (past: roll back now).
+	if res.OK() && lp.Revision == d.rev {
+		if _, b, err := d.store.Get(lp.Previous); err == nil {
+			if c, err := config.Parse(d.opts.ConfigPath, b); err == nil {
+				d.armLocked(*lp, c, b)
+				d.log.Warn("change still unconfirmed from before the restart", "revision", lp.Revision, "deadline", lp.Deadline.UTC().Format(time.RFC3339), "to_revision", lp.Previous)
+				return res
+			}
+		}
+	}
+	d.setPendingLocked(nil)
+	return res
 }
 
 // Reload re-reads the config file and applies it; an invalid file
@@ -290,10 +312,35 @@ func (d *Daemon) Confirm(ctx context.Context) (*mgmt.Pending, error) {
 	if p == nil {
 		return nil, mgmt.ErrNotPending
 	}
-	p.timer.Stop()
-	d.pending = nil
+	d.setPendingLocked(nil)
 	d.log.Info("change confirmed", "revision", p.Revision)
 	return &p.Pending, nil
+}
+
+// setPendingLocked replaces the pending change (nil: none), stopping the
+// old timer and recording the new state in the revision directory.
+// Caller holds d.mu.
+func (d *Daemon) setPendingLocked(p *pending) {
+	if d.pending != nil && d.pending != p {
+		d.pending.timer.Stop()
+	}
+	d.pending = p
+	var rec *mgmt.Pending
+	if p != nil {
+		rec = &p.Pending
+	}
+	if err := d.store.SavePending(rec); err != nil {
+		d.log.Error("could not record the pending confirm", "dir", d.store.Dir, "error", err)
+	}
+}
+
+// armLocked makes pp pending with its rollback target and starts the
+// timer (at once if the deadline has passed). Caller holds d.mu.
+func (d *Daemon) armLocked(pp mgmt.Pending, prev *config.Config, prevData []byte) *pending {
+	p := &pending{Pending: pp, prevCfg: prev, prevData: prevData}
+	p.timer = time.AfterFunc(max(time.Until(pp.Deadline), 0), func() { d.confirmTimeout(p) })
+	d.setPendingLocked(p)
+	return p
 }
 
 // rollbackTarget is what a failed apply or a commit-confirm timeout
@@ -316,7 +363,7 @@ func (d *Daemon) confirmTimeout(p *pending) {
 		d.mu.Unlock()
 		return
 	}
-	d.pending = nil
+	d.setPendingLocked(nil)
 	d.mu.Unlock()
 	d.log.Warn("change not confirmed in time; rolling back", "revision", p.Revision, "to_revision", p.Previous)
 	reason := fmt.Sprintf("confirm timeout (back to revision %d)", p.Previous)
@@ -365,12 +412,9 @@ func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config
 			}
 			d.mu.Lock()
 			d.cfg, d.data, d.rev, d.absent = prev, prevData, prevRev, rrep.Absent
-			if d.pending != nil {
-				// The restore went back to the last confirmed revision:
-				// nothing is left to confirm.
-				d.pending.timer.Stop()
-				d.pending = nil
-			}
+			// The restore went back to the last confirmed revision:
+			// nothing is left to confirm.
+			d.setPendingLocked(nil)
 			d.mu.Unlock()
 		} else {
 			// Nothing to go back to: keep the new config as the target so
@@ -406,16 +450,13 @@ func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config
 		// A newer change supersedes the pending one; without --confirm it
 		// confirms it, with --confirm the deadline restarts and the target
 		// stays the last confirmed revision.
-		d.pending.timer.Stop()
 		if confirm <= 0 {
 			d.log.Info("pending change confirmed by a newer one", "revision", d.pending.Revision)
 		}
-		d.pending = nil
+		d.setPendingLocked(nil)
 	}
 	if confirm > 0 && prev != nil {
-		p := &pending{Pending: mgmt.Pending{Revision: rev, Previous: prevRev, Deadline: time.Now().Add(confirm)}, prevCfg: prev, prevData: prevData}
-		p.timer = time.AfterFunc(confirm, func() { d.confirmTimeout(p) })
-		d.pending = p
+		p := d.armLocked(mgmt.Pending{Revision: rev, Previous: prevRev, Deadline: time.Now().Add(confirm)}, prev, prevData)
 		pp := p.Pending
 		res.PendingConfirm = &pp
 		d.log.Warn("change must be confirmed with 'fwd confirm' or it is rolled back", "revision", rev, "deadline", p.Deadline.UTC().Format(time.RFC3339), "to_revision", prevRev)

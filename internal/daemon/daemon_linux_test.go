@@ -193,3 +193,54 @@ func TestFailureWhilePendingRestoresConfirmed(t *testing.T) {
 		t.Fatalf("status: %+v", st)
 	}
 }
+
+func TestPendingConfirmSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	d, _, path := newTest(t, cfgA)
+	os.WriteFile(path, []byte(cfgB), 0o644)
+	if res := d.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: 60}); res.PendingConfirm == nil {
+		t.Fatalf("no pending: %+v", res)
+	}
+	restart := func() (*Daemon, *fakeApplier) {
+		fa := &fakeApplier{}
+		d2, err := New(Options{ConfigPath: path, RevisionDir: d.store.Dir, Applier: fa, Log: d.log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := d2.Start(ctx); !res.OK() {
+			t.Fatalf("restart: %+v", res)
+		}
+		return d2, fa
+	}
+	d.mu.Lock()
+	d.pending.timer.Stop() // the first daemon "dies"
+	d.mu.Unlock()
+	d2, _ := restart()
+	st := d2.Status(ctx)
+	if st.PendingConfirm == nil || st.PendingConfirm.Revision != 2 || st.PendingConfirm.Previous != 1 || st.Revision != 2 {
+		t.Fatalf("pending not resumed: %+v", st)
+	}
+	// Deadline passed while the daemon was away: rolled back at start.
+	d2.mu.Lock()
+	d2.pending.timer.Stop()
+	d2.mu.Unlock()
+	p, _ := d2.store.LoadPending()
+	p.Deadline = time.Now().Add(-time.Second)
+	d2.store.SavePending(p)
+	d3, fa3 := restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for d3.Status(ctx).PendingConfirm != nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	d3.applyMu.Lock()
+	d3.applyMu.Unlock()
+	if fa3.last() != "a" || d3.Status(ctx).Revision != 3 {
+		t.Fatalf("overdue change not rolled back: last=%s %+v", fa3.last(), d3.Status(ctx))
+	}
+	if p, _ := d3.store.LoadPending(); p != nil {
+		t.Fatalf("pending record left: %+v", p)
+	}
+	if b, _ := os.ReadFile(path); string(b) != cfgA {
+		t.Fatalf("config file: %q", b)
+	}
+}
