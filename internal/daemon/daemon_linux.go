@@ -26,6 +26,7 @@ import (
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/change"
 	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/fwdproject/fwd/zones"
 	"github.com/vishvananda/netlink"
@@ -117,6 +118,11 @@ func New(opts Options) (*Daemon, error) {
 	dir := opts.RevisionDir
 	if dir == "" {
 		dir = cfg.Mgmt.RevisionDir
+		if dir == config.DefaultRevisionDir && sandbox.Inside() {
+			// `fwd lab` and tests: the sandbox's private /run, never the
+			// host's /var/lib.
+			dir = "/run/fwd/revisions"
+		}
 	}
 	d.store = &mgmt.Store{Dir: dir, Keep: cfg.Mgmt.Revisions}
 	d.metrics = newMetrics(d)
