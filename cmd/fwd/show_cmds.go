@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"encoding/json"
 	"fmt"
+	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/mgmt"
 	"os"
 	"os/exec"
 	"sort"
@@ -55,20 +60,16 @@ func showInterfaces(s *command, args []string) int {
 	{
 		fs := flags(s, nil)
 		asJSON := fs.Bool("j", false, "JSON output")
+		socket := fs.String("socket", config.DefaultSocket, "daemon API `socket` (the kernel is read directly when no daemon answers)")
 		if code := parse(fs, args); code >= 0 {
 			return code
 		}
-		h, err := netns.Get()
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer h.Close()
-		st, err := zones.Observe(h)
+		tenants, err := readTenants(*socket)
 		if err != nil {
 			return fail("read kernel state: %v", err)
 		}
 		var list []*zones.Namespace
-		for _, n := range st.Tenants {
+		for _, n := range tenants {
 			if fs.NArg() == 0 || fs.Arg(0) == n.Name {
 				list = append(list, n)
 			}
@@ -143,6 +144,30 @@ func runExec(e *command) func(args []string) int {
 		err = ns.Exec(rest[0], argv, os.Environ())
 		return fail("exec in %s: %v", rest[0], err)
 	}
+}
+
+// readTenants asks the running daemon, or reads the kernel directly when
+// no daemon answers (show must work while the daemon is down).
+func readTenants(socket string) ([]*zones.Namespace, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if list, err := mgmt.Dial(socket).Show(ctx); err == nil {
+		return list, nil
+	}
+	h, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	st, err := zones.Observe(h)
+	if err != nil {
+		return nil, err
+	}
+	var list []*zones.Namespace
+	for _, n := range st.Tenants {
+		list = append(list, n)
+	}
+	return list, nil
 }
 
 func onOff(b bool) string {
