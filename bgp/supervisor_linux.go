@@ -99,6 +99,8 @@ type speaker struct {
 	done     chan struct{}
 	restarts int
 	started  time.Time
+
+	overLimit map[string]bool // neighbours over a max_prefixes "warn" limit
 }
 
 func globalFingerprint(b *config.BGP) string {
@@ -773,6 +775,7 @@ func (sp *speaker) monitor() {
 			return
 		case <-tick.C:
 			sp.refreshAnnounce()
+			sp.checkLimits()
 			continue
 		case <-exited:
 		}
@@ -826,6 +829,45 @@ func (sp *speaker) monitor() {
 			}
 		}
 		sp.mu.Unlock()
+	}
+}
+
+// checkLimits logs neighbours over max_prefixes with action "warn" (gobgp
+// only knows how to tear down), once per crossing.
+func (sp *speaker) checkLimits() {
+	sp.mu.Lock()
+	b, c := sp.desired, sp.client
+	sp.mu.Unlock()
+	if b == nil || c == nil {
+		return
+	}
+	warn := map[string]uint32{}
+	for _, n := range b.Neighbors {
+		if n.MaxPrefixes > 0 && n.MaxPrefixesAction == config.MaxPrefixesWarn {
+			warn[n.Address.String()] = n.MaxPrefixes
+		}
+	}
+	if len(warn) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ns, err := c.Neighbors(ctx, sp.tenant)
+	if err != nil {
+		return
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.overLimit == nil {
+		sp.overLimit = map[string]bool{}
+	}
+	for _, n := range ns {
+		max, ok := warn[n.Address]
+		over := ok && n.Received > uint64(max)
+		if over && !sp.overLimit[n.Address] {
+			sp.log.Warn("neighbour exceeds max_prefixes", "neighbor", n.Address, "received", n.Received, "max_prefixes", max)
+		}
+		sp.overLimit[n.Address] = over
 	}
 }
 
