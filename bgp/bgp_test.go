@@ -464,4 +464,18 @@ func TestFwdBinary(t *testing.T) {
 	if !strings.Contains(out, "198.18.5.0/24") || !strings.Contains(out, "64513") {
 		t.Errorf("fwd bgp routes:\n%s", out)
 	}
+	// The stock gobgp CLI works on the socket, when installed
+	// (go install github.com/osrg/gobgp/v3/cmd/gobgp@v3.37.0).
+	gobgp, err := exec.LookPath("gobgp")
+	if err != nil {
+		gobgp = filepath.Join(os.Getenv("HOME"), "go", "bin", "gobgp")
+	}
+	if _, err := os.Stat(gobgp); err == nil {
+		out = testnet.MustCmd(t, "", gobgp, "--target", "unix://"+SocketPath(s.runDir, "cyan"), "neighbor")
+		if !strings.Contains(out, "192.0.2.2") || !strings.Contains(out, "Establ") {
+			t.Errorf("gobgp neighbor:\n%s", out)
+		}
+	} else {
+		t.Log("gobgp CLI not installed: skipping the stock CLI check")
+	}
 }
