@@ -306,6 +306,15 @@ func TestBIRDInterop(t *testing.T) {
 	if kernelRoute(t, "blue", "main", "198.18.1.0/24") == "" {
 		t.Fatal("route lost when the supervisor closed")
 	}
+	// `fwd plan` in a fresh process: reads the running speakers, adopts
+	// nothing, and sees no change.
+	s3 := NewSupervisor(nil, s.runDir)
+	if cs, err := s3.Reconcile(context.Background(), cfg2, true); err != nil || len(cs) != 0 || len(s3.Speakers()) != 0 {
+		t.Errorf("fresh dry run: %v %v, speakers %+v", cs, err, s3.Speakers())
+	}
+	if cs, _ := s3.Reconcile(context.Background(), parse(t, "[tenant.blue.interface.b0]\ndevice = \"b0\"\n"), true); len(cs) != 1 || cs[0].Action != "stop-speaker" {
+		t.Errorf("fresh dry run without [bgp]: %v", cs)
+	}
 	s2 := newTestSupervisor(t)
 	s2.runDir = s.runDir
 	if got := reconcile(t, s2, cfg2); len(got) != 0 {

@@ -127,8 +127,22 @@ func (s *Supervisor) Reconcile(ctx context.Context, cfg *config.Config, dryRun b
 	}
 	var changes []change.Change
 	var errs []error
-	names := make([]string, 0, len(s.speakers))
-	for n := range s.speakers {
+	// A dry run in a process that never adopted the running speakers
+	// (`fwd plan` without the daemon) compares with what they report, read
+	// only: nothing is adopted, supervised or started.
+	peek := map[string]*speaker{}
+	if dryRun && !s.scanned {
+		peek = s.peekRunning()
+	}
+	speakers := map[string]*speaker{}
+	for n, sp := range peek {
+		speakers[n] = sp
+	}
+	for n, sp := range s.speakers {
+		speakers[n] = sp
+	}
+	names := make([]string, 0, len(speakers))
+	for n := range speakers {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -136,7 +150,7 @@ func (s *Supervisor) Reconcile(ctx context.Context, cfg *config.Config, dryRun b
 		if want[n] != nil {
 			continue
 		}
-		sp := s.speakers[n]
+		sp := speakers[n]
 		changes = append(changes, change.Change{Tenant: n, Subsystem: "bgp", Action: "stop-speaker", Object: "speaker", Detail: "tenant has no [bgp] section; its BGP routes are removed"})
 		if dryRun {
 			continue
@@ -150,7 +164,7 @@ func (s *Supervisor) Reconcile(ctx context.Context, cfg *config.Config, dryRun b
 		if t.BGP == nil {
 			continue
 		}
-		sp := s.speakers[t.Name]
+		sp := speakers[t.Name]
 		if sp == nil {
 			sp = s.newSpeaker(t.Name)
 			if !dryRun {
@@ -215,6 +229,34 @@ func (s *Supervisor) adoptRunning() {
 		s.speakers[sp.tenant] = sp
 		go sp.monitor()
 	}
+}
+
+// peekRunning describes the running speakers under runDir from their pid
+// and applied files, without connecting to or supervising them.
+func (s *Supervisor) peekRunning() map[string]*speaker {
+	out := map[string]*speaker{}
+	ents, err := os.ReadDir(s.runDir)
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		sp := s.newSpeaker(e.Name())
+		pid := speakerPID(sp.dir)
+		if pid == 0 {
+			continue
+		}
+		sp.pid, sp.exited = pid, make(chan struct{}) // open: running
+		if a := readApplied(sp.dir); a != nil && a.PID == pid {
+			sp.app, sp.table = a, a.Table
+		} else {
+			sp.app = &applied{PID: pid, Global: "unknown"}
+		}
+		out[sp.tenant] = sp
+	}
+	return out
 }
 
 // speakerPID returns the PID in dir's pid file if that process is alive
