@@ -91,8 +91,18 @@ func init() {
 	td.run = func(args []string) int {
 		fs := flags(td, nil)
 		yes := fs.Bool("y", false, "do not ask for confirmation")
+		force := fs.Bool("force", false, "tear down even while a daemon answers on its socket")
+		socket := fs.String("socket", config.DefaultSocket, "daemon API `socket`")
 		if code := parse(fs, args); code >= 0 {
 			return code
+		}
+		// A running daemon would re-create what teardown removes (and its
+		// BGP supervisor would restart the speakers teardown stops).
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, apiErr := mgmt.Dial(*socket).Status(ctx)
+		cancel()
+		if apiErr == nil && !*force {
+			return fail("the fwd daemon is running (it answers on %s): stop it first (systemctl stop fwd), or use --force", *socket)
 		}
 		if !*yes {
 			fmt.Fprint(os.Stderr, "This removes every fwd tenant namespace and hands its NICs back. Continue? [y/N] ")

@@ -265,6 +265,10 @@ addresses = ["198.51.100.1/24"]
 	if !strings.Contains(line, "changes=0") {
 		t.Fatalf("restart made changes: %s", line)
 	}
+	// teardown refuses while a daemon runs: it would re-create everything.
+	if _, errOut, code := fwd(t, "teardown", "-y"); code != exitFailure || !strings.Contains(errOut, "daemon is running") || !ns.Exists("edge") {
+		t.Fatalf("teardown with a running daemon: exit %d\n%s", code, errOut)
+	}
 	d2.stop(t)
 
 	// teardown hands everything back.

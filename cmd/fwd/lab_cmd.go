@@ -301,6 +301,10 @@ func runLab(cfgPath string, check, shell bool) int {
 	case <-done:
 	}
 	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
 	fmt.Println("== lab stopped; the sandbox and everything in it are gone")
 	return exitOK
 }
