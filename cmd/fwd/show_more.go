@@ -180,29 +180,23 @@ func showNAT(s *command, args []string) int {
 	return exitOK
 }
 
-func showRoutes(s *command, args []string) int {
-	o, code := showSetup(s, "routes", args, false)
-	if code >= 0 {
-		return code
-	}
-	all := map[string][]routing.RouteView{}
-	code = o.eachNS(func(t *config.Tenant, h netns.NsHandle) error {
-		table, err := routing.TableID(t, *o.table)
+// showPerTenant prints, for each selected tenant, what read returns, one
+// line per item (or all tenants as one JSON object).
+func showPerTenant[T any](o *showOpts, read func(t *config.Tenant, h netns.NsHandle) ([]T, error), line func(T) string) int {
+	all := map[string][]T{}
+	code := o.eachNS(func(t *config.Tenant, h netns.NsHandle) error {
+		items, err := read(t, h)
 		if err != nil {
 			return err
 		}
-		rs, err := routing.ReadRoutes(h, t, table)
-		if err != nil {
-			return err
+		if items == nil {
+			items = []T{}
 		}
-		if rs == nil {
-			rs = []routing.RouteView{}
-		}
-		all[t.Name] = rs
+		all[t.Name] = items
 		if !*o.asJSON {
 			fmt.Printf("tenant %s\n", t.Name)
-			for _, r := range rs {
-				fmt.Printf("  %s\n", r.Text)
+			for _, it := range items {
+				fmt.Printf("  %s\n", line(it))
 			}
 		}
 		return nil
@@ -213,31 +207,26 @@ func showRoutes(s *command, args []string) int {
 	return code
 }
 
+func showRoutes(s *command, args []string) int {
+	o, code := showSetup(s, "routes", args, false)
+	if code >= 0 {
+		return code
+	}
+	return showPerTenant(o, func(t *config.Tenant, h netns.NsHandle) ([]routing.RouteView, error) {
+		table, err := routing.TableID(t, *o.table)
+		if err != nil {
+			return nil, err
+		}
+		return routing.ReadRoutes(h, t, table)
+	}, func(r routing.RouteView) string { return r.Text })
+}
+
 func showRouteRules(s *command, args []string) int {
 	o, code := showSetup(s, "route-rules", args, false)
 	if code >= 0 {
 		return code
 	}
-	all := map[string][]routing.RuleView{}
-	code = o.eachNS(func(t *config.Tenant, h netns.NsHandle) error {
-		rs, err := routing.ReadRules(h, t)
-		if err != nil {
-			return err
-		}
-		if rs == nil {
-			rs = []routing.RuleView{}
-		}
-		all[t.Name] = rs
-		if !*o.asJSON {
-			fmt.Printf("tenant %s\n", t.Name)
-			for _, r := range rs {
-				fmt.Printf("  %s\n", r.Text)
-			}
-		}
-		return nil
-	})
-	if *o.asJSON {
-		printJSON(all)
-	}
-	return code
+	return showPerTenant(o, func(t *config.Tenant, h netns.NsHandle) ([]routing.RuleView, error) {
+		return routing.ReadRules(h, t)
+	}, func(r routing.RuleView) string { return r.Text })
 }
