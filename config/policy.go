@@ -1106,8 +1106,24 @@ func (s *AddrSet) add(ar AddrRange) {
 	}
 }
 
+// maxSetFileBytes bounds a set file (a few million CIDRs fit).
+const maxSetFileBytes = 256 << 20
+
 // readFile loads one address, CIDR or range per line; '#' starts a comment.
 func (s *AddrSet) readFile(path string) error {
+	// Only a regular file of sane size: a FIFO, a device such as
+	// /dev/zero or a runaway file must not hang or exhaust `fwd check`
+	// or a reload.
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > maxSetFileBytes {
+		return fmt.Errorf("%s is %d bytes, more than the %d MiB limit for set files", path, fi.Size(), maxSetFileBytes>>20)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err

@@ -339,8 +339,16 @@ file = "missing.txt"
 	if err == nil || !strings.Contains(err.Error(), "tenant.edge.set.bad.file: "+want1) {
 		t.Fatalf("want %q in %v", want1, err)
 	}
-	if !strings.Contains(err.Error(), "tenant.edge.set.missing.file: open "+filepath.Join(dir, "missing.txt")+": no such file or directory") {
+	if !strings.Contains(err.Error(), "tenant.edge.set.missing.file: stat "+filepath.Join(dir, "missing.txt")+": no such file or directory") {
 		t.Fatalf("missing file not reported: %v", err)
+	}
+	// A device or FIFO would hang or exhaust the reader: refused.
+	_, err = Parse(filepath.Join(dir, "fwd.toml"), []byte(base+`
+[tenant.edge.set.dev]
+file = "/dev/zero"
+`))
+	if err == nil || !strings.Contains(err.Error(), "tenant.edge.set.dev.file: /dev/zero is not a regular file") {
+		t.Fatalf("device as set file: %v", err)
 	}
 }
 
