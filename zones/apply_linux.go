@@ -151,9 +151,19 @@ func (e *executor) run(s Step) error {
 		if err := nh.LinkSetDown(l); err != nil {
 			return err
 		}
-		// A NIC goes back clean: its addresses are flushed by the move,
-		// its alias cleared, its name and MTU restored.
-		return moveLink(src, false, l.Attrs().Index, e.defaultNS, s.Device, "", s.MTU)
+		// A NIC goes back as it came: its addresses are flushed by the
+		// move, its alias cleared, its name, MTU and admin state restored.
+		if err := moveLink(src, false, l.Attrs().Index, e.defaultNS, s.Device, "", s.MTU); err != nil {
+			return err
+		}
+		if !s.Up {
+			return nil
+		}
+		back, err := e.def.LinkByName(s.Device)
+		if err != nil {
+			return fmt.Errorf("find %s after hand-back: %w", s.Device, err)
+		}
+		return e.def.LinkSetUp(back)
 	case OpDeleteLink:
 		_, nh, err := e.ns(s.Tenant)
 		if err != nil {

@@ -96,6 +96,8 @@ func TestMoveAddressForwardAndAdopt(t *testing.T) {
 	m := newManager(t)
 	teardown(t, m)
 	cfg := mustConfig(t, edgeConfig)
+	// eth2 is up before fwd takes it, eth1 is down: hand-back restores both.
+	testnet.MustCmd(t, "", "ip", "link", "set", "eth2", "up")
 
 	res := reconcile(t, m, cfg)
 	if len(res.Changes) == 0 {
@@ -152,6 +154,8 @@ mtu = 1400
 		t.Fatal("eth2 not handed back to the default namespace")
 	} else if e2.MTU != 1500 || e2.IfAlias != "" {
 		t.Errorf("eth2 handed back with mtu %d alias %q, want 1500 and none", e2.MTU, e2.IfAlias)
+	} else if !slices.Contains(e2.Flags, "UP") {
+		t.Errorf("eth2 was up before fwd took it but came back down: %v", e2.Flags)
 	}
 	addrs = testnet.Addrs(t, "edge")
 	if got := addrs["wan"].GlobalAddrs(); !slices.Equal(got, []string{"203.0.113.3/24"}) {
@@ -170,6 +174,8 @@ mtu = 1400
 	def = testnet.Addrs(t, "")
 	if e1, ok := def["eth1"]; !ok || e1.MTU != 1500 {
 		t.Errorf("eth1 not handed back with its MTU: %+v", e1)
+	} else if slices.Contains(e1.Flags, "UP") {
+		t.Errorf("eth1 was down before fwd took it but came back up: %v", e1.Flags)
 	}
 }
 

@@ -38,6 +38,7 @@ type Step struct {
 	Link   string // name inside the tenant
 	Device string // name in the default namespace (move source, return target, parent)
 	MTU    int
+	Up     bool // return-link: bring the NIC back up (it was up before fwd took it)
 	Addr   netip.Prefix
 	Sysctl string
 	Value  string
@@ -63,6 +64,9 @@ func (s Step) Change() change.Change {
 		c.Object = s.Link + " -> " + s.Device
 		if s.MTU > 0 {
 			c.Detail = "mtu " + strconv.Itoa(s.MTU)
+		}
+		if s.Up {
+			c.Detail += ", up"
 		}
 	case OpMoveLink:
 		c.Object = s.Device + " -> " + s.Link
@@ -177,7 +181,7 @@ func Compute(cfg *config.Config, st *State) (*Plan, error) {
 
 	removeLink := func(tenant string, l *Link, m Mark) {
 		if m.Origin == OriginMoved {
-			removals = append(removals, Step{Op: OpReturnLink, Tenant: tenant, Link: l.Name, Device: m.Device, MTU: m.MTU})
+			removals = append(removals, Step{Op: OpReturnLink, Tenant: tenant, Link: l.Name, Device: m.Device, MTU: m.MTU, Up: m.Up})
 			available[m.Device] = &Link{Index: l.Index, Name: m.Device, MAC: l.MAC, MTU: m.MTU}
 			return
 		}
@@ -299,7 +303,7 @@ func Compute(cfg *config.Config, st *State) (*Plan, error) {
 				}
 				claimed[dev.Name] = true
 				creates = append(creates, Step{Op: OpMoveLink, Tenant: t.Name, Link: want.Name, Device: dev.Name, MTU: want.MTU,
-					Mark: Mark{Origin: OriginMoved, Device: dev.Name, MTU: dev.MTU}})
+					Mark: Mark{Origin: OriginMoved, Device: dev.Name, MTU: dev.MTU, Up: dev.Up}})
 			case config.KindVeth:
 				// The smaller end creates the pair; the other is configured after.
 				if vethCreator(t.Name, want) {

@@ -191,6 +191,7 @@ func TestPlanConflicts(t *testing.T) {
 func TestMarkRoundTrip(t *testing.T) {
 	for _, m := range []Mark{
 		{Origin: OriginMoved, Device: "eth1", MTU: 9000},
+		{Origin: OriginMoved, Device: "eth2", MTU: 1500, Up: true},
 		{Origin: OriginCreated, Kind: "vlan", Parent: "eth3", VLANID: 100},
 		{Origin: OriginCreated, Kind: "macvlan", Parent: "eth3", Mode: "bridge"},
 	} {

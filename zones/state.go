@@ -37,6 +37,7 @@ type Mark struct {
 	Origin Origin
 	Device string // moved: original name in the default namespace
 	MTU    int    // moved: original MTU
+	Up     bool   // moved: was administratively up in the default namespace
 	Kind   string // created: veth, macvlan, vlan
 	Peer   string // created veth: "tenant/name" of the other end
 	Parent string // created macvlan/vlan: parent NIC
@@ -55,6 +56,9 @@ func (m Mark) String() string {
 	add("dev", m.Device)
 	if m.MTU > 0 {
 		add("mtu", strconv.Itoa(m.MTU))
+	}
+	if m.Up {
+		add("up", "1")
 	}
 	add("kind", m.Kind)
 	add("peer", m.Peer)
@@ -83,6 +87,8 @@ func ParseMark(alias string) (m Mark, ok bool) {
 			m.Device = v
 		case "mtu":
 			m.MTU, _ = strconv.Atoi(v)
+		case "up":
+			m.Up = v == "1"
 		case "kind":
 			m.Kind = v
 		case "peer":
