@@ -57,7 +57,8 @@ type conn struct {
 	fd      int
 	seq     uint32
 	rbuf    []byte
-	maxMsgs int // requests per sendmsg, so that their failures fit the receive buffer
+	wbuf    []byte // reused by batch: the BGP FIB calls it for every coalesced update
+	maxMsgs int    // requests per sendmsg, so that their failures fit the receive buffer
 }
 
 func openConn(h netns.NsHandle) (*conn, error) {
@@ -469,7 +470,10 @@ func (c *conn) dumpRoutes(af uint8, table uint32, proto uint8, fn func(Route)) e
 // failures by request index.
 func (c *conn) batch(n int, build func(b []byte, i int, flags uint16, seq uint32) []byte) (map[int]error, error) {
 	errs := map[int]error{}
-	buf := make([]byte, 0, chunkBytes+4096)
+	if c.wbuf == nil {
+		c.wbuf = make([]byte, 0, chunkBytes+4096)
+	}
+	buf := c.wbuf
 	for i := 0; i < n; {
 		buf = buf[:0]
 		first := i
@@ -487,6 +491,7 @@ func (c *conn) batch(n int, build func(b []byte, i int, flags uint16, seq uint32
 			}
 			i++
 		}
+		c.wbuf = buf[:0] // keep any growth for the next call
 		if err := c.send(buf); err != nil {
 			return errs, fmt.Errorf("netlink send: %w", err)
 		}
