@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/internal/nldump"
 	"github.com/fwdproject/fwd/internal/ns"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/vishvananda/netlink"
@@ -421,21 +421,31 @@ func routesPresent(tenant string, table uint32, prefixes []netip.Prefix) map[net
 		return out
 	}
 	defer nh.Close()
+	want := map[netip.Prefix]bool{}
+	fams := map[int]bool{}
 	for _, p := range prefixes {
-		fam := netlink.FAMILY_V4
+		want[p] = true
 		if p.Addr().Is6() {
-			fam = netlink.FAMILY_V6
+			fams[netlink.FAMILY_V6] = true
+		} else {
+			fams[netlink.FAMILY_V4] = true
 		}
-		dst := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-		rs, err := nh.RouteListFiltered(fam, &netlink.Route{Table: int(table), Dst: dst}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
+	}
+	// One dump of the table per family for all prefixes, not one per
+	// prefix: the table may hold a full BGP feed.
+	for fam := range fams {
+		rs, err := nldump.Retry(func() ([]netlink.Route, error) {
+			return nh.RouteListFiltered(fam, &netlink.Route{Table: int(table)}, netlink.RT_FILTER_TABLE)
+		})
 		if err != nil {
 			continue
 		}
 		for _, r := range rs {
-			if r.Protocol != Protocol && r.Dst != nil {
-				if q, ok := prefixOf(r.Dst); ok && q == p {
-					out[p] = true
-				}
+			if r.Protocol == Protocol || r.Dst == nil {
+				continue
+			}
+			if q, ok := prefixOf(r.Dst); ok && want[q] {
+				out[q] = true
 			}
 		}
 	}
