@@ -13,13 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func linkKind(l netlink.Link) string {
-	return l.Type()
-}
-
 func toLink(h *netlink.Handle, nl netlink.Link, withAddrs bool) (*Link, error) {
 	a := nl.Attrs()
-	l := &Link{Index: a.Index, Name: a.Name, Kind: linkKind(nl), MAC: a.HardwareAddr, MTU: a.MTU,
+	l := &Link{Index: a.Index, Name: a.Name, Kind: nl.Type(), MAC: a.HardwareAddr, MTU: a.MTU,
 		Up: a.Flags&(1<<0) != 0, Oper: a.OperState.String(), Alias: a.Alias}
 	if s := a.Statistics; s != nil {
 		l.RxBytes, l.TxBytes, l.RxPkts, l.TxPkts, l.RxDrop, l.TxDrop = s.RxBytes, s.TxBytes, s.RxPackets, s.TxPackets, s.RxDropped, s.TxDropped

@@ -2,6 +2,7 @@ package zones
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -277,11 +278,7 @@ func Compute(cfg *config.Config, st *State) (*Plan, error) {
 			case config.KindPhysical:
 				var dev *Link
 				if want.MAC != nil {
-					for _, l := range available {
-						if l.MAC.String() == want.MAC.String() {
-							dev = l
-						}
-					}
+					dev = byMAC(available, want.MAC)
 				} else {
 					dev = available[want.Device]
 				}
@@ -330,6 +327,24 @@ func Compute(cfg *config.Config, st *State) (*Plan, error) {
 	}
 	p.Steps = slices.Concat(pre, removals, creates, configs, finals)
 	return p, nil
+}
+
+// byMAC picks the NIC with that MAC. VLAN children and bond members share
+// their parent's MAC, so a physical device is preferred, then the lowest
+// ifindex, so the choice never depends on map order.
+func byMAC(links map[string]*Link, mac net.HardwareAddr) *Link {
+	var best *Link
+	for _, l := range links {
+		if l.MAC.String() != mac.String() {
+			continue
+		}
+		phys, bestPhys := l.Kind == "device", best != nil && best.Kind == "device"
+		switch {
+		case best == nil, phys && !bestPhys, phys == bestPhys && l.Index < best.Index:
+			best = l
+		}
+	}
+	return best
 }
 
 // vethCreator says which end of a pair creates it: the smaller tenant/name.

@@ -204,3 +204,19 @@ func TestMarkRoundTrip(t *testing.T) {
 		t.Error("an operator's alias parsed as fwd's mark")
 	}
 }
+
+func TestPlanMACPrefersThePhysicalNIC(t *testing.T) {
+	st := emptyState()
+	m := mac("02:00:00:00:00:07")
+	// A VLAN child listed first shares the NIC's MAC.
+	st.Default = []*Link{{Index: 9, Name: "eth3.100", Kind: "vlan", MAC: m}, {Index: 4, Name: "eth3", Kind: "device", MAC: m}, {Index: 5, Name: "bond0", Kind: "bond", MAC: m}}
+	for i := 0; i < 20; i++ { // map order must not matter
+		p, err := Compute(cfgOf(t, "[tenant.a.interface.x]\nmac = \"02:00:00:00:00:07\"\n"), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(steps(p), "move-link eth3 -> x") {
+			t.Fatalf("picked the wrong link for the MAC:\n%s", steps(p))
+		}
+	}
+}

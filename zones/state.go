@@ -165,14 +165,4 @@ func (s *State) DefaultLink(name string) *Link {
 	return nil
 }
 
-// DefaultLinkByMAC finds a default-namespace link by MAC.
-func (s *State) DefaultLinkByMAC(mac net.HardwareAddr) *Link {
-	for _, l := range s.Default {
-		if l.MAC.String() == mac.String() {
-			return l
-		}
-	}
-	return nil
-}
-
 func (l *Link) String() string { return fmt.Sprintf("%s(%d)", l.Name, l.Index) }
