@@ -2,6 +2,8 @@ package bgp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -9,10 +11,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fwdproject/fwd/routing"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
-	"github.com/vishvananda/netns"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Protocol is the rtm_protocol of the routes the speaker installs: 186,
@@ -29,7 +31,8 @@ const Protocol = 186
 // prefix is written.
 type fib struct {
 	log   *slog.Logger
-	in    *routing.Installer // batched dumps and writes, protocol Protocol
+	h     *netlink.Handle // dumps
+	w     *nlWriter       // batched writes
 	table int
 
 	mu        sync.Mutex
@@ -45,14 +48,19 @@ type fib struct {
 }
 
 func newFIB(log *slog.Logger, table int) (*fib, error) {
-	// The speaker runs inside the tenant namespace: an unopened handle
-	// means "this namespace". The installer batches thousands of routes
-	// per sendmsg with large socket buffers, as a full table needs.
-	in, err := routing.NewInstaller(netns.None(), Protocol)
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
 	}
-	return &fib{log: log, in: in, table: table, pending: map[netip.Prefix]netip.Addr{},
+	// 1M routes: a large receive buffer keeps the kernel's acks from
+	// overflowing the socket.
+	h.SetSocketReceiveBufferSize(8<<20, false)
+	w, err := newNLWriter()
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &fib{log: log, h: h, w: w, table: table, pending: map[netip.Prefix]netip.Addr{},
 		kick: make(chan struct{}, 1), installed: map[netip.Prefix]netip.Addr{}, stale: map[netip.Prefix]bool{}}, nil
 }
 
@@ -60,17 +68,30 @@ func newFIB(log *slog.Logger, table int) (*fib, error) {
 // the kernel (no blackhole while the sessions come back) and are removed by
 // sweep unless re-learned.
 func (f *fib) loadStale() error {
-	routes, err := f.in.Routes(uint32(f.table))
-	if err != nil {
-		return err
-	}
-	for _, r := range routes {
-		var gw netip.Addr
-		if len(r.NextHops) > 0 {
-			gw = r.NextHops[0].Gw
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		var routes []netlink.Route
+		var err error
+		for try := 0; try < 5; try++ {
+			routes, err = f.h.RouteListFiltered(fam, &netlink.Route{Table: f.table, Protocol: Protocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+			if !errors.Is(err, netlink.ErrDumpInterrupted) {
+				break
+			}
 		}
-		f.installed[r.Dst] = gw
-		f.stale[r.Dst] = true
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Dst == nil {
+				continue
+			}
+			p, ok := prefixOf(r.Dst)
+			if !ok {
+				continue
+			}
+			gw, _ := netip.AddrFromSlice(r.Gw)
+			f.installed[p] = gw.Unmap()
+			f.stale[p] = true
+		}
 	}
 	f.mu.Lock()
 	f.staleN = len(f.stale)
@@ -166,39 +187,37 @@ func (f *fib) run(ctx context.Context) {
 }
 
 func (f *fib) apply(batch map[netip.Prefix]netip.Addr) {
-	ops := make([]routing.Op, 0, len(batch))
+	ops := make([]nlOp, 0, len(batch))
 	for dst, nh := range batch {
 		cur, have := f.installed[dst]
 		switch {
 		case !nh.IsValid() && !have:
 		case !nh.IsValid():
-			ops = append(ops, routing.Op{Kind: routing.OpDelete, Route: routing.Route{Table: uint32(f.table), Dst: dst}})
+			ops = append(ops, nlOp{dst: dst})
 		case have && cur == nh:
 			delete(f.stale, dst) // re-learned as it was: nothing to write
 		default:
-			ops = append(ops, routing.Op{Kind: routing.OpUpsert, Route: routing.Route{Table: uint32(f.table), Dst: dst,
-				NextHops: []routing.NextHop{{Gw: nh}}}})
+			ops = append(ops, nlOp{dst: dst, gw: nh})
 		}
 	}
 	var added, removed int
-	refused, err := f.in.Apply(context.Background(), ops)
-	failed := make(map[netip.Prefix]bool, len(refused))
-	for _, e := range refused {
-		failed[e.Op.Route.Dst] = true
-	}
-	for _, op := range ops {
-		dst := op.Route.Dst
-		if failed[dst] {
+	failed, err := f.w.write(uint32(f.table), ops)
+	var firstErr error
+	for i, op := range ops {
+		if e, bad := failed[i]; bad {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s: %w", op.dst, e)
+			}
 			continue
 		}
-		if op.Kind == routing.OpDelete {
-			delete(f.installed, dst)
+		if !op.gw.IsValid() {
+			delete(f.installed, op.dst)
 			removed++
 		} else {
-			f.installed[dst] = op.Route.NextHops[0].Gw
+			f.installed[op.dst] = op.gw
 			added++
 		}
-		delete(f.stale, dst)
+		delete(f.stale, op.dst)
 	}
 	if err != nil {
 		f.log.Error("kernel route batch", "err", err)
@@ -206,10 +225,10 @@ func (f *fib) apply(batch map[netip.Prefix]netip.Addr) {
 	f.mu.Lock()
 	f.staleN = len(f.stale)
 	f.lastWrite = time.Now()
-	f.failures += len(refused)
+	f.failures += len(failed)
 	f.mu.Unlock()
-	if len(refused) > 0 {
-		f.log.Warn("kernel refused routes", "failed", len(refused), "first_error", refused[0].Error())
+	if len(failed) > 0 {
+		f.log.Warn("kernel refused routes", "failed", len(failed), "first_error", firstErr)
 	}
 	f.log.Debug("fib batch", "installed", added, "removed", removed, "total", len(f.installed))
 }
