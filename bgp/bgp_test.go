@@ -14,7 +14,7 @@ import (
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
-	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envSpeaker) == "1" {
 		os.Exit(SpeakerMain(os.Args[1:]))
 	}
-	sandbox.Main(m)
+	testkit.Main(m)
 }
 
 func newTestSupervisor(t *testing.T) *Supervisor {
@@ -213,7 +213,7 @@ keepalive = 2
 `
 
 func TestBIRDInterop(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	testnet.Host(t, "blue")
 	testnet.Host(t, "peer1")
 	testnet.Host(t, "peer2")
@@ -394,7 +394,7 @@ keepalive = 2
 // next hops: each tenant's table holds its own. Also: dry run, and
 // announce_if_route following the kernel table.
 func TestTwoTenantsSamePrefix(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	for _, h := range []string{"red", "green", "pred", "pgreen"} {
 		testnet.Host(t, h)
 	}
@@ -442,7 +442,7 @@ func TestTwoTenantsSamePrefix(t *testing.T) {
 // The real fwd binary as the speaker (hidden bgp-speaker subcommand) and
 // `fwd bgp show|routes` reading its socket.
 func TestFwdBinary(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	if testing.Short() {
 		t.Skip("builds cmd/fwd")
 	}

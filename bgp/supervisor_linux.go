@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/internal/nldump"
 	"github.com/fwdproject/fwd/internal/ns"
 	api "github.com/osrg/gobgp/v3/api"

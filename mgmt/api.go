@@ -10,7 +10,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/zones"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/zones"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +32,7 @@ func TestRenderMatchesKernel(t *testing.T) {
 }
 
 func renderMatchesKernel(t *testing.T, tn *config.Tenant) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	p := fmt.Sprintf("eq%d", nsSeq.Add(1))
 	a, _ := newNS(t, p+"a"), newNS(t, p+"b")
 	mustApply(t, tn, a)

@@ -9,12 +9,12 @@ import (
 	"testing"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-func TestMain(m *testing.M) { sandbox.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 func loadTenant(t testing.TB, path, tenant string) *config.Tenant {
 	t.Helper()
@@ -69,7 +69,7 @@ func TestGolden(t *testing.T) {
 // TestRenderedParses feeds every golden ruleset to `nft -c -f`: what
 // `fwd show ruleset` prints must be valid nft input.
 func TestRenderedParses(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	files, _ := filepath.Glob("testdata/*.nft")
 	for _, f := range files {
 		out, err := exec.Command("nft", "-c", "-f", f).CombinedOutput()

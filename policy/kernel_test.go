@@ -16,7 +16,7 @@ import (
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
-	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -118,7 +118,7 @@ func sysctl(t *testing.T, h netns.NsHandle, path, val string) {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	sandbox.Require(t)
+	testkit.Require(t)
 	p := fmt.Sprintf("p%d", nsSeq.Add(1))
 	l := &lab{prefix: p, fwN: p + "fw", lanN: p + "lan", wanN: p + "wan"}
 	l.fw, l.lan, l.wan = newNS(t, l.fwN), newNS(t, l.lanN), newNS(t, l.wanN)

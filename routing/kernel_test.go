@@ -12,16 +12,16 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/internal/ns"
-	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/fwdproject/fwd/routing"
 	"github.com/fwdproject/fwd/zones"
 	"github.com/vishvananda/netns"
 )
 
-func TestMain(m *testing.M) { sandbox.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 const interfaces = `
 [tenant.edge.interface.wan1]
@@ -218,7 +218,7 @@ func icmpEchos(t *testing.T, host string) int {
 }
 
 func TestDualUplinkPolicyECMPAndAdoption(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	m := topology(t)
 	cfg := mustConfig(t, dualUplink)
 	// An operator's route fwd must never touch, present before fwd.
@@ -384,7 +384,7 @@ func keys(m map[string]bool) string {
 }
 
 func TestForeignRouteConflictAndUnreachableGateway(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	m := topology(t)
 	cfg := mustConfig(t, interfaces+`
 [[tenant.edge.route]]
@@ -426,7 +426,7 @@ via = "198.51.100.1"
 var reLoss = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
 
 func TestGatewayChangeLosesNothing(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	m := topology(t)
 	route := func(gw string) *config.Config {
 		return mustConfig(t, interfaces+fmt.Sprintf(`
@@ -472,7 +472,7 @@ via = %q
 }
 
 func TestInstallerNexthopSyncAndWithdraw(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	m := topology(t)
 	apply(t, m, mustConfig(t, interfaces), false)
 	h, _ := ns.Open("edge")
@@ -600,7 +600,7 @@ func TestPlanForNewTenantReadsNoNamespace(t *testing.T) {
 
 // The shipped example works as documented.
 func TestDualUplinkExampleConfig(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	m := topology(t)
 	cfg, err := config.Load("../configs/dual-uplink.toml")
 	if err != nil {

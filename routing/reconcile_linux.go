@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/internal/nldump"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"

@@ -10,13 +10,13 @@ import (
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
-	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/fwdproject/fwd/zones"
 	"github.com/vishvananda/netlink"
 )
 
-func TestMain(m *testing.M) { sandbox.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 func mustConfig(t *testing.T, text string) *config.Config {
 	t.Helper()
@@ -91,7 +91,7 @@ func setupEdgeHosts(t *testing.T) {
 }
 
 func TestMoveAddressForwardAndAdopt(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	setupEdgeHosts(t)
 	m := newManager(t)
 	teardown(t, m)
@@ -180,7 +180,7 @@ mtu = 1400
 }
 
 func TestVethBetweenTenantsAndMacvlan(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	testnet.Host(t, "h-trunk")
 	testnet.NIC(t, "eth3", "h-trunk", "trunk0", netip.Addr{}, "203.0.113.100/24")
 	m := newManager(t)
@@ -235,7 +235,7 @@ addresses = ["203.0.113.10/24"]
 }
 
 func TestVLANSubinterface(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	testnet.Host(t, "h-vlan")
 	testnet.NIC(t, "eth4", "h-vlan", "trunk0", netip.Addr{})
 	probe := &netlink.Vlan{LinkAttrs: netlink.LinkAttrs{Name: "probe.9", ParentIndex: mustIndex(t, "eth4")}, VlanId: 9}
@@ -267,7 +267,7 @@ func mustIndex(t *testing.T, name string) int {
 }
 
 func TestAbsentNICAndMAC(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	testnet.Host(t, "h-late")
 	m := newManager(t)
 	teardown(t, m)
@@ -298,7 +298,7 @@ addresses = ["198.51.100.2/24"]
 }
 
 func TestForeignNamespaceIsNotAdopted(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	testnet.Host(t, "squat")
 	m := newManager(t)
 	_, err := m.Reconcile(context.Background(), mustConfig(t, "[tenant.squat]\n"))

@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/change"
 )
 
 // Op is one kind of kernel operation.

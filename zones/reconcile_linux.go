@@ -6,7 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/change"
+	"github.com/fwdproject/fwd/change"
 	"github.com/vishvananda/netns"
 )
 
@@ -88,7 +88,6 @@ func (m *Manager) Reconcile(ctx context.Context, cfg *config.Config) (*Result, e
 		if err := ex.run(s); err != nil {
 			return res, fmt.Errorf("%s: %w", c, err)
 		}
-		m.log.Info("changed", "tenant", c.Tenant, "action", c.Action, "object", c.Object, "detail", c.Detail)
 		res.Changes = append(res.Changes, c)
 	}
 	return res, nil

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/engine"
 )
 
 // loadConfig loads and validates; on failure it prints one line per

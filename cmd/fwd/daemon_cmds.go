@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/daemon"
-	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/daemon"
+	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/mgmt"
 )
 

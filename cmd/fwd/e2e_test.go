@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
-	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 )
 
-func TestMain(m *testing.M) { sandbox.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 var (
 	buildOnce sync.Once
@@ -170,7 +170,7 @@ addresses = ["192.0.2.1/24"]
 `
 
 func TestDaemonLifecycle(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	testnet.Host(t, "wan-host")
 	testnet.Host(t, "lan-host")
 	testnet.NIC(t, "eth1", "wan-host", "wan0", netip.MustParseAddr("203.0.113.2"), "203.0.113.1/24")
@@ -310,7 +310,7 @@ func TestCheckCommand(t *testing.T) {
 }
 
 func TestLab(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	out, errOut, code := fwd(t, "lab", "--check")
 	if code != 0 || !strings.Contains(out, "all checks passed") {
 		t.Fatalf("lab --check: exit %d\n%s\n%s", code, out, errOut)

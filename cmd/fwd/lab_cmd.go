@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/configs"
-	"github.com/fwdproject/fwd/internal/daemon"
-	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/daemon"
+	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/fwdproject/fwd/internal/testnet"
 )

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwdproject/fwd/internal/daemon"
-	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/daemon"
+	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/fwdproject/fwd/mgmt"
 	dto "github.com/prometheus/client_model/go"
@@ -150,7 +150,7 @@ func edgeLab(t *testing.T) {
 }
 
 func TestMgmtAPIAndMetrics(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	edgeLab(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "fwd.toml")
@@ -291,7 +291,7 @@ func TestMgmtAPIAndMetrics(t *testing.T) {
 }
 
 func TestCommitConfirm(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	edgeLab(t)
 	cfg := filepath.Join(t.TempDir(), "fwd.toml")
 	writeFile(t, cfg, fmt.Sprintf(mgmtPolicy, "accept"))
@@ -365,7 +365,7 @@ addresses = ["%s"]
 `
 
 func TestFailedApplyRestoresEveryTenant(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	edgeLab(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "fwd.toml")
@@ -430,7 +430,7 @@ func TestFailedApplyRestoresEveryTenant(t *testing.T) {
 // TestMgmtIsolation: tenants cannot reach the management plane, and the
 // default namespace cannot reach tenant addresses.
 func TestMgmtIsolation(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	edgeLab(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "fwd.toml")

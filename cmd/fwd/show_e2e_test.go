@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 )
 
@@ -41,7 +41,7 @@ table = "isp"
 `
 
 func TestShowPolicyAndRoutes(t *testing.T) {
-	sandbox.Require(t)
+	testkit.Require(t)
 	testnet.Host(t, "show-host")
 	testnet.NIC(t, "eth6", "show-host", "p0", netip.Addr{}, "203.0.113.1/24")
 	t.Cleanup(func() { fwd(t, "teardown", "-y") })

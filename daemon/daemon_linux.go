@@ -24,8 +24,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/change"
-	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/fwdproject/fwd/zones"

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/change"
-	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/mgmt"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/prometheus/client_golang/prometheus"
 )

@@ -1,7 +1,8 @@
-// Package engine applies a validated config to the kernel: namespaces and
-// links first (zones), then each tenant's policy and routing, and reports
-// every change. It is the single pipeline behind `fwd plan`, `fwd run`,
-// reloads and `fwd teardown`.
+// Package engine is the one apply pipeline behind `fwd plan`, `fwd run`,
+// reloads and `fwd teardown`. For every subsystem it observes the kernel,
+// plans (pure) and, unless this is a dry run, applies the plan, in the
+// order bgp-removals → zones → per tenant (policy, routing) → bgp. A dry
+// run is the engine not calling Apply; no subsystem sees a dryRun flag.
 package engine
 
 import (
@@ -12,11 +13,9 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/bgp"
+	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/change"
 	"github.com/fwdproject/fwd/internal/ns"
-	"github.com/fwdproject/fwd/policy"
-	"github.com/fwdproject/fwd/routing"
 	"github.com/fwdproject/fwd/zones"
 	"github.com/vishvananda/netns"
 )
@@ -33,14 +32,11 @@ type Engine struct {
 
 // New returns an Engine bound to the caller's (default) namespace.
 func New(log *slog.Logger) (*Engine, error) {
-	if log == nil {
-		log = slog.Default()
-	}
-	z, err := zones.NewManager(log)
+	z, err := zones.NewManager(log.With("subsystem", "zones"))
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{Zones: z, BGP: bgp.NewSupervisor(log, bgp.DefaultRunDir), log: log}, nil
+	return &Engine{Zones: z, BGP: bgp.NewSupervisor(log.With("subsystem", "bgp"), bgp.DefaultRunDir), log: log}, nil
 }
 
 // Close releases kernel handles and stops supervising BGP speakers
@@ -48,18 +44,6 @@ func New(log *slog.Logger) (*Engine, error) {
 func (e *Engine) Close() {
 	e.BGP.Close()
 	e.Zones.Close()
-}
-
-// existingTenants is cfg restricted to tenants whose namespace exists.
-func existingTenants(cfg *config.Config) *config.Config {
-	c := *cfg
-	c.Tenants = nil
-	for _, t := range cfg.Tenants {
-		if ns.Exists(t.Name) {
-			c.Tenants = append(c.Tenants, t)
-		}
-	}
-	return &c
 }
 
 // Report is the outcome of an apply or a plan.
@@ -72,15 +56,23 @@ type Report struct {
 	DryRun   bool          `json:"dry_run"`
 }
 
-type tenantReconciler func(ctx context.Context, t *config.Tenant, h netns.NsHandle, dryRun bool) ([]change.Change, error)
-
-var tenantStages = []struct {
-	name string
-	fn   tenantReconciler
-}{
-	{"policy", policy.Reconcile},
-	{"routing", routing.Reconcile},
+// stagePlan is one subsystem's planned changes for one tenant. Changes
+// is what `fwd plan` prints; Apply is the only call that writes.
+type stagePlan interface {
+	Changes() []change.Change
+	Apply(ctx context.Context) error
 }
+
+// tenantStage observes a tenant's namespace and plans one subsystem. h is
+// netns.None() for a tenant whose namespace does not exist yet (a dry run
+// before its first apply): the stage plans against an empty namespace.
+type tenantStage struct {
+	name string
+	plan func(ctx context.Context, log *slog.Logger, t *config.Tenant, h netns.NsHandle) (stagePlan, error)
+}
+
+// tenantStages run in this order for every tenant (one file per stage).
+var tenantStages = []tenantStage{policyStage, routingStage}
 
 // Apply makes the kernel match cfg (or, with dryRun, computes what would
 // change). On error, the report holds the changes made before it.
@@ -88,65 +80,27 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 	start := time.Now()
 	rep := &Report{DryRun: dryRun}
 	defer func() { rep.Duration = time.Since(start) }()
-	var zr *zones.Result
-	var err error
 	if !dryRun {
 		// Speakers of tenants (or BGP sections) that go away stop before
 		// their namespace does: a live speaker process would keep a
 		// deleted namespace, and the NICs in it, alive.
-		cs, err := e.BGP.Reconcile(ctx, existingTenants(cfg), false)
-		e.logChanges(cs)
+		cs, err := e.bgpRemovals(ctx, cfg)
 		rep.Changes = append(rep.Changes, cs...)
 		if err != nil {
 			return rep, fmt.Errorf("bgp: %w", err)
 		}
 	}
-	if dryRun {
-		zr, err = e.Zones.Diff(ctx, cfg)
-	} else {
-		zr, err = e.Zones.Reconcile(ctx, cfg)
-	}
-	if zr != nil {
-		rep.Changes = append(rep.Changes, zr.Changes...)
-		rep.Warnings = append(rep.Warnings, zr.Warnings...)
-		rep.Absent = zr.Absent
-	}
-	if err != nil {
+	if err := e.zones(ctx, cfg, dryRun, rep); err != nil {
 		return rep, fmt.Errorf("zones: %w", err)
 	}
 	var errs []error
 	for _, t := range cfg.Tenants {
-		h, err := ns.Open(t.Name)
-		if err != nil {
-			if dryRun && errors.Is(err, ns.ErrNotFound) {
-				// New tenant: its policy and routes are planned against an
-				// empty namespace.
-				h = netns.None()
-			} else {
-				errs = append(errs, fmt.Errorf("tenant %q: %w", t.Name, err))
-				continue
-			}
-		}
-		for _, st := range tenantStages {
-			cs, err := st.fn(ctx, t, h, dryRun)
-			rep.Changes = append(rep.Changes, cs...)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("tenant %q: %s: %w", t.Name, st.name, err))
-				break
-			}
-			if !dryRun {
-				e.logChanges(cs)
-			}
-		}
-		if h.IsOpen() {
-			h.Close()
+		if err := e.tenant(ctx, t, dryRun, rep); err != nil {
+			errs = append(errs, fmt.Errorf("tenant %q: %w", t.Name, err))
 		}
 	}
 	// Speakers start once their namespace and interfaces exist.
-	cs, err := e.BGP.Reconcile(ctx, cfg, dryRun)
-	if !dryRun {
-		e.logChanges(cs)
-	}
+	cs, err := e.bgp(ctx, cfg, dryRun)
 	rep.Changes = append(rep.Changes, cs...)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("bgp: %w", err))
@@ -154,6 +108,40 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 	return rep, errors.Join(errs...)
 }
 
+// tenant plans (and applies) every tenant stage in t's namespace.
+func (e *Engine) tenant(ctx context.Context, t *config.Tenant, dryRun bool, rep *Report) error {
+	h, err := ns.Open(t.Name)
+	if err != nil {
+		if !dryRun || !errors.Is(err, ns.ErrNotFound) {
+			return err
+		}
+		h = netns.None()
+	}
+	if h.IsOpen() {
+		defer h.Close()
+	}
+	for _, st := range tenantStages {
+		log := e.log.With("subsystem", st.name, "tenant", t.Name)
+		p, err := st.plan(ctx, log, t, h)
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+		cs := p.Changes()
+		if dryRun {
+			rep.Changes = append(rep.Changes, cs...)
+			continue
+		}
+		err = p.Apply(ctx)
+		rep.Changes = append(rep.Changes, cs...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+		e.logChanges(cs)
+	}
+	return nil
+}
+
+// logChanges is the one place a "changed" line is logged.
 func (e *Engine) logChanges(cs []change.Change) {
 	for _, c := range cs {
 		e.log.Info("changed", "subsystem", c.Subsystem, "tenant", c.Tenant, "action", c.Action, "object", c.Object, "detail", c.Detail)

@@ -1,9 +1,14 @@
-package sandbox
+// Package testkit holds what fwd's tests share and the shipped binary never
+// links: the sandbox TestMain, kernel-test guards, config builders and the
+// daemon launcher.
+package testkit
 
 import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/fwdproject/fwd/internal/sandbox"
 )
 
 // Main is TestMain for packages with kernel tests: the test binary
@@ -15,7 +20,7 @@ func Main(m *testing.M) {
 	if os.Getenv("FWD_SKIP_KERNEL") == "1" {
 		os.Exit(m.Run())
 	}
-	if err := Enter(); err != nil {
+	if err := sandbox.Enter(); err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: %v (kernel tests need root and namespaces; FWD_SKIP_KERNEL=1 runs only pure tests)\n", err)
 		os.Exit(1)
 	}
@@ -29,7 +34,7 @@ func Require(t testing.TB) {
 	if os.Getenv("FWD_SKIP_KERNEL") == "1" {
 		t.Skip("kernel test skipped: FWD_SKIP_KERNEL=1")
 	}
-	if !Inside() {
+	if !sandbox.Inside() {
 		t.Fatal("kernel test outside the sandbox: refusing to touch the host network namespace")
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/engine"
+	"github.com/fwdproject/fwd/engine"
 )
 
 // FailpointEnv names an environment variable for end-to-end tests: when
