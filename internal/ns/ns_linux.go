@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -27,6 +28,9 @@ func Path(name string) string { return filepath.Join(RunDir, name) }
 
 // Open returns a handle to the named namespace. The caller closes it.
 func Open(name string) (netns.NsHandle, error) {
+	if ok, err := isNamespace(Path(name)); err == nil && !ok {
+		return netns.None(), fmt.Errorf("namespace %q: %w", name, ErrLeftover)
+	}
 	h, err := netns.GetFromPath(Path(name))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -58,7 +62,7 @@ func List() ([]string, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if e.Type().IsRegular() {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
 			names = append(names, e.Name())
 		}
 	}
@@ -86,44 +90,153 @@ func ensureRunDir() error {
 	}
 }
 
-// Create makes a new network namespace pinned as RunDir/name and returns
-// a handle to it. The calling goroutine's namespace is not changed.
-func Create(name string) (netns.NsHandle, error) {
-	if err := ensureRunDir(); err != nil {
-		return netns.None(), err
+// Create is CreateMarked without a mark (test hosts, benchmarks).
+func Create(name string) (netns.NsHandle, error) { return CreateMarked(name, nil) }
+
+// creatingPrefix names the temporary pin of a namespace being created.
+// Names starting with a dot are never tenant names, so List skips them and
+// Create/Sweep may remove any it finds: they are fwd's by construction.
+const creatingPrefix = ".fwd-creating."
+
+// nsfsMagic is the statfs type of a mounted namespace file.
+const nsfsMagic = 0x6e736673
+
+// ErrLeftover is returned by Open for a pin that is a plain file, not a
+// mounted namespace: what an interrupted `ip netns add` or an old fwd
+// killed between creating the file and mounting the namespace leaves.
+var ErrLeftover = errors.New("pin is a leftover file, not a namespace")
+
+// isNamespace reports whether path is a mounted namespace file.
+func isNamespace(path string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false, err
 	}
-	pin := Path(name)
-	f, err := os.OpenFile(pin, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
+	return st.Type == nsfsMagic, nil
+}
+
+// Create makes a new network namespace, lets mark claim it (fwd marks the
+// namespace's lo and brings it up), and only then pins it as RunDir/name.
+// So a namespace never appears under its name unmarked, whatever moment
+// the process is killed at: the work happens on a temporary pin that the
+// next Create or Sweep removes. A leftover plain file at RunDir/name (see
+// ErrLeftover) is replaced. The calling goroutine's namespace is not
+// changed. mark may be nil.
+func CreateMarked(name string, mark func(netns.NsHandle) error) (netns.NsHandle, error) {
+	fail := func(err error) (netns.NsHandle, error) {
 		return netns.None(), fmt.Errorf("create namespace %q: %w", name, err)
 	}
+	if err := ensureRunDir(); err != nil {
+		return fail(err)
+	}
+	pin := Path(name)
+	switch ok, err := isNamespace(pin); {
+	case err == nil && ok:
+		return fail(os.ErrExist)
+	case err == nil:
+		if err := os.Remove(pin); err != nil {
+			return fail(fmt.Errorf("remove leftover pin: %w", err))
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return fail(err)
+	}
+	tmp := filepath.Join(RunDir, creatingPrefix+name)
+	removePin(tmp)
+	f, err := os.OpenFile(tmp, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return fail(err)
+	}
 	f.Close()
+	defer removePin(tmp)
 	err = onFreshThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare: %w", err)
 		}
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(self, pin, "none", unix.MS_BIND, ""); err != nil {
+		if err := unix.Mount(self, tmp, "none", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("pin: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
+		return fail(err)
+	}
+	if mark != nil {
+		h, err := netns.GetFromPath(tmp)
+		if err != nil {
+			return fail(err)
+		}
+		err = mark(h)
+		h.Close()
+		if err != nil {
+			return fail(err)
+		}
+	}
+	f, err = os.OpenFile(pin, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return fail(err)
+	}
+	f.Close()
+	if err := unix.Mount(tmp, pin, "none", unix.MS_BIND, ""); err != nil {
 		os.Remove(pin)
-		return netns.None(), fmt.Errorf("create namespace %q: %w", name, err)
+		return fail(fmt.Errorf("pin: %w", err))
 	}
 	return Open(name)
+}
+
+// removePin unmounts (if mounted) and removes a pin file.
+func removePin(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Sweep removes what interrupted Creates left: temporary pins, and for
+// the given names (the tenants fwd manages) plain-file pins that hold no
+// namespace. It returns what it removed.
+func Sweep(names []string) ([]string, error) {
+	ents, err := os.ReadDir(RunDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		p := filepath.Join(RunDir, e.Name())
+		switch {
+		case strings.HasPrefix(e.Name(), creatingPrefix):
+		case want[e.Name()]:
+			if ok, err := isNamespace(p); err != nil || ok {
+				continue
+			}
+		default:
+			continue
+		}
+		if err := removePin(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, errors.Join(errs...)
 }
 
 // Delete unpins the named namespace. The kernel frees it once no process
 // or open handle holds it; its physical NICs then return to the initial
 // namespace, which is why callers hand NICs back explicitly first.
 func Delete(name string) error {
-	pin := Path(name)
-	if err := unix.Unmount(pin, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("delete namespace %q: %w", name, err)
-	}
-	if err := os.Remove(pin); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removePin(Path(name)); err != nil {
 		return fmt.Errorf("delete namespace %q: %w", name, err)
 	}
 	return nil
