@@ -10,21 +10,41 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// policyStage: TRANSITIONAL adapter over policy.Reconcile(dryRun); to be
-// replaced by policy.Observe → policy.Plan → policy.Apply.
+// policyStage observes fwd's nftables table in the tenant's namespace and
+// plans the tenant's compiled policy against it.
 var policyStage = tenantStage{name: "policy", plan: func(ctx context.Context, log *slog.Logger, t *config.Tenant, h netns.NsHandle) (stagePlan, error) {
-	cs, err := policy.Reconcile(ctx, t, h, true)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	st, err := policy.Observe(h)
 	if err != nil {
 		return nil, err
 	}
-	return legacyPlan{cs, func(ctx context.Context) error { _, err := policy.Reconcile(ctx, t, h, false); return err }}, nil
+	return &policyPlan{log: log, h: h, tx: policy.Plan(t.Name, policy.Compile(t), st)}, nil
 }}
 
-// legacyPlan wraps a reconciler that still takes a dryRun flag.
-type legacyPlan struct {
-	cs    []change.Change
-	apply func(ctx context.Context) error
+// policyPlan is one tenant's policy transaction.
+type policyPlan struct {
+	log *slog.Logger
+	h   netns.NsHandle
+	tx  *policy.Transaction
 }
 
-func (p legacyPlan) Changes() []change.Change        { return p.cs }
-func (p legacyPlan) Apply(ctx context.Context) error { return p.apply(ctx) }
+func (p *policyPlan) Changes() []change.Change { return p.tx.Changes() }
+
+// Apply sends the transaction (nothing when the table is up to date).
+func (p *policyPlan) Apply(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.tx.Empty() {
+		return nil
+	}
+	if _, err := policy.Apply(p.h, p.tx); err != nil {
+		return err
+	}
+	if rs := p.tx.Ruleset; rs != nil {
+		p.log.Info("policy applied", "changes", len(p.tx.Changes()), "chains", len(rs.Chains), "sets", len(rs.Sets))
+	}
+	return nil
+}

@@ -4,25 +4,23 @@ import (
 	"context"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/zones"
 )
 
-// zones plans (and applies) namespaces and links for every tenant.
+// zones plans (and, unless dryRun, applies) namespaces and links for
+// every tenant.
 func (e *Engine) zones(ctx context.Context, cfg *config.Config, dryRun bool, rep *Report) error {
-	var zr *zones.Result
-	var err error
+	p, err := e.Zones.Plan(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	rep.Warnings = append(rep.Warnings, p.Warnings...)
+	rep.Absent = p.Absent
 	if dryRun {
-		zr, err = e.Zones.Diff(ctx, cfg)
-	} else {
-		zr, err = e.Zones.Reconcile(ctx, cfg)
+		rep.Changes = append(rep.Changes, p.Changes()...)
+		return nil
 	}
-	if zr != nil {
-		rep.Changes = append(rep.Changes, zr.Changes...)
-		rep.Warnings = append(rep.Warnings, zr.Warnings...)
-		rep.Absent = zr.Absent
-		if !dryRun {
-			e.logChanges(zr.Changes)
-		}
-	}
+	res, err := e.Zones.Apply(ctx, p)
+	rep.Changes = append(rep.Changes, res.Changes...)
+	e.logChanges(res.Changes)
 	return err
 }

@@ -324,7 +324,7 @@ func (g *grouper) emit(out []*Rule, gr *group, fam int) []*Rule {
 			ranged = append(ranged, e)
 		}
 	}
-	id := fmt.Sprintf("_merged/%s/%d", g.chain, g.n)
+	id := fmt.Sprintf("%s/%s/%d", idMerged, g.chain, g.n)
 	comment := fmt.Sprintf("%d rules: %s", len(ids), strings.Join(ids, ","))
 	// A verdict map gives no place for a counter of matches only (one in
 	// front of the lookup counts every packet evaluated), so elements jump

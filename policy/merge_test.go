@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/testkit"
 )
 
 // pkt is an abstract packet for evaluating compiled rules in Go.
@@ -179,11 +180,7 @@ interfaces = ["b"]
 			}
 			fmt.Fprintf(&b, "action = %q\n", []string{"accept", "drop", "reject"}[rng.Intn(3)])
 		}
-		cfg, err := config.Parse("m.toml", []byte(b.String()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tn := cfg.Tenants[0]
+		tn := testkit.Config(t, b.String()).Tenants[0]
 		c := &compiler{t: tn, p: &tn.Policy, rs: &Ruleset{}}
 		compiled := c.zoneRules("fw_lan_wan", "lan", "wan")
 		merged := 0

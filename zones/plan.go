@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/config"
 )
 
 // Op is one kind of kernel operation.

@@ -7,15 +7,12 @@ import (
 	"testing"
 
 	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/testkit"
 )
 
 func cfgOf(t *testing.T, text string) *config.Config {
 	t.Helper()
-	c, err := config.Parse("t.toml", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testkit.Config(t, text)
 }
 
 func mac(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }

@@ -1,12 +1,3 @@
-// Package zones owns the firewall namespaces ("tenants") and their links:
-// creating and pinning namespaces, moving NICs in (and handing them back),
-// creating veth pairs between tenants and macvlan/VLAN children of trunk
-// NICs, addresses, MTU, link state and the namespace's forwarding sysctls.
-//
-// Planning is pure (Plan: desired config + observed State → Steps); the
-// Linux applier observes the kernel and executes steps. Everything fwd
-// creates or moves is marked in the kernel itself (interface aliases), so a
-// restarted daemon recognises its own objects and never touches others'.
 package zones
 
 import (

@@ -16,7 +16,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/sandbox"
@@ -254,7 +254,11 @@ func run() error {
 	fmt.Println("(a) full apply")
 	hA := newNS("applya")
 	t0 = time.Now()
-	stats, err := policy.Apply(hA, policy.Compile(tn))
+	stA, err := policy.Observe(hA)
+	if err != nil {
+		return err
+	}
+	stats, err := policy.Apply(hA, policy.Plan("applya", policy.Compile(tn), stA))
 	if err != nil {
 		return err
 	}
@@ -298,7 +302,7 @@ func run() error {
 	noneCfg := filepath.Join(dir, "none.toml")
 	must(os.WriteFile(noneCfg, []byte("[tenant.fw.interface.lan0]\ndevice = \"x1\"\n"), 0o644))
 	setMode := func(path string) {
-		_, err := policy.Reconcile(context.Background(), load(path), fw, false)
+		_, err := reconcile(load(path), fw)
 		must(err)
 	}
 
@@ -312,7 +316,7 @@ func run() error {
 	t0 = time.Now()
 	tnU := load(cfgPath)
 	loadU := time.Since(t0)
-	chg, err := policy.Reconcile(context.Background(), tnU, fw, false)
+	chg, err := reconcile(tnU, fw)
 	must(err)
 	unchanged := time.Since(t0)
 	if len(chg) != 0 {
@@ -331,7 +335,7 @@ action = "drop"
 	t0 = time.Now()
 	tn2 := load(cfg2)
 	load2 := time.Since(t0)
-	chg, err = policy.Reconcile(context.Background(), tn2, fw, false)
+	chg, err = reconcile(tn2, fw)
 	must(err)
 	oneRule := time.Since(t0)
 	if len(chg) == 0 {
@@ -362,7 +366,7 @@ action = "drop"
 			baseR[round], minR[round], polR[round], baseB[round]/1e9, polB[round]/1e9)
 	}
 	baseRate, minRate, polRate, baseBW, polBW := median(baseR), median(minR), median(polR), median(baseB), median(polB)
-	cs, err := policy.ReadCounters(fw)
+	cs, err := policy.ReadCounters(fw, nil)
 	must(err)
 	for _, c := range cs {
 		if strings.HasPrefix(c.ID, "_merged/fw_lan_wan") || c.ID == "_default/fw_lan_wan" {
@@ -378,6 +382,19 @@ action = "drop"
 	report("policy_iperf3_policy_gbps", polBW/1e9, "Gbit/s")
 	report("policy_iperf3_ratio", polBW/baseBW, "x")
 	return nil
+}
+
+// reconcile is the engine's policy stage: observe, plan, apply.
+func reconcile(tn *config.Tenant, h netns.NsHandle) ([]change.Change, error) {
+	st, err := policy.Observe(h)
+	if err != nil {
+		return nil, err
+	}
+	tx := policy.Plan(tn.Name, policy.Compile(tn), st)
+	if _, err := policy.Apply(h, tx); err != nil {
+		return nil, err
+	}
+	return tx.Changes(), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

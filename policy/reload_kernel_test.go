@@ -1,15 +1,14 @@
+//go:build kernel
+
 package policy
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 )
 
 // TestReloadKeepsConnections changes the policy 20 times while a TCP
@@ -50,7 +49,7 @@ proto = "udp"
 dport = %d
 action = "drop"
 `, i, 1000+i)
-		chg, err := Reconcile(context.Background(), tenantFrom(t, labPolicy+extra), l.fw, false)
+		chg, err := reconcile(t, tenantFrom(t, labPolicy+extra), l.fw)
 		if err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
@@ -76,7 +75,7 @@ action = "drop"
 	}
 	// A rule added behind fwd's back is drift: the next reconcile repairs it.
 	nft(t, l.fwN, "insert", "rule", "inet", TableName, "in_wan", "accept")
-	chg, err := Reconcile(context.Background(), tenantFrom(t, labPolicy+fmt.Sprintf(`
+	chg, err := reconcile(t, tenantFrom(t, labPolicy+fmt.Sprintf(`
 [[tenant.fw.rule]]
 name = "reload-%d"
 from = "wan"
@@ -84,45 +83,33 @@ to = "lan"
 proto = "udp"
 dport = %d
 action = "drop"
-`, 19, 1019)), l.fw, false)
+`, 19, 1019)), l.fw)
 	if err != nil || len(chg) == 0 {
 		t.Fatalf("drift not repaired: %v %v", chg, err)
 	}
 	if out := nft(t, l.fwN, "list", "chain", "inet", TableName, "in_wan"); strings.Contains(out, "\t\taccept\n") {
 		t.Fatalf("foreign rule still in fwd's chain:\n%s", out)
 	}
-	// Dry run reports the change back to the base policy without sending it.
-	chg, err = Reconcile(context.Background(), tenantFrom(t, labPolicy), l.fw, true)
-	if err != nil || len(chg) == 0 {
-		t.Fatalf("dry run: %v %v", chg, err)
+	// Dry run (planning without Apply) reports the change back to the
+	// base policy without sending it.
+	chg = plan(t, tenantFrom(t, labPolicy), l.fw).Changes()
+	if len(chg) == 0 {
+		t.Fatal("dry run: no change planned")
 	}
 	if !strings.Contains(nft(t, l.fwN, "list", "table", "inet", TableName), "reload-19") {
 		t.Fatal("dry run changed the kernel")
 	}
 	t.Logf("plan: %v", chg)
 	// A tenant without policy: fwd removes its table, the foreign one stays.
-	chg, err = Reconcile(context.Background(), tenantFrom(t, `
+	chg, err = reconcile(t, tenantFrom(t, `
 [tenant.fw.interface.lan0]
 device = "x1"
-`), l.fw, false)
+`), l.fw)
 	if err != nil || len(chg) != 1 || chg[0].Action != "delete-table" {
 		t.Fatalf("removing the policy: %v %v", chg, err)
 	}
 	out = nft(t, l.fwN, "list", "ruleset")
 	if strings.Contains(out, TableName) || !strings.Contains(out, "runtime_foreign") {
 		t.Fatalf("after removing the policy:\n%s", out)
-	}
-}
-
-// TestPlanWithoutNamespace: `fwd plan` for a tenant whose namespace does
-// not exist yet passes netns.None().
-func TestPlanWithoutNamespace(t *testing.T) {
-	tn := tenantFrom(t, labPolicy)
-	chg, err := Reconcile(context.Background(), tn, netns.None(), true)
-	if err != nil || len(chg) != 1 || chg[0].Action != "create-table" {
-		t.Fatalf("plan: %v %v", chg, err)
-	}
-	if _, err := Reconcile(context.Background(), tn, netns.None(), false); err == nil {
-		t.Fatal("apply without a namespace must fail")
 	}
 }

@@ -1,16 +1,18 @@
+//go:build kernel
+
 package policy
 
 import (
 	"fmt"
-
-	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/testkit"
 )
 
 var reCounter = regexp.MustCompile(`counter packets \d+ bytes \d+`)
@@ -53,6 +55,19 @@ func renderMatchesKernel(t *testing.T, tn *config.Tenant) {
 		}
 		if len(a) != len(b) {
 			t.Errorf("netlink listing has %d lines, nft -f %d", len(a), len(b))
+		}
+	}
+}
+
+// TestRenderedParses feeds every golden ruleset to `nft -c -f`: what
+// `fwd show ruleset` prints must be valid nft input.
+func TestRenderedParses(t *testing.T) {
+	testkit.Require(t)
+	files, _ := filepath.Glob("testdata/*.nft")
+	for _, f := range files {
+		out, err := exec.Command("nft", "-c", "-f", f).CombinedOutput()
+		if err != nil {
+			t.Errorf("nft -c -f %s: %v\n%s", f, err, out)
 		}
 	}
 }

@@ -1,3 +1,5 @@
+//go:build kernel
+
 package policy
 
 import (
@@ -212,13 +214,13 @@ action = "drop"
 	if _, err := connect(l.lan, "203.0.113.2:82"); err != nil {
 		t.Fatalf("port 82 (default accept): %v", err)
 	}
-	cs, err := ReadRuleCounters(tn, l.fw)
+	cs, err := ReadCounters(l.fw, NewRuleIndex(Compile(tn)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cs {
 		if c.ID == "_merged/fw_lan_wan/1" {
-			if len(c.Members) != 3 || c.Packets < 3 {
+			if len(c.Members) != 3 || c.ConfigRules != 3 || c.Packets < 3 {
 				t.Fatalf("merged group counter: %+v", c)
 			}
 			return

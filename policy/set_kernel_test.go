@@ -1,3 +1,5 @@
+//go:build kernel
+
 package policy
 
 import (
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fwdproject/fwd/internal/testkit"
 )
 
 // writeBlocklist writes n4 IPv4 /32s and n6 IPv6 /64s, none adjacent (so
@@ -72,10 +76,7 @@ to = "wan"
 saddr = "@block"
 action = "drop"
 `
-	if err := os.WriteFile(filepath.Join(dir, "fwd.toml"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tn := loadTenant(t, filepath.Join(dir, "fwd.toml"), "fw")
+	tn := testkit.ConfigAt(t, filepath.Join(dir, "fwd.toml"), conf).Tenant("fw")
 	start := time.Now()
 	mustApply(t, tn, l.fw)
 	t.Logf("applied 100k-element policy in %v", time.Since(start))
@@ -93,7 +94,7 @@ action = "drop"
 	}
 	// Unblock: the file changes, the set is replaced.
 	writeBlocklist(t, filepath.Join(dir, "block.txt"), 60000, 40000)
-	mustApply(t, loadTenant(t, filepath.Join(dir, "fwd.toml"), "fw"), l.fw)
+	mustApply(t, testkit.ConfigAt(t, filepath.Join(dir, "fwd.toml"), conf).Tenant("fw"), l.fw)
 	if _, err := connect(l.lan, "203.0.113.2:80"); err != nil {
 		t.Logf("%s", nft(t, l.fwN, "list", "chain", "inet", TableName, "fw_lan_wan"))
 		t.Logf("%s", nft(t, l.fwN, "get", "element", "inet", TableName, "block_v4", "{ 192.0.2.10 }"))

@@ -262,7 +262,7 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 		return append(out, n)
 	}
 	if b.err == nil {
-		b.err = fmt.Errorf("policy: no netlink encoding for %T", s)
+		b.err = fmt.Errorf("no netlink encoding for %T", s)
 	}
 	return nil
 }

@@ -1,3 +1,5 @@
+//go:build kernel
+
 package zones_test
 
 import (
@@ -16,15 +18,9 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-func TestMain(m *testing.M) { testkit.Main(m) }
-
 func mustConfig(t *testing.T, text string) *config.Config {
 	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(text))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	return cfg
+	return testkit.Config(t, text)
 }
 
 func newManager(t *testing.T) *zones.Manager {
@@ -37,18 +33,27 @@ func newManager(t *testing.T) *zones.Manager {
 	return m
 }
 
+// apply is the engine's zones stage: Plan, then Apply.
+func apply(m *zones.Manager, cfg *config.Config) (*zones.Result, error) {
+	p, err := m.Plan(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	return m.Apply(context.Background(), p)
+}
+
 func reconcile(t *testing.T, m *zones.Manager, cfg *config.Config) *zones.Result {
 	t.Helper()
-	res, err := m.Reconcile(context.Background(), cfg)
+	res, err := apply(m, cfg)
 	if err != nil {
-		t.Fatalf("reconcile: %v", err)
+		t.Fatalf("apply: %v", err)
 	}
 	return res
 }
 
 func teardown(t *testing.T, m *zones.Manager) {
 	t.Cleanup(func() {
-		if _, err := m.Reconcile(context.Background(), &config.Config{}); err != nil {
+		if _, err := apply(m, &config.Config{}); err != nil {
 			t.Errorf("teardown: %v", err)
 		}
 	})
@@ -56,12 +61,12 @@ func teardown(t *testing.T, m *zones.Manager) {
 
 func assertNoChanges(t *testing.T, m *zones.Manager, cfg *config.Config) {
 	t.Helper()
-	d, err := m.Diff(context.Background(), cfg)
+	p, err := m.Plan(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Changes) != 0 {
-		t.Fatalf("diff after apply is not empty: %v", d.Changes)
+	if cs := p.Changes(); len(cs) != 0 {
+		t.Fatalf("plan after apply is not empty: %v", cs)
 	}
 	res := reconcile(t, m, cfg)
 	if len(res.Changes) != 0 {
@@ -301,7 +306,7 @@ func TestForeignNamespaceIsNotAdopted(t *testing.T) {
 	testkit.Require(t)
 	testnet.Host(t, "squat")
 	m := newManager(t)
-	_, err := m.Reconcile(context.Background(), mustConfig(t, "[tenant.squat]\n"))
+	_, err := apply(m, mustConfig(t, "[tenant.squat]\n"))
 	var ce *zones.ConflictError
 	if err == nil || !strings.Contains(err.Error(), "not created by fwd") {
 		t.Fatalf("want conflict error, got %v (%T %v)", err, ce, ce)

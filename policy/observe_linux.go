@@ -1,0 +1,144 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/fwdproject/fwd/config"
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Socket buffers for one batch. A 10k-rule policy with a 100k-element set
+// is tens of MB of netlink messages; with the default buffers sendmsg
+// fails ("message too long") or replies are dropped.
+const (
+	writeBuffer = 64 << 20
+	readBuffer  = 64 << 20
+)
+
+var table = &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
+
+// errNoNamespace: a kernel operation was given netns.None().
+var errNoNamespace = errors.New("namespace handle is not open")
+
+func dial(h netns.NsHandle) (*nftables.Conn, error) {
+	c, err := nftables.New(nftables.WithNetNSFd(int(h)), nftables.WithSockOptions(
+		func(c *netlink.Conn) error {
+			if err := c.SetWriteBuffer(writeBuffer); err != nil {
+				return fmt.Errorf("netlink write buffer: %w", err)
+			}
+			return c.SetReadBuffer(readBuffer)
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	return c, nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, syscall.ENOENT) }
+
+// Observe reads fwd's table in namespace h: chains, rules (comment,
+// handle, counter), named sets (comment) and the state hash. Set elements
+// are not read (their hash is in the set's comment). For netns.None() (a
+// namespace that does not exist yet) it returns an empty state. It never
+// writes.
+func Observe(h netns.NsHandle) (*State, error) {
+	if !h.IsOpen() {
+		return &State{}, nil
+	}
+	c, err := dial(h)
+	if err != nil {
+		return nil, err
+	}
+	return observe(c)
+}
+
+func observe(c *nftables.Conn) (*State, error) {
+	st := &State{}
+	if _, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet); err != nil {
+		if isNotFound(err) {
+			return st, nil
+		}
+		return nil, fmt.Errorf("list table: %w", err)
+	}
+	st.Exists = true
+	sets, err := c.GetSets(table)
+	if err != nil {
+		return nil, fmt.Errorf("list sets: %w", err)
+	}
+	for _, s := range sets {
+		if s.Anonymous || strings.HasPrefix(s.Name, "__") {
+			continue // bound to rules; freed with them
+		}
+		st.Sets = append(st.Sets, ObservedSet{Name: s.Name, Comment: s.Comment})
+		if s.Name == stateSet {
+			st.Hash = hashFromComment(s.Comment)
+		}
+	}
+	sort.Slice(st.Sets, func(i, j int) bool { return st.Sets[i].Name < st.Sets[j].Name })
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("list chains: %w", err)
+	}
+	for _, ch := range chains {
+		if ch.Table.Name != TableName {
+			continue
+		}
+		rules, err := c.GetRules(table, ch)
+		if err != nil {
+			return nil, fmt.Errorf("list rules of %s: %w", ch.Name, err)
+		}
+		oc := ObservedChain{Name: ch.Name, Rules: make([]ObservedRule, len(rules))}
+		for i, r := range rules {
+			oc.Rules[i] = observeRule(r)
+		}
+		st.Chains = append(st.Chains, oc)
+	}
+	sort.Slice(st.Chains, func(i, j int) bool { return st.Chains[i].Name < st.Chains[j].Name })
+	return st, nil
+}
+
+func observeRule(r *nftables.Rule) ObservedRule {
+	or := ObservedRule{Handle: r.Handle}
+	or.Comment, _ = userdata.GetString(r.UserData, userdata.TypeComment)
+	for _, e := range r.Exprs {
+		if c, ok := e.(*expr.Counter); ok {
+			or.Counter = &Counter{Packets: c.Packets, Bytes: c.Bytes}
+		}
+	}
+	return or
+}
+
+// ReadCounters returns the counters of every rule in fwd's table in
+// namespace h, in chain order, from one dump of the table: nothing is
+// compiled. idx (kept from the ruleset that was applied; may be nil)
+// supplies the members of merged groups. Built-in rules have identities
+// starting with '_' (e.g. "_default/CHAIN" for a zone pair's default
+// verdict). A namespace without fwd's table has no counters.
+func ReadCounters(h netns.NsHandle, idx *RuleIndex) ([]RuleCounter, error) {
+	if !h.IsOpen() {
+		return nil, errNoNamespace
+	}
+	st, err := Observe(h)
+	if err != nil {
+		return nil, err
+	}
+	return Counters(st, idx), nil
+}
+
+// ReadRuleCounters is ReadCounters with an index compiled from t on every
+// call.
+//
+// Deprecated: TRANSITIONAL for the daemon and `fwd show rules`, which
+// recompile the policy on every read; keep a RuleIndex per applied
+// ruleset and call ReadCounters instead.
+func ReadRuleCounters(t *config.Tenant, h netns.NsHandle) ([]RuleCounter, error) {
+	return ReadCounters(h, NewRuleIndex(Compile(t)))
+}
