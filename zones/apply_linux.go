@@ -100,23 +100,15 @@ func ipnet(s Step) *net.IPNet {
 func (e *executor) run(s Step) error {
 	switch s.Op {
 	case OpCreateNamespace:
-		h, err := ns.Create(s.Tenant)
+		// The namespace appears under its name only once its lo carries
+		// fwd's mark: a kill at any moment leaves either nothing fwd
+		// cannot recognise or a marked namespace to adopt.
+		h, err := ns.CreateMarked(s.Tenant, markNamespace)
 		if err != nil {
 			return err
 		}
 		h.Close()
-		_, nh, err := e.ns(s.Tenant)
-		if err != nil {
-			return err
-		}
-		lo, err := nh.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		if err := nh.LinkSetAlias(lo, NamespaceMark); err != nil {
-			return fmt.Errorf("mark namespace: %w", err)
-		}
-		return nh.LinkSetUp(lo)
+		return nil
 	case OpDeleteNamespace:
 		e.forget(s.Tenant)
 		return ns.Delete(s.Tenant)
@@ -278,4 +270,22 @@ func macvlanMode(m string) netlink.MacvlanMode {
 		return netlink.MACVLAN_MODE_PASSTHRU
 	}
 	return netlink.MACVLAN_MODE_BRIDGE
+}
+
+// markNamespace claims a new namespace for fwd: its lo carries
+// NamespaceMark and is up.
+func markNamespace(h netns.NsHandle) error {
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return err
+	}
+	defer nh.Close()
+	lo, err := nh.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	if err := nh.LinkSetAlias(lo, NamespaceMark); err != nil {
+		return fmt.Errorf("mark namespace: %w", err)
+	}
+	return nh.LinkSetUp(lo)
 }

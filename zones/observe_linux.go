@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -147,6 +148,12 @@ func Observe(defaultNS netns.NsHandle) (*State, error) {
 	}
 	for _, name := range names {
 		n, owned, err := observeNamespace(name)
+		if errors.Is(err, ns.ErrLeftover) {
+			// An empty pin file an interrupted create left: no namespace
+			// lives there, so the tenant is planned as new and
+			// ns.CreateMarked replaces the file.
+			continue
+		}
 		if err != nil {
 			// An unreadable pin (stale, or someone else's) is never ours to change.
 			st.Foreign[name] = true
