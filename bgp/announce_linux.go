@@ -14,11 +14,11 @@ import (
 // kernel; desiredAnnounce (gobgp_plan.go) turns that into the prefixes to
 // originate; the monitor re-plans every AnnounceInterval.
 
-// announceNow is the set of prefixes b originates now. sp.mu is held.
-func (sp *speaker) announceNow(b *config.BGP) []string {
+// announceNow is the set of prefixes the tenant's b originates now.
+func announceNow(tenant string, b *config.BGP) []string {
 	var present map[netip.Prefix]bool
 	if len(b.AnnounceIfRoute) > 0 {
-		present = routesPresent(sp.tenant, b.TableID, b.AnnounceIfRoute)
+		present = routesPresent(tenant, b.TableID, b.AnnounceIfRoute)
 	}
 	return desiredAnnounce(b, present)
 }
