@@ -4,12 +4,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/testkit"
 	api "github.com/osrg/gobgp/v3/api"
 )
 
 func TestPoliciesOf(t *testing.T) {
-	cfg, err := config.Parse("t.toml", []byte(`
+	cfg := testkit.Config(t, `
 [tenant.e.interface.w]
 device = "eth1"
 addresses = ["203.0.113.2/24", "2001:db8:1::2/64"]
@@ -23,10 +23,7 @@ import = { allow = ["0.0.0.0/0 le 24", "2001:db8::/32 le 48"], deny = ["198.18.0
 address = "203.0.113.3"
 asn = 64514
 next_hop_self = true
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	req := policiesOf(cfg.Tenant("e").BGP)
 	names := func(p *api.Policy) string {
 		var out []string

@@ -7,6 +7,13 @@
 // "bgp"), distinct from the routing package's, so neither reconciler ever
 // deletes the other's routes.
 //
+// The daemon side plans before it acts: Supervisor.Plan returns a
+// FleetPlan (Changes, Apply); the start/restart decision (speaker_plan.go)
+// and the gobgp configuration (gobgp_plan.go: what a speaker was
+// configured with + the [bgp] section → steps) are pure values, executed
+// by a small step runner (gobgp_apply.go). Supervisor.Status is the read
+// model status and metrics use; the monitors keep it current.
+//
 // Lifetimes are chosen so the data plane survives fwd restarting:
 //   - the daemon exiting (Supervisor.Close) leaves speakers running; a new
 //     daemon adopts them and, if the config is unchanged, changes nothing;

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"golang.org/x/sys/unix"
 )
@@ -34,7 +32,9 @@ func SpeakerMain(args []string) int {
 	table := fs.Int("table", 254, "kernel routing `table` for best paths")
 	staleTimeout := fs.Duration("stale-timeout", 120*time.Second, "remove routes left by a previous speaker after this long even if not converged")
 	watchPID := fs.Int("watch-pid", 0, "exit when this `pid` is gone (tests)")
-	debug := fs.Bool("debug", false, "debug logging")
+	logFormat := fs.String("log-format", "text", "log `format`: text or json (the supervisor passes the daemon's)")
+	logLevel := fs.String("log-level", "info", "lowest `level` logged: debug, info, warn or error")
+	debug := fs.Bool("debug", false, "debug logging (same as -log-level debug)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -42,22 +42,26 @@ func SpeakerMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "fwd bgp-speaker: -socket is required")
 		return 2
 	}
-	level := slog.LevelInfo
 	if *debug {
-		level = slog.LevelDebug
+		*logLevel = "debug"
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("subsystem", "bgp", "tenant", *tenant, "pid", os.Getpid())
+	root, err := newSpeakerLogger(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fwd bgp-speaker: %v\n", err)
+		return 2
+	}
+	log := root.With("subsystem", "bgp", "tenant", *tenant, "pid", os.Getpid())
 
 	// The API socket (and anything else we create) is for root only.
 	unix.Umask(0o077)
 	if err := os.MkdirAll(filepath.Dir(*sock), 0o700); err != nil {
-		log.Error("run directory", "err", err)
+		log.Error("run directory", "error", err)
 		return 1
 	}
 	os.Remove(*sock)
 	pidFile := filepath.Join(filepath.Dir(*sock), pidFileName)
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-		log.Error("pid file", "err", err)
+		log.Error("pid file", "error", err)
 		return 1
 	}
 
@@ -72,19 +76,19 @@ func SpeakerMain(args []string) int {
 	defer cancel()
 	f, err := newFIB(log, *table)
 	if err != nil {
-		log.Error("netlink", "err", err)
+		log.Error("netlink", "error", err)
 		return 1
 	}
 	if err := f.loadStale(); err != nil {
-		log.Error("read kernel routes", "err", err)
+		log.Error("read kernel routes", "error", err)
 		return 1
 	}
 	go f.run(ctx)
 
-	s := server.NewBgpServer(server.GrpcListenAddress("unix://"+*sock), server.LoggerOption(&gobgpLogger{log: log, level: gobgplog.InfoLevel}))
+	s := server.NewBgpServer(server.GrpcListenAddress("unix://"+*sock), server.LoggerOption(&gobgpLogger{log: log, level: gobgpLevel(log)}))
 	go s.Serve()
 	if err := f.watch(ctx, s, *staleTimeout); err != nil {
-		log.Error("watch best paths", "err", err)
+		log.Error("watch best paths", "error", err)
 		return 1
 	}
 	// gobgp creates the socket asynchronously with mode 0777&^umask;
@@ -126,40 +130,3 @@ func SpeakerMain(args []string) int {
 }
 
 const pidFileName = "speaker.pid"
-
-// gobgpLogger sends gobgp's logs to slog.
-type gobgpLogger struct {
-	log   *slog.Logger
-	level gobgplog.LogLevel
-}
-
-func attrs(f gobgplog.Fields) []any {
-	out := make([]any, 0, 2*len(f))
-	for k, v := range f {
-		out = append(out, k, v)
-	}
-	return out
-}
-
-func (l *gobgpLogger) Panic(msg string, f gobgplog.Fields) {
-	l.log.Error(msg, attrs(f)...)
-	panic(msg)
-}
-func (l *gobgpLogger) Fatal(msg string, f gobgplog.Fields) {
-	l.log.Error(msg, attrs(f)...)
-	os.Exit(1)
-}
-func (l *gobgpLogger) Error(msg string, f gobgplog.Fields) { l.log.Error(msg, attrs(f)...) }
-func (l *gobgpLogger) Warn(msg string, f gobgplog.Fields)  { l.log.Warn(msg, attrs(f)...) }
-func (l *gobgpLogger) Info(msg string, f gobgplog.Fields) {
-	if l.level >= gobgplog.InfoLevel {
-		l.log.Info(msg, attrs(f)...)
-	}
-}
-func (l *gobgpLogger) Debug(msg string, f gobgplog.Fields) {
-	if l.level >= gobgplog.DebugLevel {
-		l.log.Debug(msg, attrs(f)...)
-	}
-}
-func (l *gobgpLogger) SetLevel(v gobgplog.LogLevel) { l.level = v }
-func (l *gobgpLogger) GetLevel() gobgplog.LogLevel  { return l.level }

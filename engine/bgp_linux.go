@@ -8,19 +8,39 @@ import (
 	"github.com/fwdproject/fwd/internal/ns"
 )
 
-// bgpRemovals stops the speakers of tenants (or [bgp] tables) that go away.
+// BGP runs as two stages around the others, because its speakers are
+// processes living in the tenants' namespaces: removals before zones (a
+// live speaker would keep a deleted namespace, and its NICs, alive), and
+// the rest after the tenants (a speaker starts once its namespace and
+// interfaces exist). Errors name their tenant (bgp.TenantError).
+
+// bgpRemovals stops the speakers of tenants (or [bgp] sections) that go
+// away, and of tenants whose namespace is gone. It runs only when
+// applying: a dry run's plan (bgp) lists the stops itself.
 func (e *Engine) bgpRemovals(ctx context.Context, cfg *config.Config) ([]change.Change, error) {
-	cs, err := e.BGP.Reconcile(ctx, existingTenants(cfg), false)
+	p, err := e.BGP.PlanRemovals(ctx, existingTenants(cfg))
+	if err != nil {
+		return nil, err
+	}
+	err = p.Apply(ctx)
+	cs := p.Changes()
 	e.logChanges(cs)
 	return cs, err
 }
 
-// bgp starts, reconfigures or adopts each tenant's speaker.
+// bgp plans and, unless dryRun, applies each tenant's speaker: start,
+// restart, adopt, configure, stop.
 func (e *Engine) bgp(ctx context.Context, cfg *config.Config, dryRun bool) ([]change.Change, error) {
-	cs, err := e.BGP.Reconcile(ctx, cfg, dryRun)
-	if !dryRun {
-		e.logChanges(cs)
+	p, err := e.BGP.Plan(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
+	if dryRun {
+		return p.Changes(), nil
+	}
+	err = p.Apply(ctx)
+	cs := p.Changes()
+	e.logChanges(cs)
 	return cs, err
 }
 

@@ -241,7 +241,11 @@ asn = 64513
 		return err
 	}
 	ctx := context.Background()
-	if _, err := sup.Reconcile(ctx, cfg, false); err != nil {
+	plan, err := sup.Plan(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := plan.Apply(ctx); err != nil {
 		return err
 	}
 	speakerPID := sup.Speakers()[0].PID

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register(&command{name: bgp.SpeakerCommand, args: "-tenant NAME -socket PATH -table N", hidden: true,
+	register(&command{name: bgp.SpeakerCommand, args: "-tenant NAME -socket PATH -table N [-log-format text|json] [-log-level LEVEL]", hidden: true,
 		summary: "run one tenant's BGP speaker (started by the daemon inside the tenant's namespace)",
 		run:     bgp.SpeakerMain})
 

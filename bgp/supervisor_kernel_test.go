@@ -1,3 +1,5 @@
+//go:build kernel
+
 package bgp
 
 import (
@@ -12,22 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 	"golang.org/x/sys/unix"
 )
-
-const envSpeaker = "FWD_BGP_TEST_SPEAKER"
-
-func TestMain(m *testing.M) {
-	// The supervisor re-executes this test binary as the speaker.
-	if os.Getenv(envSpeaker) == "1" {
-		os.Exit(SpeakerMain(os.Args[1:]))
-	}
-	testkit.Main(m)
-}
 
 func newTestSupervisor(t *testing.T) *Supervisor {
 	t.Helper()
@@ -149,23 +142,38 @@ func neighbor(t *testing.T, s *Supervisor, tenant, addr string) Neighbor {
 	return Neighbor{}
 }
 
-func parse(t *testing.T, text string) *config.Config {
-	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
+// reconcile plans and applies cfg, and returns the changes made as
+// "action object".
 func reconcile(t *testing.T, s *Supervisor, cfg *config.Config) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := s.Reconcile(ctx, cfg, false)
+	p, err := s.Plan(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	planned := changeNames(p.Changes())
+	if err := p.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := changeNames(p.Changes())
+	if strings.Join(planned, ",") != strings.Join(done, ",") {
+		t.Errorf("applied changes differ from the plan:\n%v\nplanned:\n%v", done, planned)
+	}
+	return done
+}
+
+// dryRun plans cfg without applying it.
+func dryRun(t *testing.T, s *Supervisor, cfg *config.Config) []change.Change {
+	t.Helper()
+	p, err := s.Plan(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Changes()
+}
+
+func changeNames(cs []change.Change) []string {
 	var out []string
 	for _, c := range cs {
 		out = append(out, c.Action+" "+c.Object)
@@ -222,7 +230,7 @@ func TestBIRDInterop(t *testing.T) {
 	b1 := startBird(t, "peer1", "192.0.2.2", birdPeer)
 
 	s := newTestSupervisor(t)
-	cfg := parse(t, strings.Replace(blueConfig, `, "192.51.100.1/24"`, "", 1))
+	cfg := testkit.Config(t, strings.Replace(blueConfig, `, "192.51.100.1/24"`, "", 1))
 	got := reconcile(t, s, cfg)
 	if want := "start-speaker speaker,set-filters import/export policies,add-neighbor neighbor 192.0.2.2,announce 203.0.113.0/24"; strings.Join(got, ",") != want {
 		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, ","), want)
@@ -267,6 +275,12 @@ func TestBIRDInterop(t *testing.T) {
 	if !testnet.WaitPing("blue", "198.18.1.1", 5*time.Second) {
 		t.Error("no traffic over the BGP route")
 	}
+	// The status view follows without asking the speaker.
+	waitFor(t, 10*time.Second, "status view of the session", func() bool {
+		st := s.Status()
+		return len(st) == 1 && st[0].State == "running" && len(st[0].Neighbors) == 1 &&
+			st[0].Neighbors[0].State == "established" && st[0].RIBPrefixes == 3
+	})
 	// fwd's announcement reaches BIRD.
 	waitFor(t, 10*time.Second, "BIRD learns 203.0.113.0/24", func() bool {
 		return strings.Contains(b1.c("show", "route", "203.0.113.0/24"), "203.0.113.0/24")
@@ -288,7 +302,7 @@ func TestBIRDInterop(t *testing.T) {
 	link(t, "blue", "b1", "192.51.100.1/24", "peer2", "p0", "192.51.100.3/24")
 	since := neighbor(t, s, "blue", "192.0.2.2").Since
 	time.Sleep(1100 * time.Millisecond)
-	cfg2 := parse(t, blueConfig+strings.ReplaceAll(blueSecond, "192.0.2.3", "192.51.100.3"))
+	cfg2 := testkit.Config(t, blueConfig+strings.ReplaceAll(blueSecond, "192.0.2.3", "192.51.100.3"))
 	got = reconcile(t, s, cfg2)
 	if want := "set-filters import/export policies,add-neighbor neighbor 192.51.100.3"; strings.Join(got, ",") != want {
 		t.Errorf("reload changes:\n%s\nwant:\n%s", strings.Join(got, ","), want)
@@ -309,10 +323,10 @@ func TestBIRDInterop(t *testing.T) {
 	// `fwd plan` in a fresh process: reads the running speakers, adopts
 	// nothing, and sees no change.
 	s3 := NewSupervisor(nil, s.runDir)
-	if cs, err := s3.Reconcile(context.Background(), cfg2, true); err != nil || len(cs) != 0 || len(s3.Speakers()) != 0 {
-		t.Errorf("fresh dry run: %v %v, speakers %+v", cs, err, s3.Speakers())
+	if cs := dryRun(t, s3, cfg2); len(cs) != 0 || len(s3.Speakers()) != 0 || len(s3.Status()) != 0 {
+		t.Errorf("fresh dry run: %v, speakers %+v", cs, s3.Speakers())
 	}
-	if cs, _ := s3.Reconcile(context.Background(), parse(t, "[tenant.blue.interface.b0]\ndevice = \"b0\"\n"), true); len(cs) != 1 || cs[0].Action != "stop-speaker" {
+	if cs := dryRun(t, s3, testkit.Config(t, "[tenant.blue.interface.b0]\ndevice = \"b0\"\n")); len(cs) != 1 || cs[0].Action != "stop-speaker" {
 		t.Errorf("fresh dry run without [bgp]: %v", cs)
 	}
 	s2 := newTestSupervisor(t)
@@ -341,7 +355,7 @@ func TestBIRDInterop(t *testing.T) {
 	}
 
 	// Removing the neighbour closes the session and withdraws its routes.
-	got = reconcile(t, s2, parse(t, blueConfig))
+	got = reconcile(t, s2, testkit.Config(t, blueConfig))
 	if want := "set-filters import/export policies,delete-neighbor neighbor 192.51.100.3"; strings.Join(got, ",") != want {
 		t.Errorf("remove changes: %v", got)
 	}
@@ -351,7 +365,7 @@ func TestBIRDInterop(t *testing.T) {
 	waitFor(t, 10*time.Second, "routes gone after BIRD died", func() bool { return kernelRoute(t, "blue", "main", "198.18.1.0/24") == "" })
 
 	// Removing [bgp] stops the speaker.
-	got = reconcile(t, s2, parse(t, "[tenant.blue.interface.b0]\ndevice = \"b0\"\naddresses = [\"192.0.2.1/24\"]\n"))
+	got = reconcile(t, s2, testkit.Config(t, "[tenant.blue.interface.b0]\ndevice = \"b0\"\naddresses = [\"192.0.2.1/24\"]\n"))
 	if want := "stop-speaker speaker"; strings.Join(got, ",") != want {
 		t.Errorf("stop changes: %v", got)
 	}
@@ -403,14 +417,10 @@ func TestTwoTenantsSamePrefix(t *testing.T) {
 	bred := startBird(t, "pred", "192.0.2.2", birdFor("192.0.2.2", 64513))
 	startBird(t, "pgreen", "192.0.2.3", birdFor("192.0.2.3", 64514))
 
-	cfg := parse(t, tenantConfig("red", "192.0.2.2", 64513, `announce_if_route = ["198.51.100.0/24"]`)+
+	cfg := testkit.Config(t, tenantConfig("red", "192.0.2.2", 64513, `announce_if_route = ["198.51.100.0/24"]`)+
 		tenantConfig("green", "192.0.2.3", 64514, ""))
 	s := newTestSupervisor(t)
-	cs, err := s.Reconcile(context.Background(), cfg, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cs) != 6 || len(s.Speakers()) != 0 {
+	if cs := dryRun(t, s, cfg); len(cs) != 6 || len(s.Speakers()) != 0 {
 		t.Errorf("dry run: %v, speakers %+v", cs, s.Speakers())
 	}
 	reconcile(t, s, cfg)
@@ -455,12 +465,18 @@ func TestFwdBinary(t *testing.T) {
 	link(t, "cyan", "cyan0", "192.0.2.1/24", "pcyan", "p0", "192.0.2.2/24")
 	startBird(t, "pcyan", "192.0.2.2", birdFor("192.0.2.2", 64513))
 	s := newTestSupervisor(t)
+	s.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s.SpeakerArgv = []string{fwd, SpeakerCommand}
 	s.SpeakerEnv = nil
-	reconcile(t, s, parse(t, tenantConfig("cyan", "192.0.2.2", 64513, `announce = ["203.0.113.0/24"]`)))
+	reconcile(t, s, testkit.Config(t, tenantConfig("cyan", "192.0.2.2", 64513, `announce = ["203.0.113.0/24"]`)))
 	waitFor(t, 30*time.Second, "route via the fwd binary's speaker", func() bool {
 		return strings.Contains(kernelRoute(t, "cyan", "main", "198.18.5.0/24"), "via 192.0.2.2")
 	})
+	// The speaker logs in the supervisor's format and level.
+	b, err := os.ReadFile(filepath.Join(s.runDir, "cyan", "speaker.log"))
+	if err != nil || !strings.Contains(string(b), `"msg":"speaker started"`) || !strings.HasPrefix(string(b), `{"time":`) {
+		t.Errorf("speaker.log is not JSON at level info (%v):\n%s", err, b)
+	}
 	out := testnet.MustCmd(t, "", fwd, "bgp", "show", "-run-dir", s.runDir, "-j")
 	if !strings.Contains(out, `"state": "established"`) || !strings.Contains(out, `"prefixes_accepted": 1`) {
 		t.Errorf("fwd bgp show -j:\n%s", out)

@@ -1,0 +1,69 @@
+package bgp
+
+import (
+	"net/netip"
+
+	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/internal/nldump"
+	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/vishvananda/netlink"
+)
+
+// announce_if_route: a prefix is originated while the tenant's table holds
+// a route for it that BGP did not install. routesPresent observes the
+// kernel; desiredAnnounce (gobgp_plan.go) turns that into the prefixes to
+// originate; the monitor re-plans every AnnounceInterval.
+
+// announceNow is the set of prefixes the tenant's b originates now.
+func announceNow(tenant string, b *config.BGP) []string {
+	var present map[netip.Prefix]bool
+	if len(b.AnnounceIfRoute) > 0 {
+		present = routesPresent(tenant, b.TableID, b.AnnounceIfRoute)
+	}
+	return desiredAnnounce(b, present)
+}
+
+// routesPresent reports which prefixes have a route in the tenant's table
+// that BGP did not install.
+func routesPresent(tenant string, table uint32, prefixes []netip.Prefix) map[netip.Prefix]bool {
+	out := map[netip.Prefix]bool{}
+	h, err := ns.Open(tenant)
+	if err != nil {
+		return out
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return out
+	}
+	defer nh.Close()
+	want := map[netip.Prefix]bool{}
+	fams := map[int]bool{}
+	for _, p := range prefixes {
+		want[p] = true
+		if p.Addr().Is6() {
+			fams[netlink.FAMILY_V6] = true
+		} else {
+			fams[netlink.FAMILY_V4] = true
+		}
+	}
+	// One dump of the table per family for all prefixes, not one per
+	// prefix: the table may hold a full BGP feed.
+	for fam := range fams {
+		rs, err := nldump.Retry(func() ([]netlink.Route, error) {
+			return nh.RouteListFiltered(fam, &netlink.Route{Table: int(table)}, netlink.RT_FILTER_TABLE)
+		})
+		if err != nil {
+			continue
+		}
+		for _, r := range rs {
+			if r.Protocol == Protocol || r.Dst == nil {
+				continue
+			}
+			if q, ok := prefixOf(r.Dst); ok && want[q] {
+				out[q] = true
+			}
+		}
+	}
+	return out
+}
