@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/change"
-	"github.com/fwdproject/fwd/zones"
 )
 
 func TestUnifiedDiff(t *testing.T) {
@@ -131,8 +130,8 @@ func (f *fakeController) Revision(n int) (Revision, []byte, error) {
 	return Revision{Number: 7}, []byte("[mgmt]\n"), nil
 }
 
-func (f *fakeController) Show(ctx context.Context) ([]*zones.Namespace, error) {
-	return []*zones.Namespace{{Name: "edge", Links: []*zones.Link{{Name: "wan", Oper: "up"}}}}, nil
+func (f *fakeController) Show(ctx context.Context) ([]Namespace, error) {
+	return []Namespace{{Name: "edge", Interfaces: []Interface{{Name: "wan", Oper: "up"}}}}, nil
 }
 
 func serveUnix(t *testing.T, h http.Handler) string {
@@ -187,7 +186,7 @@ func TestAPIOverUnixSocket(t *testing.T) {
 	if b, err := c.RevisionFile(ctx, 7); err != nil || string(b) != "[mgmt]\n" {
 		t.Fatalf("revision file: %q %v", b, err)
 	}
-	if list, err := c.Show(ctx); err != nil || len(list) != 1 || list[0].Links[0].Name != "wan" {
+	if list, err := c.Show(ctx); err != nil || len(list) != 1 || list[0].Interfaces[0].Name != "wan" {
 		t.Fatalf("show: %+v %v", list, err)
 	}
 	if _, err := c.RevisionFile(ctx, 8); !errors.As(err, &apiErr) || apiErr.Code != 404 {

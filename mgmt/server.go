@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/fwdproject/fwd/zones"
 )
 
 // Handler serves the API for c. A non-empty token is required as
@@ -92,7 +90,7 @@ func Handler(c Controller, token string) http.Handler {
 			return
 		}
 		if list == nil {
-			list = []*zones.Namespace{}
+			list = []Namespace{}
 		}
 		writeJSON(w, http.StatusOK, list)
 	})

@@ -180,7 +180,7 @@ func TestMgmtAPIAndMetrics(t *testing.T) {
 	}
 
 	// show through the API: the daemon's view of the kernel.
-	if list, err := mgmt.Dial(d.sock).Show(context.Background()); err != nil || len(list) != 1 || list[0].Name != "edge" || len(list[0].Links) != 2 {
+	if list, err := mgmt.Dial(d.sock).Show(context.Background()); err != nil || len(list) != 1 || list[0].Name != "edge" || len(list[0].Interfaces) != 2 {
 		t.Fatalf("API show: %+v %v", list, err)
 	}
 
