@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/fwdproject/fwd/config"
@@ -66,7 +67,8 @@ func init() {
 		if cfg == nil {
 			return exitFailure
 		}
-		eng, err := engine.New(newLogger("text", 8))
+		// plan prints its changes itself: the engine's log would repeat them.
+		eng, err := engine.New(slog.New(slog.DiscardHandler))
 		if err != nil {
 			return fail("%v", err)
 		}

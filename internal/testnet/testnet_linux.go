@@ -3,6 +3,10 @@
 // (veth pairs whose near end sits in the sandbox's default namespace, where
 // fwd finds its NICs, and whose far end sits in a host namespace). Only for
 // tests, benchmarks and the lab; it refuses to run outside a sandbox.
+//
+// The lab links this package into the shipped binary, so it does not
+// import "testing": the helpers for tests take a T, the part of
+// testing.TB they use.
 package testnet
 
 import (
@@ -13,7 +17,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
@@ -21,8 +24,17 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
+// T is the part of testing.TB the test helpers use (*testing.T,
+// *testing.B and testing.TB satisfy it).
+type T interface {
+	Helper()
+	Cleanup(func())
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // Host creates a namespace for a simulated machine and removes it at cleanup.
-func Host(t testing.TB, name string) {
+func Host(t T, name string) {
 	t.Helper()
 	if err := AddHost(name); err != nil {
 		t.Fatal(err)
@@ -55,7 +67,7 @@ func AddHost(name string) error {
 // NIC creates a simulated NIC: nic in the default namespace, its far end
 // hostIf in namespace host with the given addresses (and default route via
 // gw when gw is valid). The NIC is removed at cleanup wherever it went.
-func NIC(t testing.TB, nic, host, hostIf string, gw netip.Addr, addrs ...string) {
+func NIC(t T, nic, host, hostIf string, gw netip.Addr, addrs ...string) {
 	t.Helper()
 	if err := AddNIC(nic, "", host, hostIf, gw, addrs...); err != nil {
 		t.Fatal(err)
@@ -134,7 +146,7 @@ func Cmd(nsName string, argv ...string) (string, error) {
 }
 
 // MustCmd is Cmd that fails the test on error.
-func MustCmd(t testing.TB, nsName string, argv ...string) string {
+func MustCmd(t T, nsName string, argv ...string) string {
 	t.Helper()
 	out, err := Cmd(nsName, argv...)
 	if err != nil {
@@ -144,7 +156,7 @@ func MustCmd(t testing.TB, nsName string, argv ...string) string {
 }
 
 // JSON runs a command printing JSON (ip -j, nft -j) and decodes it into v.
-func JSON(t testing.TB, v any, nsName string, argv ...string) {
+func JSON(t T, v any, nsName string, argv ...string) {
 	t.Helper()
 	out := MustCmd(t, nsName, argv...)
 	if err := json.Unmarshal([]byte(out), v); err != nil {
@@ -193,7 +205,7 @@ type IPAddr struct {
 }
 
 // Addrs returns `ip -j addr` of namespace nsName, keyed by interface name.
-func Addrs(t testing.TB, nsName string) map[string]IPAddr {
+func Addrs(t T, nsName string) map[string]IPAddr {
 	t.Helper()
 	var list []IPAddr
 	argv := []string{"ip", "-j", "addr"}
