@@ -93,7 +93,9 @@ func (d *Daemon) serve() (func(), error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		for _, s := range servers {
-			s.Shutdown(ctx)
+			if err := s.Shutdown(ctx); err != nil {
+				d.log.Warn("listener shutdown", "error", err)
+			}
 		}
 	}
 	start := func(l net.Listener, h http.Handler, what string) {

@@ -22,9 +22,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/fwdproject/fwd/config"
+	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/fwdproject/fwd/zones"
@@ -178,18 +178,18 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer stop()
-	daemon.SdNotify(false, daemon.SdNotifyReady)
+	d.notify(sd.SdNotifyReady)
 
 	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			daemon.SdNotify(false, daemon.SdNotifyStopping)
+			d.notify(sd.SdNotifyStopping)
 			log.Info("stopping; the data plane stays as it is")
 			return nil
 		case s := <-sigs:
 			if s != syscall.SIGHUP {
-				daemon.SdNotify(false, daemon.SdNotifyStopping)
+				d.notify(sd.SdNotifyStopping)
 				log.Info("stopping; the data plane stays as it is", "signal", s.String())
 				return nil
 			}
@@ -258,8 +258,8 @@ func (d *Daemon) Start(ctx context.Context) *mgmt.Result {
 // changes nothing. With ConfirmSeconds, it is rolled back unless
 // confirmed in time.
 func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Result {
-	daemon.SdNotify(false, fmt.Sprintf("%s\nMONOTONIC_USEC=%d", daemon.SdNotifyReloading, monotonicUsec()))
-	defer daemon.SdNotify(false, daemon.SdNotifyReady)
+	d.notify(fmt.Sprintf("%s\nMONOTONIC_USEC=%d", sd.SdNotifyReloading, monotonicUsec()))
+	defer d.notify(sd.SdNotifyReady)
 	// An API client that hangs up must not cancel an apply half-way.
 	ctx = context.WithoutCancel(ctx)
 	d.applyMu.Lock()
@@ -477,7 +477,7 @@ func (d *Daemon) reapply(ctx context.Context, reason string) {
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
-	d.apply(ctx, reason, cfg)
+	_, _ = d.apply(ctx, reason, cfg) // apply logs and counts its failures
 }
 
 // finish records a reload outcome for status and metrics.
@@ -525,10 +525,10 @@ func (d *Daemon) apply(ctx context.Context, why string, cfg *config.Config) (*en
 	}
 	if err != nil {
 		d.log.Error("apply failed", append(attrs, "error", err.Error())...)
-		daemon.SdNotify(false, "STATUS=apply failed: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		d.notify("STATUS=apply failed: " + strings.ReplaceAll(err.Error(), "\n", "; "))
 	} else {
 		d.log.Info("applied", attrs...)
-		daemon.SdNotify(false, fmt.Sprintf("STATUS=%d tenants, %d changes on %s", len(cfg.Tenants), len(rep.Changes), why))
+		d.notify(fmt.Sprintf("STATUS=%d tenants, %d changes on %s", len(cfg.Tenants), len(rep.Changes), why))
 	}
 	if d.opts.Applied != nil {
 		d.opts.Applied(rep, err)
@@ -545,12 +545,6 @@ func errorLines(err error) []string {
 		}
 	}
 	return out
-}
-
-func monotonicUsec() int64 {
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Sec*1e6 + ts.Nsec/1e3
 }
 
 func writePid(path string) error {

@@ -134,7 +134,9 @@ func Run(opts Options) error {
 	switch {
 	case opts.Check:
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
 		if failed > 0 {
 			return fmt.Errorf("%w: %d of them", ErrChecksFailed, failed)
 		}
@@ -150,20 +152,27 @@ func Run(opts Options) error {
 		c.Env = append(os.Environ(), "PS1=fwd-lab# ")
 		_ = c.Run() // the shell's exit status is the user's business
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
 		return nil
 	}
 	fmt.Fprintln(out, "== lab running; Ctrl-C stops it and removes everything")
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	var derr error
 	select {
 	case <-sigs:
-	case <-done:
+		// The daemon got the signal too; give it time to stop.
+		cancel()
+		select {
+		case derr = <-done:
+		case <-time.After(10 * time.Second):
+		}
+	case derr = <-done:
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	if derr != nil {
+		return fmt.Errorf("daemon: %w", derr)
 	}
 	fmt.Fprintln(out, "== lab stopped; the sandbox and everything in it are gone")
 	return nil

@@ -74,7 +74,9 @@ func TestStore(t *testing.T) {
 	if err != nil || string(data) != "xxxx" || r.Reason != "reload" || !r.Time.Equal(now) {
 		t.Fatalf("get: %+v %q %v", r, data, err)
 	}
-	os.WriteFile(filepath.Join(s.Dir, "000004.toml"), []byte("tampered"), 0o600)
+	if err := os.WriteFile(filepath.Join(s.Dir, "000004.toml"), []byte("tampered"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := s.Get(4); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Fatalf("tampered: %v", err)
 	}
@@ -141,7 +143,7 @@ func serveUnix(t *testing.T, h http.Handler) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: h}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }() // ends with ErrServerClosed at cleanup
 	t.Cleanup(func() { srv.Close() })
 	return path
 }

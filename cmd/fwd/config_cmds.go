@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -78,9 +77,7 @@ func init() {
 			return fail("plan: %v", err)
 		}
 		if *asJSON {
-			enc := json.NewEncoder(os.Stdout)
-			enc.SetIndent("", "  ")
-			enc.Encode(rep)
+			printJSON(rep)
 		} else {
 			for _, w := range rep.Warnings {
 				fmt.Println("warning:", w)

@@ -100,7 +100,7 @@ func init() {
 		if !*yes {
 			fmt.Fprint(os.Stderr, "This removes every fwd tenant namespace and hands its NICs back. Continue? [y/N] ")
 			var ans string
-			fmt.Scanln(&ans)
+			_, _ = fmt.Scanln(&ans) // no answer is no
 			if ans != "y" && ans != "Y" && ans != "yes" {
 				return exitFailure
 			}

@@ -87,7 +87,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 	testnet.Host(t, "dmz-host")
 	testnet.NIC(t, "eth5", "dmz-host", "dmz0", netip.Addr{}, "198.51.100.10/24")
-	_, n = d.Log.Wait(t, n, "msg=applied", `reason="link appeared"`)
+	d.Log.Wait(t, n, "msg=applied", `reason="link appeared"`)
 	if !testnet.WaitPing("dmz-host", "198.51.100.1", 5*time.Second) {
 		t.Fatal("late NIC not moved in and addressed")
 	}

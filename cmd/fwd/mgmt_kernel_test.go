@@ -245,17 +245,21 @@ func TestCommitConfirm(t *testing.T) {
 	}
 	out, _, _ = d.Fwd(t, "status", "-j")
 	var st mgmt.Status
-	json.Unmarshal([]byte(out), &st)
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status -j: %v\n%s", err, out)
+	}
 	if st.PendingConfirm == nil || st.PendingConfirm.Previous != 1 || st.PendingConfirm.Revision != 2 || time.Until(st.PendingConfirm.Deadline) > 3*time.Second {
 		t.Fatalf("status pending: %s", out)
 	}
-	_, n = d.Log.Wait(t, n, "msg=applied", "confirm timeout")
+	d.Log.Wait(t, n, "msg=applied", "confirm timeout")
 	if !testnet.WaitPing("lan-host", "203.0.113.1", 3*time.Second) {
 		t.Fatal("old rules not back after the confirm deadline")
 	}
 	out, _, _ = d.Fwd(t, "history", "-j")
 	var revs []mgmt.Revision
-	json.Unmarshal([]byte(out), &revs)
+	if err := json.Unmarshal([]byte(out), &revs); err != nil {
+		t.Fatalf("history -j: %v\n%s", err, out)
+	}
 	if len(revs) != 3 || !strings.HasPrefix(revs[2].Reason, "confirm timeout") || revs[2].SHA256 != revs[0].SHA256 {
 		t.Fatalf("history after timeout: %s", out)
 	}
@@ -277,7 +281,9 @@ func TestCommitConfirm(t *testing.T) {
 	}
 	out, _, _ = d.Fwd(t, "status", "-j")
 	st = mgmt.Status{}
-	json.Unmarshal([]byte(out), &st)
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status -j: %v\n%s", err, out)
+	}
 	if st.PendingConfirm != nil || st.Revision != 4 {
 		t.Fatalf("status after confirm: %s", out)
 	}
@@ -326,7 +332,7 @@ func TestFailedApplyRestoresEveryTenant(t *testing.T) {
 	}
 	out, _, _ = d.Fwd(t, "history", "-j")
 	var revs []mgmt.Revision
-	if json.Unmarshal([]byte(out), &revs); len(revs) != 1 {
+	if err := json.Unmarshal([]byte(out), &revs); err != nil || len(revs) != 1 {
 		t.Fatalf("failed config stored as a revision: %s", out)
 	}
 	// Human output names the failure and the restore.

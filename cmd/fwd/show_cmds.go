@@ -32,7 +32,9 @@ func human(n uint64) string {
 func printJSON(v any) {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(os.Stderr, "fwd: %v\n", err)
+	}
 }
 
 func init() {

@@ -39,7 +39,9 @@ func Host(t T, name string) {
 	if err := AddHost(name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ns.Delete(name) })
+	// The sandbox goes away with the test binary: a namespace that could
+	// not be deleted here is gone then.
+	t.Cleanup(func() { _ = ns.Delete(name) })
 }
 
 // AddHost creates a host namespace with lo up.
@@ -113,19 +115,26 @@ func AddNIC(nic, mac, host, hostIf string, gw netip.Addr, addrs ...string) error
 		return err
 	}
 	if gw.IsValid() {
-		r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}
-		if err := hh.RouteAdd(r); err != nil {
+		// Routes are written by internal/rtnl alone; a simulated host's
+		// one route is set up the way an administrator would.
+		family := "-4"
+		if gw.Is6() {
+			family = "-6"
+		}
+		if _, err := Cmd("", "ip", family, "-n", host, "route", "add", "default", "via", gw.String(), "dev", hostIf); err != nil {
 			return fmt.Errorf("default route on %s: %w", host, err)
 		}
 	}
 	return nil
 }
 
-// DelLinkEverywhere deletes a link of that name in the default namespace
-// or any pinned namespace (a NIC may have been moved or renamed back).
+// DelLinkEverywhere deletes the link of that name from the sandbox's
+// default namespace, if it is there (handed back, or never moved). A NIC
+// still inside a namespace needs nothing: a veth pair dies with the
+// namespace of either end.
 func DelLinkEverywhere(name string) {
 	if l, err := netlink.LinkByName(name); err == nil {
-		netlink.LinkDel(l)
+		_ = netlink.LinkDel(l) // gone meanwhile is as good
 	}
 }
 
