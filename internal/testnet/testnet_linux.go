@@ -46,7 +46,7 @@ func Host(t T, name string) {
 
 // AddHost creates a host namespace with lo up.
 func AddHost(name string) error {
-	if !sandbox.Inside() {
+	if !sandbox.Ready() {
 		return fmt.Errorf("testnet: refusing to create %q outside the sandbox", name)
 	}
 	h, err := ns.Create(name)
@@ -79,7 +79,7 @@ func NIC(t T, nic, host, hostIf string, gw netip.Addr, addrs ...string) {
 
 // AddNIC is NIC without a testing.TB (for the lab and benchmarks).
 func AddNIC(nic, mac, host, hostIf string, gw netip.Addr, addrs ...string) error {
-	if !sandbox.Inside() {
+	if !sandbox.Ready() {
 		return fmt.Errorf("testnet: refusing to create %q outside the sandbox", nic)
 	}
 	hns, err := ns.Open(host)
