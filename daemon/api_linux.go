@@ -9,12 +9,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/fwdproject/fwd/mgmt"
-	"github.com/fwdproject/fwd/zones"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -66,7 +64,7 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 }
 
 // Show implements mgmt.Controller.
-func (d *Daemon) Show(ctx context.Context) ([]*zones.Namespace, error) {
+func (d *Daemon) Show(ctx context.Context) ([]mgmt.Namespace, error) {
 	if d.observe == nil {
 		return nil, nil
 	}
@@ -74,12 +72,7 @@ func (d *Daemon) Show(ctx context.Context) ([]*zones.Namespace, error) {
 	if err != nil {
 		return nil, err
 	}
-	var list []*zones.Namespace
-	for _, n := range st.Tenants {
-		list = append(list, n)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	return list, nil
+	return showNamespaces(st), nil
 }
 
 // Revisions implements mgmt.Controller.
@@ -100,7 +93,9 @@ func (d *Daemon) serve() (func(), error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		for _, s := range servers {
-			s.Shutdown(ctx)
+			if err := s.Shutdown(ctx); err != nil {
+				d.log.Warn("listener shutdown", "error", err)
+			}
 		}
 	}
 	start := func(l net.Listener, h http.Handler, what string) {

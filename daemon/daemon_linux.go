@@ -22,11 +22,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/fwdproject/fwd/config"
+	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/engine"
-	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/fwdproject/fwd/zones"
 	"github.com/vishvananda/netlink"
@@ -38,11 +37,15 @@ type Options struct {
 	ConfigPath string
 	PidFile    string // "" for none
 	// Socket, RevisionDir and MetricsListen override the [mgmt] table
-	// when not empty; MetricsListen "off" disables metrics.
+	// when not empty; MetricsListen "off" disables metrics. The lab and
+	// the tests pass a RevisionDir of their own, so that they never write
+	// to the host's /var/lib.
 	Socket        string
 	RevisionDir   string
 	MetricsListen string
-	Log           *slog.Logger
+	// Log receives every line the daemon and its engine log; nil
+	// discards them.
+	Log *slog.Logger
 	// Applied, if set, is called after every apply attempt (tests, lab).
 	Applied func(rep *engine.Report, err error)
 	// Applier replaces the engine (tests inject failures with it).
@@ -94,7 +97,7 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 func New(opts Options) (*Daemon, error) {
 	log := opts.Log
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	opts.Log = log
 	data, err := os.ReadFile(opts.ConfigPath)
@@ -103,7 +106,7 @@ func New(opts Options) (*Daemon, error) {
 		cfg, err = config.Parse(opts.ConfigPath, data)
 	}
 	if err != nil {
-		log.Error("configuration rejected; nothing was changed", "file", opts.ConfigPath, "errors", err.Error())
+		log.Error("configuration rejected; nothing was changed", "file", opts.ConfigPath, "error", err.Error())
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	d := &Daemon{opts: opts, log: log, app: opts.Applier, cfg: cfg, data: data, started: time.Now()}
@@ -118,11 +121,6 @@ func New(opts Options) (*Daemon, error) {
 	dir := opts.RevisionDir
 	if dir == "" {
 		dir = cfg.Mgmt.RevisionDir
-		if dir == config.DefaultRevisionDir && sandbox.Inside() {
-			// `fwd lab` and tests: the sandbox's private /run, never the
-			// host's /var/lib.
-			dir = "/run/fwd/revisions"
-		}
 	}
 	d.store = &mgmt.Store{Dir: dir, Keep: cfg.Mgmt.Revisions}
 	d.metrics = newMetrics(d)
@@ -180,18 +178,18 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer stop()
-	daemon.SdNotify(false, daemon.SdNotifyReady)
+	d.notify(sd.SdNotifyReady)
 
 	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			daemon.SdNotify(false, daemon.SdNotifyStopping)
+			d.notify(sd.SdNotifyStopping)
 			log.Info("stopping; the data plane stays as it is")
 			return nil
 		case s := <-sigs:
 			if s != syscall.SIGHUP {
-				daemon.SdNotify(false, daemon.SdNotifyStopping)
+				d.notify(sd.SdNotifyStopping)
 				log.Info("stopping; the data plane stays as it is", "signal", s.String())
 				return nil
 			}
@@ -260,8 +258,8 @@ func (d *Daemon) Start(ctx context.Context) *mgmt.Result {
 // changes nothing. With ConfirmSeconds, it is rolled back unless
 // confirmed in time.
 func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Result {
-	daemon.SdNotify(false, fmt.Sprintf("%s\nMONOTONIC_USEC=%d", daemon.SdNotifyReloading, monotonicUsec()))
-	defer daemon.SdNotify(false, daemon.SdNotifyReady)
+	d.notify(fmt.Sprintf("%s\nMONOTONIC_USEC=%d", sd.SdNotifyReloading, monotonicUsec()))
+	defer d.notify(sd.SdNotifyReady)
 	// An API client that hangs up must not cancel an apply half-way.
 	ctx = context.WithoutCancel(ctx)
 	d.applyMu.Lock()
@@ -272,7 +270,7 @@ func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Resul
 		cfg, err = config.Parse(d.opts.ConfigPath, data)
 	}
 	if err != nil {
-		d.log.Error("reload rejected; running configuration unchanged", "file", d.opts.ConfigPath, "errors", err.Error())
+		d.log.Error("reload rejected; running configuration unchanged", "file", d.opts.ConfigPath, "error", err.Error())
 		res := &mgmt.Result{Time: time.Now(), Reason: "reload", Result: mgmt.ResultRejected, Errors: errorLines(err), Changes: []change.Change{}}
 		d.finish(res)
 		if d.opts.Applied != nil {
@@ -298,7 +296,7 @@ func (d *Daemon) Rollback(ctx context.Context, req mgmt.RollbackRequest) (*mgmt.
 	if err != nil {
 		// Possible after an upgrade that tightened validation.
 		res := &mgmt.Result{Time: time.Now(), Reason: reason, Result: mgmt.ResultRejected, Errors: errorLines(err), Changes: []change.Change{}}
-		d.log.Error("rollback rejected; running configuration unchanged", "revision", req.Revision, "errors", err.Error())
+		d.log.Error("rollback rejected; running configuration unchanged", "revision", req.Revision, "error", err.Error())
 		d.finish(res)
 		return res, nil
 	}
@@ -479,7 +477,7 @@ func (d *Daemon) reapply(ctx context.Context, reason string) {
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
-	d.apply(ctx, reason, cfg)
+	_, _ = d.apply(ctx, reason, cfg) // apply logs and counts its failures
 }
 
 // finish records a reload outcome for status and metrics.
@@ -527,10 +525,10 @@ func (d *Daemon) apply(ctx context.Context, why string, cfg *config.Config) (*en
 	}
 	if err != nil {
 		d.log.Error("apply failed", append(attrs, "error", err.Error())...)
-		daemon.SdNotify(false, "STATUS=apply failed: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		d.notify("STATUS=apply failed: " + strings.ReplaceAll(err.Error(), "\n", "; "))
 	} else {
 		d.log.Info("applied", attrs...)
-		daemon.SdNotify(false, fmt.Sprintf("STATUS=%d tenants, %d changes on %s", len(cfg.Tenants), len(rep.Changes), why))
+		d.notify(fmt.Sprintf("STATUS=%d tenants, %d changes on %s", len(cfg.Tenants), len(rep.Changes), why))
 	}
 	if d.opts.Applied != nil {
 		d.opts.Applied(rep, err)
@@ -547,12 +545,6 @@ func errorLines(err error) []string {
 		}
 	}
 	return out
-}
-
-func monotonicUsec() int64 {
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Sec*1e6 + ts.Nsec/1e3
 }
 
 func writePid(path string) error {

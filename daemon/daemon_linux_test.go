@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/mgmt"
 )
@@ -55,14 +54,29 @@ const (
 	cfgBad = cfgA + "[tenant.bad.interface.wan]\ndevice = \"eth3\"\n"
 )
 
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// idleStatus waits for a running apply (a confirm-timeout rollback) to
+// finish and returns the status it left.
+func idleStatus(d *Daemon) mgmt.Status {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	return d.Status(context.Background())
+}
+
 func newTest(t *testing.T, initial string) (*Daemon, *fakeApplier, string) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "fwd.toml")
-	os.WriteFile(path, []byte(initial), 0o644)
+	writeFile(t, path, initial)
 	fa := &fakeApplier{}
 	d, err := New(Options{ConfigPath: path, RevisionDir: filepath.Join(dir, "revs"), Applier: fa,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +93,12 @@ func TestReloadRevisionsRollback(t *testing.T) {
 	if res := d.Reload(ctx, mgmt.ReloadRequest{}); !res.OK() || res.Revision != 1 {
 		t.Fatalf("reload unchanged: %+v", res)
 	}
-	os.WriteFile(path, []byte(cfgB), 0o644)
+	writeFile(t, path, cfgB)
 	if res := d.Reload(ctx, mgmt.ReloadRequest{}); !res.OK() || res.Revision != 2 || fa.last() != "a,b" {
 		t.Fatalf("reload: %+v", res)
 	}
 	// Invalid: rejected, nothing applied.
-	os.WriteFile(path, []byte("[tenant.x]\nbogus = 1\n"), 0o644)
+	writeFile(t, path, "[tenant.x]\nbogus = 1\n")
 	n := len(fa.applied)
 	res := d.Reload(ctx, mgmt.ReloadRequest{})
 	if res.Result != mgmt.ResultRejected || len(fa.applied) != n || !strings.Contains(res.Errors[0], "tenant.x.bogus: unknown key") {
@@ -113,7 +127,7 @@ func TestReloadRevisionsRollback(t *testing.T) {
 func TestFailedApplyRestoresPrevious(t *testing.T) {
 	ctx := context.Background()
 	d, fa, path := newTest(t, cfgB)
-	os.WriteFile(path, []byte(cfgBad), 0o644)
+	writeFile(t, path, cfgBad)
 	res := d.Reload(ctx, mgmt.ReloadRequest{})
 	if res.Result != mgmt.ResultFailed || len(res.Errors) != 1 || !strings.Contains(res.Errors[0], `tenant "bad": routing`) {
 		t.Fatalf("failed reload: %+v", res)
@@ -136,7 +150,7 @@ func TestFailedApplyRestoresPrevious(t *testing.T) {
 func TestCommitConfirm(t *testing.T) {
 	ctx := context.Background()
 	d, fa, path := newTest(t, cfgA)
-	os.WriteFile(path, []byte(cfgB), 0o644)
+	writeFile(t, path, cfgB)
 	res := d.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: 1})
 	if !res.OK() || res.PendingConfirm == nil || res.PendingConfirm.Previous != 1 || res.PendingConfirm.Revision != 2 {
 		t.Fatalf("reload --confirm: %+v", res)
@@ -149,9 +163,7 @@ func TestCommitConfirm(t *testing.T) {
 	for d.Status(ctx).PendingConfirm != nil && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	d.applyMu.Lock() // the rollback holds it until done
-	d.applyMu.Unlock()
-	st := d.Status(ctx)
+	st := idleStatus(d) // the rollback holds applyMu until done
 	if st.PendingConfirm != nil || fa.last() != "a" || st.Revision != 3 || !strings.HasPrefix(st.LastReload.Reason, "confirm timeout") {
 		t.Fatalf("after timeout: %+v last=%s", st, fa.last())
 	}
@@ -160,7 +172,7 @@ func TestCommitConfirm(t *testing.T) {
 	}
 
 	// Confirmed: stays.
-	os.WriteFile(path, []byte(cfgB), 0o644)
+	writeFile(t, path, cfgB)
 	res = d.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: 1})
 	if !res.OK() || res.PendingConfirm == nil {
 		t.Fatalf("reload --confirm: %+v", res)
@@ -180,11 +192,11 @@ func TestCommitConfirm(t *testing.T) {
 func TestFailureWhilePendingRestoresConfirmed(t *testing.T) {
 	ctx := context.Background()
 	d, fa, path := newTest(t, cfgA)
-	os.WriteFile(path, []byte(cfgB), 0o644)
+	writeFile(t, path, cfgB)
 	if res := d.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: 60}); res.PendingConfirm == nil {
 		t.Fatalf("no pending: %+v", res)
 	}
-	os.WriteFile(path, []byte(cfgBad), 0o644)
+	writeFile(t, path, cfgBad)
 	res := d.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: 60})
 	if res.Result != mgmt.ResultFailed || res.Restore == nil || res.Restore.Revision != 1 || fa.last() != "a" {
 		t.Fatalf("failed reload while pending: %+v last=%s", res, fa.last())
@@ -197,7 +209,7 @@ func TestFailureWhilePendingRestoresConfirmed(t *testing.T) {
 func TestPendingConfirmSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	d, _, path := newTest(t, cfgA)
-	os.WriteFile(path, []byte(cfgB), 0o644)
+	writeFile(t, path, cfgB)
 	if res := d.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: 60}); res.PendingConfirm == nil {
 		t.Fatalf("no pending: %+v", res)
 	}
@@ -226,16 +238,16 @@ func TestPendingConfirmSurvivesRestart(t *testing.T) {
 	d2.mu.Unlock()
 	p, _ := d2.store.LoadPending()
 	p.Deadline = time.Now().Add(-time.Second)
-	d2.store.SavePending(p)
+	if err := d2.store.SavePending(p); err != nil {
+		t.Fatal(err)
+	}
 	d3, fa3 := restart()
 	deadline := time.Now().Add(5 * time.Second)
 	for d3.Status(ctx).PendingConfirm != nil && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	d3.applyMu.Lock()
-	d3.applyMu.Unlock()
-	if fa3.last() != "a" || d3.Status(ctx).Revision != 3 {
-		t.Fatalf("overdue change not rolled back: last=%s %+v", fa3.last(), d3.Status(ctx))
+	if st := idleStatus(d3); fa3.last() != "a" || st.Revision != 3 {
+		t.Fatalf("overdue change not rolled back: last=%s %+v", fa3.last(), st)
 	}
 	if p, _ := d3.store.LoadPending(); p != nil {
 		t.Fatalf("pending record left: %+v", p)

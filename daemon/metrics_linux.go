@@ -9,6 +9,7 @@ import (
 	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are the daemon's Prometheus metrics: event counters updated as
@@ -60,8 +61,8 @@ func newMetrics(d *Daemon) *metrics {
 	m.applies.WithLabelValues("error")
 	m.reg.MustRegister(m.reloads, m.lastReload, m.lastSuccess, m.applyDuration, m.applies, m.changesApplied,
 		&kernelCollector{d: d},
-		prometheus.NewGoCollector(),
-		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,12 +22,14 @@ func TestSdNotify(t *testing.T) {
 	defer conn.Close()
 	d, _, path := newTest(t, cfgA)
 	t.Setenv("NOTIFY_SOCKET", sock)
-	os.WriteFile(path, []byte(cfgB), 0o644)
+	writeFile(t, path, cfgB)
 	d.Reload(context.Background(), mgmt.ReloadRequest{})
 	var msgs []string
 	buf := make([]byte, 4096)
 	for len(msgs) < 3 {
-		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if err := conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		n, err := conn.Read(buf)
 		if err != nil {
 			t.Fatalf("after %q: %v", msgs, err)

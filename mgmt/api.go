@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/change"
-	"github.com/fwdproject/fwd/zones"
 )
 
 // Outcomes of a reload, rollback or confirm-timeout.
@@ -112,5 +111,5 @@ type Controller interface {
 	Revision(n int) (Revision, []byte, error)
 	// Show returns the tenants' namespaces as the kernel has them (what
 	// `fwd show -j` prints), sorted by name.
-	Show(ctx context.Context) ([]*zones.Namespace, error)
+	Show(ctx context.Context) ([]Namespace, error)
 }

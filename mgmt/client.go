@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/fwdproject/fwd/zones"
 )
 
 // Client talks to a daemon's API.
@@ -142,8 +140,8 @@ func (c *Client) RevisionFile(ctx context.Context, n int) ([]byte, error) {
 
 // Show returns the tenants' namespaces as the daemon reads them from the
 // kernel.
-func (c *Client) Show(ctx context.Context) ([]*zones.Namespace, error) {
-	var list []*zones.Namespace
+func (c *Client) Show(ctx context.Context) ([]Namespace, error) {
+	var list []Namespace
 	_, err := c.do(ctx, "GET", "/v1/show", nil, &list)
 	return list, err
 }

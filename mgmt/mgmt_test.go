@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/change"
-	"github.com/fwdproject/fwd/zones"
 )
 
 func TestUnifiedDiff(t *testing.T) {
@@ -75,7 +74,9 @@ func TestStore(t *testing.T) {
 	if err != nil || string(data) != "xxxx" || r.Reason != "reload" || !r.Time.Equal(now) {
 		t.Fatalf("get: %+v %q %v", r, data, err)
 	}
-	os.WriteFile(filepath.Join(s.Dir, "000004.toml"), []byte("tampered"), 0o600)
+	if err := os.WriteFile(filepath.Join(s.Dir, "000004.toml"), []byte("tampered"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := s.Get(4); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Fatalf("tampered: %v", err)
 	}
@@ -131,8 +132,8 @@ func (f *fakeController) Revision(n int) (Revision, []byte, error) {
 	return Revision{Number: 7}, []byte("[mgmt]\n"), nil
 }
 
-func (f *fakeController) Show(ctx context.Context) ([]*zones.Namespace, error) {
-	return []*zones.Namespace{{Name: "edge", Links: []*zones.Link{{Name: "wan", Oper: "up"}}}}, nil
+func (f *fakeController) Show(ctx context.Context) ([]Namespace, error) {
+	return []Namespace{{Name: "edge", Interfaces: []Interface{{Name: "wan", Oper: "up"}}}}, nil
 }
 
 func serveUnix(t *testing.T, h http.Handler) string {
@@ -142,7 +143,7 @@ func serveUnix(t *testing.T, h http.Handler) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: h}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }() // ends with ErrServerClosed at cleanup
 	t.Cleanup(func() { srv.Close() })
 	return path
 }
@@ -187,7 +188,7 @@ func TestAPIOverUnixSocket(t *testing.T) {
 	if b, err := c.RevisionFile(ctx, 7); err != nil || string(b) != "[mgmt]\n" {
 		t.Fatalf("revision file: %q %v", b, err)
 	}
-	if list, err := c.Show(ctx); err != nil || len(list) != 1 || list[0].Links[0].Name != "wan" {
+	if list, err := c.Show(ctx); err != nil || len(list) != 1 || list[0].Interfaces[0].Name != "wan" {
 		t.Fatalf("show: %+v %v", list, err)
 	}
 	if _, err := c.RevisionFile(ctx, 8); !errors.As(err, &apiErr) || apiErr.Code != 404 {

@@ -142,7 +142,10 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	tmp := f.Name()
-	if _, err := f.Write(data); err == nil {
+	// The write's and the sync's errors must reach the rename check: a
+	// short write must never replace the file.
+	_, err = f.Write(data)
+	if err == nil {
 		err = f.Sync()
 	}
 	if err == nil {

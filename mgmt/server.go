@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/fwdproject/fwd/zones"
 )
 
 // Handler serves the API for c. A non-empty token is required as
@@ -83,7 +81,7 @@ func Handler(c Controller, token string) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Fwd-Revision-Sha256", rev.SHA256)
-		w.Write(data)
+		_, _ = w.Write(data) // the client hung up: nothing to tell it
 	})
 	mux.HandleFunc("GET /v1/show", func(w http.ResponseWriter, r *http.Request) {
 		list, err := c.Show(r.Context())
@@ -92,7 +90,7 @@ func Handler(c Controller, token string) http.Handler {
 			return
 		}
 		if list == nil {
-			list = []*zones.Namespace{}
+			list = []Namespace{}
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
@@ -144,7 +142,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	_ = enc.Encode(v) // only fails when the client hung up
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

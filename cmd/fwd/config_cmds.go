@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/fwdproject/fwd/config"
@@ -66,7 +66,8 @@ func init() {
 		if cfg == nil {
 			return exitFailure
 		}
-		eng, err := engine.New(newLogger("text", 8))
+		// plan prints its changes itself: the engine's log would repeat them.
+		eng, err := engine.New(slog.New(slog.DiscardHandler))
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -76,9 +77,7 @@ func init() {
 			return fail("plan: %v", err)
 		}
 		if *asJSON {
-			enc := json.NewEncoder(os.Stdout)
-			enc.SetIndent("", "  ")
-			enc.Encode(rep)
+			printJSON(rep)
 		} else {
 			for _, w := range rep.Warnings {
 				fmt.Println("warning:", w)

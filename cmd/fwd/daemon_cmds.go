@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -22,8 +21,7 @@ func init() {
 	r.run = func(args []string) int {
 		var path string
 		fs := flags(r, &path)
-		logFormat := fs.String("log-format", "", "log format: text or json (default: mgmt.log_format, else text)")
-		debug := fs.Bool("debug", false, "debug logging")
+		logger := logFlags(fs)
 		pidFile := fs.String("pid-file", daemon.DefaultPidFile, "pid `file`")
 		socket := fs.String("socket", "", "API Unix `socket` (default: mgmt.socket, else "+config.DefaultSocket+")")
 		revDir := fs.String("revision-dir", "", "revision `directory` (default: mgmt.revision_dir, else "+config.DefaultRevisionDir+")")
@@ -31,17 +29,11 @@ func init() {
 		if code := parse(fs, args); code >= 0 {
 			return code
 		}
-		level := slog.LevelInfo
-		if *debug {
-			level = slog.LevelDebug
+		format := ""
+		if cfg, err := config.Load(path); err == nil {
+			format = cfg.Mgmt.LogFormat
 		}
-		if *logFormat == "" {
-			*logFormat = "text"
-			if cfg, err := config.Load(path); err == nil {
-				*logFormat = cfg.Mgmt.LogFormat
-			}
-		}
-		log := newLogger(*logFormat, level)
+		log := logger(format)
 		err := daemon.Run(context.Background(), daemon.Options{
 			ConfigPath: path, PidFile: *pidFile, Log: log,
 			Socket: *socket, RevisionDir: *revDir, MetricsListen: *metrics,
@@ -87,12 +79,13 @@ func init() {
 	}
 	register(rl)
 
-	td := &command{name: "teardown", args: "[-y]", summary: "hand every NIC back to the default namespace and remove fwd's namespaces"}
+	td := &command{name: "teardown", args: "[-y] [--force] [--log-format text|json] [--debug]", summary: "hand every NIC back to the default namespace and remove fwd's namespaces"}
 	td.run = func(args []string) int {
 		fs := flags(td, nil)
 		yes := fs.Bool("y", false, "do not ask for confirmation")
 		force := fs.Bool("force", false, "tear down even while a daemon answers on its socket")
 		socket := fs.String("socket", config.DefaultSocket, "daemon API `socket`")
+		logger := logFlags(fs)
 		if code := parse(fs, args); code >= 0 {
 			return code
 		}
@@ -107,12 +100,12 @@ func init() {
 		if !*yes {
 			fmt.Fprint(os.Stderr, "This removes every fwd tenant namespace and hands its NICs back. Continue? [y/N] ")
 			var ans string
-			fmt.Scanln(&ans)
+			_, _ = fmt.Scanln(&ans) // no answer is no
 			if ans != "y" && ans != "Y" && ans != "yes" {
 				return exitFailure
 			}
 		}
-		eng, err := engine.New(newLogger("text", slog.LevelInfo))
+		eng, err := engine.New(logger(""))
 		if err != nil {
 			return fail("%v", err)
 		}

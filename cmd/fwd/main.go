@@ -113,6 +113,25 @@ func parse(fs *flag.FlagSet, args []string) int {
 	return -1
 }
 
+// logFlags adds --log-format and --debug to fs. The returned function
+// builds the logger once fs is parsed; its argument is the format to use
+// when --log-format was not given ("" for text), e.g. mgmt.log_format.
+func logFlags(fs *flag.FlagSet) func(fallback string) *slog.Logger {
+	format := fs.String("log-format", "", "log format: text or json (default: mgmt.log_format where a configuration is read, else text)")
+	debug := fs.Bool("debug", false, "debug logging")
+	return func(fallback string) *slog.Logger {
+		f := *format
+		if f == "" {
+			f = fallback
+		}
+		level := slog.LevelInfo
+		if *debug {
+			level = slog.LevelDebug
+		}
+		return newLogger(f, level)
+	}
+}
+
 func newLogger(format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if strings.EqualFold(format, "json") {

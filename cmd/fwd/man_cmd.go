@@ -51,7 +51,7 @@ func captureOutput(fn func()) string {
 	var buf bytes.Buffer
 	done := make(chan struct{})
 	go func() {
-		io.Copy(&buf, r)
+		_, _ = io.Copy(&buf, r) // ends when the pipe is closed
 		close(done)
 	}()
 	stdout, stderr := os.Stdout, os.Stderr

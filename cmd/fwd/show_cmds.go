@@ -2,21 +2,18 @@ package main
 
 import (
 	"context"
-	"time"
-
 	"encoding/json"
 	"fmt"
-	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/mgmt"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/daemon"
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/mgmt"
 	"github.com/fwdproject/fwd/zones"
-	"github.com/vishvananda/netns"
 )
 
 func human(n uint64) string {
@@ -35,7 +32,9 @@ func human(n uint64) string {
 func printJSON(v any) {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(os.Stderr, "fwd: %v\n", err)
+	}
 }
 
 func init() {
@@ -64,11 +63,11 @@ func showInterfaces(s *command, args []string) int {
 		if code := parse(fs, args); code >= 0 {
 			return code
 		}
-		tenants, err := readTenants(*socket)
+		tenants, err := daemon.ReadTenants(context.Background(), *socket)
 		if err != nil {
 			return fail("read kernel state: %v", err)
 		}
-		var list []*zones.Namespace
+		list := []mgmt.Namespace{}
 		for _, n := range tenants {
 			if fs.NArg() == 0 || fs.Arg(0) == n.Name {
 				list = append(list, n)
@@ -77,11 +76,7 @@ func showInterfaces(s *command, args []string) int {
 		if fs.NArg() > 0 && len(list) == 0 {
 			return fail("no fwd tenant %q", fs.Arg(0))
 		}
-		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 		if *asJSON {
-			if list == nil {
-				list = []*zones.Namespace{}
-			}
 			printJSON(list)
 			return exitOK
 		}
@@ -90,15 +85,14 @@ func showInterfaces(s *command, args []string) int {
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		for _, n := range list {
-			sort.Slice(n.Links, func(i, j int) bool { return n.Links[i].Name < n.Links[j].Name })
 			fmt.Fprintf(tw, "tenant %s\tipv4 forwarding %s, ipv6 forwarding %s\n", n.Name, onOff(n.Forwarding4), onOff(n.Forwarding6))
-			for _, l := range n.Links {
+			for _, l := range n.Interfaces {
 				var addrs []string
 				for _, a := range l.Addrs {
 					addrs = append(addrs, a.String())
 				}
 				origin := ""
-				if m, ok := l.Mark(); ok {
+				if m, ok := zones.ParseMark(l.Alias); ok {
 					if m.Origin == zones.OriginMoved {
 						origin = "nic " + m.Device
 					} else {
@@ -144,30 +138,6 @@ func runExec(e *command) func(args []string) int {
 		err = ns.Exec(rest[0], argv, os.Environ())
 		return fail("exec in %s: %v", rest[0], err)
 	}
-}
-
-// readTenants asks the running daemon, or reads the kernel directly when
-// no daemon answers (show must work while the daemon is down).
-func readTenants(socket string) ([]*zones.Namespace, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if list, err := mgmt.Dial(socket).Show(ctx); err == nil {
-		return list, nil
-	}
-	h, err := netns.Get()
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	st, err := zones.Observe(h)
-	if err != nil {
-		return nil, err
-	}
-	var list []*zones.Namespace
-	for _, n := range st.Tenants {
-		list = append(list, n)
-	}
-	return list, nil
 }
 
 func onOff(b bool) string {

@@ -49,6 +49,24 @@ func Inside() bool {
 	return err == nil && self != parent
 }
 
+// Ready reports whether this process runs in the very network namespace
+// that Setup prepared (its own or an ancestor's, inherited with the
+// environment). It is the guard for code that creates namespaces and
+// links: stricter than Inside, it also refuses a process that inherited
+// the sandbox's environment but was moved to another namespace (e.g.
+// nsenter into the host's from a lab shell).
+func Ready() bool {
+	if !Inside() {
+		return false
+	}
+	want, err := strconv.ParseUint(os.Getenv(envReady), 10, 64)
+	if err != nil {
+		return false
+	}
+	self, err := netnsInode("/proc/self/ns/net")
+	return err == nil && self == want
+}
+
 // Reexec runs this executable again with the same arguments in a new
 // network and mount namespace and returns its exit code. Stdio is shared.
 func Reexec() (int, error) {

@@ -34,7 +34,7 @@ func Require(t testing.TB) {
 	if os.Getenv("FWD_SKIP_KERNEL") == "1" {
 		t.Skip("kernel test skipped: FWD_SKIP_KERNEL=1")
 	}
-	if !sandbox.Inside() {
+	if !sandbox.Ready() {
 		t.Fatal("kernel test outside the sandbox: refusing to touch the host network namespace")
 	}
 }

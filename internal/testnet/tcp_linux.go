@@ -49,7 +49,9 @@ func DialTCP(nsName, addr string, timeout time.Duration) (string, error) {
 		return "", err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return "", err
+	}
 	b, err := io.ReadAll(c)
 	return string(b), err
 }

@@ -3,6 +3,10 @@
 // (veth pairs whose near end sits in the sandbox's default namespace, where
 // fwd finds its NICs, and whose far end sits in a host namespace). Only for
 // tests, benchmarks and the lab; it refuses to run outside a sandbox.
+//
+// The lab links this package into the shipped binary, so it does not
+// import "testing": the helpers for tests take a T, the part of
+// testing.TB they use.
 package testnet
 
 import (
@@ -13,7 +17,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
@@ -21,18 +24,29 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
+// T is the part of testing.TB the test helpers use (*testing.T,
+// *testing.B and testing.TB satisfy it).
+type T interface {
+	Helper()
+	Cleanup(func())
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // Host creates a namespace for a simulated machine and removes it at cleanup.
-func Host(t testing.TB, name string) {
+func Host(t T, name string) {
 	t.Helper()
 	if err := AddHost(name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ns.Delete(name) })
+	// The sandbox goes away with the test binary: a namespace that could
+	// not be deleted here is gone then.
+	t.Cleanup(func() { _ = ns.Delete(name) })
 }
 
 // AddHost creates a host namespace with lo up.
 func AddHost(name string) error {
-	if !sandbox.Inside() {
+	if !sandbox.Ready() {
 		return fmt.Errorf("testnet: refusing to create %q outside the sandbox", name)
 	}
 	h, err := ns.Create(name)
@@ -55,7 +69,7 @@ func AddHost(name string) error {
 // NIC creates a simulated NIC: nic in the default namespace, its far end
 // hostIf in namespace host with the given addresses (and default route via
 // gw when gw is valid). The NIC is removed at cleanup wherever it went.
-func NIC(t testing.TB, nic, host, hostIf string, gw netip.Addr, addrs ...string) {
+func NIC(t T, nic, host, hostIf string, gw netip.Addr, addrs ...string) {
 	t.Helper()
 	if err := AddNIC(nic, "", host, hostIf, gw, addrs...); err != nil {
 		t.Fatal(err)
@@ -65,7 +79,7 @@ func NIC(t testing.TB, nic, host, hostIf string, gw netip.Addr, addrs ...string)
 
 // AddNIC is NIC without a testing.TB (for the lab and benchmarks).
 func AddNIC(nic, mac, host, hostIf string, gw netip.Addr, addrs ...string) error {
-	if !sandbox.Inside() {
+	if !sandbox.Ready() {
 		return fmt.Errorf("testnet: refusing to create %q outside the sandbox", nic)
 	}
 	hns, err := ns.Open(host)
@@ -101,19 +115,26 @@ func AddNIC(nic, mac, host, hostIf string, gw netip.Addr, addrs ...string) error
 		return err
 	}
 	if gw.IsValid() {
-		r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}
-		if err := hh.RouteAdd(r); err != nil {
+		// Routes are written by internal/rtnl alone; a simulated host's
+		// one route is set up the way an administrator would.
+		family := "-4"
+		if gw.Is6() {
+			family = "-6"
+		}
+		if _, err := Cmd("", "ip", family, "-n", host, "route", "add", "default", "via", gw.String(), "dev", hostIf); err != nil {
 			return fmt.Errorf("default route on %s: %w", host, err)
 		}
 	}
 	return nil
 }
 
-// DelLinkEverywhere deletes a link of that name in the default namespace
-// or any pinned namespace (a NIC may have been moved or renamed back).
+// DelLinkEverywhere deletes the link of that name from the sandbox's
+// default namespace, if it is there (handed back, or never moved). A NIC
+// still inside a namespace needs nothing: a veth pair dies with the
+// namespace of either end.
 func DelLinkEverywhere(name string) {
 	if l, err := netlink.LinkByName(name); err == nil {
-		netlink.LinkDel(l)
+		_ = netlink.LinkDel(l) // gone meanwhile is as good
 	}
 }
 
@@ -134,7 +155,7 @@ func Cmd(nsName string, argv ...string) (string, error) {
 }
 
 // MustCmd is Cmd that fails the test on error.
-func MustCmd(t testing.TB, nsName string, argv ...string) string {
+func MustCmd(t T, nsName string, argv ...string) string {
 	t.Helper()
 	out, err := Cmd(nsName, argv...)
 	if err != nil {
@@ -144,7 +165,7 @@ func MustCmd(t testing.TB, nsName string, argv ...string) string {
 }
 
 // JSON runs a command printing JSON (ip -j, nft -j) and decodes it into v.
-func JSON(t testing.TB, v any, nsName string, argv ...string) {
+func JSON(t T, v any, nsName string, argv ...string) {
 	t.Helper()
 	out := MustCmd(t, nsName, argv...)
 	if err := json.Unmarshal([]byte(out), v); err != nil {
@@ -193,7 +214,7 @@ type IPAddr struct {
 }
 
 // Addrs returns `ip -j addr` of namespace nsName, keyed by interface name.
-func Addrs(t testing.TB, nsName string) map[string]IPAddr {
+func Addrs(t T, nsName string) map[string]IPAddr {
 	t.Helper()
 	var list []IPAddr
 	argv := []string{"ip", "-j", "addr"}

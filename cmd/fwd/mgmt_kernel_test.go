@@ -1,14 +1,14 @@
+//go:build kernel
+
 package main
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,49 +23,10 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// mgmtDaemon is a daemon with its own socket, revision dir and metrics
-// port, so tests never touch /var/lib or the default socket.
-type mgmtDaemon struct {
-	*daemonProc
-	sock, revs, metrics string
-}
-
-func startMgmtDaemon(t *testing.T, cfg, name string, env ...string) *mgmtDaemon {
+// scrape reads the daemon's metrics endpoint.
+func scrape(t *testing.T, d *testkit.Daemon) map[string]*dto.MetricFamily {
 	t.Helper()
-	m := &mgmtDaemon{
-		sock:    "/run/fwd/" + name + ".sock",
-		revs:    filepath.Join(t.TempDir(), "revisions"),
-		metrics: "127.0.0.1:19641",
-	}
-	cmd := exec.Command(binary(t), "run", "-c", cfg, "--pid-file", "/run/fwd/"+name+".pid",
-		"--socket", m.sock, "--revision-dir", m.revs, "--metrics-listen", m.metrics)
-	cmd.Env = append(os.Environ(), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	m.daemonProc = &daemonProc{cmd: cmd, log: watchLog(stderr)}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	m.log.wait(t, 0, "msg=listening", "listener=metrics")
-	return m
-}
-
-func (m *mgmtDaemon) fwd(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	return fwd(t, append(args, "--socket", m.sock)...)
-}
-
-func (m *mgmtDaemon) scrape(t *testing.T) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + m.metrics + "/metrics")
+	resp, err := http.Get("http://" + d.Metrics + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +38,9 @@ func (m *mgmtDaemon) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	}
 	return fams
 }
+
+// mgmtMetrics is the metrics address of the tests' daemons.
+const mgmtMetrics = "127.0.0.1:19641"
 
 // metric returns the value of the sample of family name whose labels
 // include all of want ("k=v"), or -1.
@@ -109,44 +73,13 @@ next:
 	return -1
 }
 
-const mgmtPolicy = `
-[mgmt]
-protect = ["eth0"]
-
-[tenant.edge.interface.wan]
-device = "eth1"
-addresses = ["203.0.113.2/24"]
-
-[tenant.edge.interface.lan]
-device = "eth2"
-addresses = ["192.0.2.1/24"]
-
-[tenant.edge.zone.wan]
-interfaces = ["wan"]
-
-[tenant.edge.zone.lan]
-interfaces = ["lan"]
-
-[[tenant.edge.policy]]
-from = "lan"
-to = "wan"
-action = "drop"
-
-[[tenant.edge.rule]]
-name = "ping-out"
-from = "lan"
-to = "wan"
-proto = "icmp"
-action = "%s"
-`
-
 func edgeLab(t *testing.T) {
 	t.Helper()
 	testnet.Host(t, "wan-host")
 	testnet.Host(t, "lan-host")
 	testnet.NIC(t, "eth1", "wan-host", "wan0", netip.MustParseAddr("203.0.113.2"), "203.0.113.1/24")
 	testnet.NIC(t, "eth2", "lan-host", "lan0", netip.MustParseAddr("192.0.2.1"), "192.0.2.10/24")
-	t.Cleanup(func() { fwd(t, "teardown", "-y") })
+	t.Cleanup(func() { testkit.Fwd(t, "teardown", "-y") })
 }
 
 func TestMgmtAPIAndMetrics(t *testing.T) {
@@ -154,18 +87,18 @@ func TestMgmtAPIAndMetrics(t *testing.T) {
 	edgeLab(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "fwd.toml")
-	writeFile(t, cfg, fmt.Sprintf(mgmtPolicy, "accept"))
-	d := startMgmtDaemon(t, cfg, "api")
-	d.log.wait(t, 0, "msg=applied", "reason=start")
+	writeFile(t, cfg, testkit.Fixture(t, "edge-accept.toml"))
+	d := testkit.StartDaemon(t, cfg, testkit.DaemonOptions{Name: "api", Metrics: mgmtMetrics})
+	d.Log.Wait(t, 0, "msg=applied", "reason=start")
 	if !testnet.WaitPing("lan-host", "203.0.113.1", 5*time.Second) {
 		t.Fatal("no traffic through the tenant")
 	}
 
 	// The socket is root-only.
-	if st, err := os.Stat(d.sock); err != nil || st.Mode().Perm() != 0o600 || st.Mode()&os.ModeSocket == 0 {
+	if st, err := os.Stat(d.Socket); err != nil || st.Mode().Perm() != 0o600 || st.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("socket: %v %v", st.Mode(), err)
 	}
-	out, errOut, code := d.fwd(t, "status", "-j")
+	out, errOut, code := d.Fwd(t, "status", "-j")
 	var st mgmt.Status
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("status -j: %d %s %s", code, out, errOut)
@@ -175,24 +108,24 @@ func TestMgmtAPIAndMetrics(t *testing.T) {
 		links, _ := testnet.Cmd("", "ip", "-n", "edge", "-d", "link")
 		t.Fatalf("status: %s\n%s", out, links)
 	}
-	if out, _, code := d.fwd(t, "status"); code != 0 || !strings.Contains(out, "revision 1") || !strings.Contains(out, "edge") {
+	if out, _, code := d.Fwd(t, "status"); code != 0 || !strings.Contains(out, "revision 1") || !strings.Contains(out, "edge") {
 		t.Fatalf("status: %d %s", code, out)
 	}
 
 	// show through the API: the daemon's view of the kernel.
-	if list, err := mgmt.Dial(d.sock).Show(context.Background()); err != nil || len(list) != 1 || list[0].Name != "edge" || len(list[0].Links) != 2 {
+	if list, err := mgmt.Dial(d.Socket).Show(context.Background()); err != nil || len(list) != 1 || list[0].Name != "edge" || len(list[0].Interfaces) != 2 {
 		t.Fatalf("API show: %+v %v", list, err)
 	}
 
 	// Traffic matching the rule moves its counters.
-	before := d.scrape(t)
+	before := scrape(t, d)
 	if !testnet.WaitPing("lan-host", "203.0.113.1", 5*time.Second) {
 		t.Fatal("no traffic through the tenant")
 	}
 	for range 3 {
 		testnet.Ping("lan-host", "203.0.113.1")
 	}
-	after := d.scrape(t)
+	after := scrape(t, d)
 	p0 := metric(before, "fwd_rule_packets_total", "tenant=edge", "rule=ping-out")
 	p1 := metric(after, "fwd_rule_packets_total", "tenant=edge", "rule=ping-out")
 	if p0 < 0 || p1 < p0+3 {
@@ -224,8 +157,8 @@ func TestMgmtAPIAndMetrics(t *testing.T) {
 	}
 
 	// Invalid reload: errors printed, exit 1, nothing changes, counted.
-	writeFile(t, cfg, fmt.Sprintf(mgmtPolicy, "accept")+"\n[tenant.edge.interface.dmz]\ndevice = \"eth1\"\n")
-	_, errOut, code = d.fwd(t, "reload", "-c", cfg)
+	writeFile(t, cfg, testkit.Fixture(t, "edge-accept.toml")+"\n[tenant.edge.interface.dmz]\ndevice = \"eth1\"\n")
+	_, errOut, code = d.Fwd(t, "reload", "-c", cfg)
 	if code != exitFailure || !strings.Contains(errOut, "is already claimed") || !strings.Contains(errOut, "revision 1 still runs") {
 		t.Fatalf("invalid reload: %d %s", code, errOut)
 	}
@@ -233,57 +166,57 @@ func TestMgmtAPIAndMetrics(t *testing.T) {
 		t.Fatal("traffic broken by a rejected reload")
 	}
 	// Valid reload: the rule now drops pings.
-	writeFile(t, cfg, fmt.Sprintf(mgmtPolicy, "drop"))
-	out, errOut, code = d.fwd(t, "reload")
+	writeFile(t, cfg, testkit.Fixture(t, "edge-drop.toml"))
+	out, errOut, code = d.Fwd(t, "reload")
 	if code != 0 || !strings.Contains(out, "applied revision 2") || !strings.Contains(out, "[edge]") {
 		t.Fatalf("reload: %d %s %s", code, out, errOut)
 	}
 	if testnet.Ping("lan-host", "203.0.113.1") {
 		t.Fatal("ping passes after the rule became drop")
 	}
-	m := d.scrape(t)
+	m := scrape(t, d)
 	if metric(m, "fwd_config_reloads_total", "result=rejected") != 1 || metric(m, "fwd_config_reloads_total", "result=applied") != 2 ||
 		metric(m, "fwd_config_revision") != 2 || metric(m, "fwd_config_last_reload_successful") != 1 {
 		t.Fatalf("reload metrics wrong")
 	}
 	// -c of another file is refused.
-	if _, errOut, code := d.fwd(t, "reload", "-c", filepath.Join(dir, "other.toml")); code != exitFailure || !strings.Contains(errOut, "the daemon runs with") {
+	if _, errOut, code := d.Fwd(t, "reload", "-c", filepath.Join(dir, "other.toml")); code != exitFailure || !strings.Contains(errOut, "the daemon runs with") {
 		t.Fatalf("reload of another file: %d %s", code, errOut)
 	}
 
 	// History, diff, rollback.
-	out, _, code = d.fwd(t, "history", "-j")
+	out, _, code = d.Fwd(t, "history", "-j")
 	var revs []mgmt.Revision
 	if code != 0 || json.Unmarshal([]byte(out), &revs) != nil || len(revs) != 2 || revs[1].Number != 2 || len(revs[1].SHA256) != 64 {
 		t.Fatalf("history: %s", out)
 	}
-	if out, _, code := d.fwd(t, "history"); code != 0 || !strings.Contains(out, "2*") {
+	if out, _, code := d.Fwd(t, "history"); code != 0 || !strings.Contains(out, "2*") {
 		t.Fatalf("history: %s", out)
 	}
-	out, _, code = d.fwd(t, "diff", "1")
+	out, _, code = d.Fwd(t, "diff", "1")
 	if code != 0 || !strings.Contains(out, "-action = \"accept\"\n+action = \"drop\"\n") || !strings.HasPrefix(out, "--- revision 1\n+++ revision 2\n") {
 		t.Fatalf("diff: %s", out)
 	}
-	out, errOut, code = d.fwd(t, "rollback", "1")
+	out, errOut, code = d.Fwd(t, "rollback", "1")
 	if code != 0 || !strings.Contains(out, "applied revision 3") {
 		t.Fatalf("rollback: %d %s %s", code, out, errOut)
 	}
 	if !testnet.WaitPing("lan-host", "203.0.113.1", 5*time.Second) {
 		t.Fatal("rollback did not restore the accept rule")
 	}
-	if b, _ := os.ReadFile(cfg); string(b) != fmt.Sprintf(mgmtPolicy, "accept") {
+	if b, _ := os.ReadFile(cfg); string(b) != testkit.Fixture(t, "edge-accept.toml") {
 		t.Fatal("rollback did not write the config file")
 	}
-	if _, errOut, code := d.fwd(t, "rollback", "42"); code != exitFailure || !strings.Contains(errOut, "not found") {
+	if _, errOut, code := d.Fwd(t, "rollback", "42"); code != exitFailure || !strings.Contains(errOut, "not found") {
 		t.Fatalf("rollback to missing: %d %s", code, errOut)
 	}
-	if _, errOut, code := d.fwd(t, "confirm"); code != exitFailure || !strings.Contains(errOut, "no change awaits confirmation") {
+	if _, errOut, code := d.Fwd(t, "confirm"); code != exitFailure || !strings.Contains(errOut, "no change awaits confirmation") {
 		t.Fatalf("confirm with nothing pending: %d %s", code, errOut)
 	}
-	d.stop(t)
-	if _, err := os.Stat(d.sock); err == nil {
+	d.Stop(t)
+	if _, err := os.Stat(d.Socket); err == nil {
 		// A stale socket is fine (replaced at start), but the API must be gone.
-		if c, err := net.Dial("unix", d.sock); err == nil {
+		if c, err := net.Dial("unix", d.Socket); err == nil {
 			c.Close()
 			t.Fatal("API still answers after stop")
 		}
@@ -294,75 +227,68 @@ func TestCommitConfirm(t *testing.T) {
 	testkit.Require(t)
 	edgeLab(t)
 	cfg := filepath.Join(t.TempDir(), "fwd.toml")
-	writeFile(t, cfg, fmt.Sprintf(mgmtPolicy, "accept"))
-	d := startMgmtDaemon(t, cfg, "confirm")
-	_, n := d.log.wait(t, 0, "msg=applied", "reason=start")
+	writeFile(t, cfg, testkit.Fixture(t, "edge-accept.toml"))
+	d := testkit.StartDaemon(t, cfg, testkit.DaemonOptions{Name: "confirm", Metrics: mgmtMetrics})
+	_, n := d.Log.Wait(t, 0, "msg=applied", "reason=start")
 	if !testnet.WaitPing("lan-host", "203.0.113.1", 5*time.Second) {
 		t.Fatal("no traffic after start")
 	}
 
 	// Not confirmed: the accept rule comes back by itself.
-	writeFile(t, cfg, fmt.Sprintf(mgmtPolicy, "drop"))
-	out, errOut, code := d.fwd(t, "reload", "--confirm", "3s")
+	writeFile(t, cfg, testkit.Fixture(t, "edge-drop.toml"))
+	out, errOut, code := d.Fwd(t, "reload", "--confirm", "3s")
 	if code != 0 || !strings.Contains(out, "run 'fwd confirm' before") {
 		t.Fatalf("reload --confirm: %d %s %s", code, out, errOut)
 	}
 	if testnet.Ping("lan-host", "203.0.113.1") {
 		t.Fatal("new config not applied")
 	}
-	out, _, _ = d.fwd(t, "status", "-j")
+	out, _, _ = d.Fwd(t, "status", "-j")
 	var st mgmt.Status
-	json.Unmarshal([]byte(out), &st)
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status -j: %v\n%s", err, out)
+	}
 	if st.PendingConfirm == nil || st.PendingConfirm.Previous != 1 || st.PendingConfirm.Revision != 2 || time.Until(st.PendingConfirm.Deadline) > 3*time.Second {
 		t.Fatalf("status pending: %s", out)
 	}
-	_, n = d.log.wait(t, n, "msg=applied", "confirm timeout")
+	d.Log.Wait(t, n, "msg=applied", "confirm timeout")
 	if !testnet.WaitPing("lan-host", "203.0.113.1", 3*time.Second) {
 		t.Fatal("old rules not back after the confirm deadline")
 	}
-	out, _, _ = d.fwd(t, "history", "-j")
+	out, _, _ = d.Fwd(t, "history", "-j")
 	var revs []mgmt.Revision
-	json.Unmarshal([]byte(out), &revs)
+	if err := json.Unmarshal([]byte(out), &revs); err != nil {
+		t.Fatalf("history -j: %v\n%s", err, out)
+	}
 	if len(revs) != 3 || !strings.HasPrefix(revs[2].Reason, "confirm timeout") || revs[2].SHA256 != revs[0].SHA256 {
 		t.Fatalf("history after timeout: %s", out)
 	}
-	if b, _ := os.ReadFile(cfg); string(b) != fmt.Sprintf(mgmtPolicy, "accept") {
+	if b, _ := os.ReadFile(cfg); string(b) != testkit.Fixture(t, "edge-accept.toml") {
 		t.Fatal("config file not restored")
 	}
 
 	// Confirmed: the new config stays.
-	writeFile(t, cfg, fmt.Sprintf(mgmtPolicy, "drop"))
-	if out, errOut, code := d.fwd(t, "reload", "--confirm", "3s"); code != 0 {
+	writeFile(t, cfg, testkit.Fixture(t, "edge-drop.toml"))
+	if out, errOut, code := d.Fwd(t, "reload", "--confirm", "3s"); code != 0 {
 		t.Fatalf("reload --confirm: %d %s %s", code, out, errOut)
 	}
-	if out, errOut, code := d.fwd(t, "confirm"); code != 0 || !strings.Contains(out, "revision 4 confirmed") {
+	if out, errOut, code := d.Fwd(t, "confirm"); code != 0 || !strings.Contains(out, "revision 4 confirmed") {
 		t.Fatalf("confirm: %d %s %s", code, out, errOut)
 	}
 	time.Sleep(4 * time.Second)
 	if testnet.Ping("lan-host", "203.0.113.1") {
 		t.Fatal("confirmed config was rolled back")
 	}
-	out, _, _ = d.fwd(t, "status", "-j")
+	out, _, _ = d.Fwd(t, "status", "-j")
 	st = mgmt.Status{}
-	json.Unmarshal([]byte(out), &st)
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status -j: %v\n%s", err, out)
+	}
 	if st.PendingConfirm != nil || st.Revision != 4 {
 		t.Fatalf("status after confirm: %s", out)
 	}
-	d.stop(t)
+	d.Stop(t)
 }
-
-const twoTenants = `
-[mgmt]
-protect = ["eth0"]
-
-[tenant.edge.interface.lan]
-device = "eth2"
-addresses = ["%s"]
-
-[tenant.zz.interface.wan]
-device = "eth1"
-addresses = ["%s"]
-`
 
 func TestFailedApplyRestoresEveryTenant(t *testing.T) {
 	testkit.Require(t)
@@ -370,17 +296,17 @@ func TestFailedApplyRestoresEveryTenant(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "fwd.toml")
 	fp := filepath.Join(dir, "failpoint")
-	writeFile(t, cfg, fmt.Sprintf(twoTenants, "192.0.2.1/24", "203.0.113.2/24"))
-	d := startMgmtDaemon(t, cfg, "fail", daemon.FailpointEnv+"="+fp)
-	d.log.wait(t, 0, "msg=applied", "reason=start")
+	writeFile(t, cfg, testkit.Fixture(t, "two-tenants.toml"))
+	d := testkit.StartDaemon(t, cfg, testkit.DaemonOptions{Name: "fail", Metrics: mgmtMetrics, Env: []string{daemon.FailpointEnv + "=" + fp}})
+	d.Log.Wait(t, 0, "msg=applied", "reason=start")
 	if !testnet.WaitPing("lan-host", "192.0.2.1", 5*time.Second) || !testnet.WaitPing("wan-host", "203.0.113.2", 5*time.Second) {
 		t.Fatal("tenants not reachable after start")
 	}
 
 	// Both tenants change; the second (zz) fails.
 	writeFile(t, fp, "zz")
-	writeFile(t, cfg, fmt.Sprintf(twoTenants, "192.0.2.2/24", "203.0.113.3/24"))
-	out, errOut, code := d.fwd(t, "reload", "-j")
+	writeFile(t, cfg, testkit.Fixture(t, "two-tenants-renumbered.toml"))
+	out, errOut, code := d.Fwd(t, "reload", "-j")
 	var res mgmt.Result
 	if code != exitFailure || json.Unmarshal([]byte(out), &res) != nil {
 		t.Fatalf("failing reload: %d %s %s", code, out, errOut)
@@ -404,27 +330,27 @@ func TestFailedApplyRestoresEveryTenant(t *testing.T) {
 	if !testnet.WaitPing("lan-host", "192.0.2.1", 3*time.Second) || !testnet.WaitPing("wan-host", "203.0.113.2", 3*time.Second) {
 		t.Fatal("tenants not reachable at the previous revision")
 	}
-	out, _, _ = d.fwd(t, "history", "-j")
+	out, _, _ = d.Fwd(t, "history", "-j")
 	var revs []mgmt.Revision
-	if json.Unmarshal([]byte(out), &revs); len(revs) != 1 {
+	if err := json.Unmarshal([]byte(out), &revs); err != nil || len(revs) != 1 {
 		t.Fatalf("failed config stored as a revision: %s", out)
 	}
 	// Human output names the failure and the restore.
 	writeFile(t, fp, "zz")
-	_, errOut, code = d.fwd(t, "reload")
+	_, errOut, code = d.Fwd(t, "reload")
 	if code != exitFailure || !strings.Contains(errOut, "apply failed:\n  tenant \"zz\": failpoint: injected failure") ||
 		!strings.Contains(errOut, "revision 1 restored on every tenant") {
 		t.Fatalf("failing reload, human output: %d %s", code, errOut)
 	}
-	out, _, _ = d.fwd(t, "status")
+	out, _, _ = d.Fwd(t, "status")
 	if !strings.Contains(out, "last load: failed") || !strings.Contains(out, "restored revision 1") {
 		t.Fatalf("status after a failed reload:\n%s", out)
 	}
 	// Without the failpoint the same file applies.
-	if out, errOut, code := d.fwd(t, "reload"); code != 0 || !strings.Contains(out, "applied revision 2") {
+	if out, errOut, code := d.Fwd(t, "reload"); code != 0 || !strings.Contains(out, "applied revision 2") {
 		t.Fatalf("reload without failpoint: %d %s %s", code, out, errOut)
 	}
-	d.stop(t)
+	d.Stop(t)
 }
 
 // TestMgmtIsolation: tenants cannot reach the management plane, and the
@@ -436,23 +362,9 @@ func TestMgmtIsolation(t *testing.T) {
 	cfg := filepath.Join(dir, "fwd.toml")
 	token := filepath.Join(dir, "token")
 	writeFile(t, token, "s3cret\n")
-	writeFile(t, cfg, `
-[mgmt]
-protect = ["eth0"]
-api_listen = "127.0.0.1:19642"
-api_token_file = "`+token+`"
-
-[tenant.edge.interface.wan]
-device = "eth1"
-addresses = ["203.0.113.2/24"]
-
-[tenant.edge.interface.lan]
-device = "eth2"
-addresses = ["192.0.2.1/24"]
-`)
-	d := startMgmtDaemon(t, cfg, "iso")
-	d.log.wait(t, 0, "msg=listening", "listener=api-tcp")
-	d.log.wait(t, 0, "msg=applied", "reason=start")
+	writeFile(t, cfg, strings.Replace(testkit.Fixture(t, "isolation.toml"), "TOKEN_FILE", token, 1))
+	d := testkit.StartDaemon(t, cfg, testkit.DaemonOptions{Name: "iso", Metrics: mgmtMetrics})
+	d.Log.Wait(t, 0, "msg=applied", "reason=start")
 	// Reachable from the default namespace…
 	for _, addr := range []string{"127.0.0.1:19641", "127.0.0.1:19642"} {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -484,5 +396,5 @@ addresses = ["192.0.2.1/24"]
 			t.Errorf("default namespace reaches tenant address %s", a)
 		}
 	}
-	d.stop(t)
+	d.Stop(t)
 }

@@ -1,3 +1,5 @@
+//go:build kernel
+
 package main
 
 import (
@@ -12,49 +14,21 @@ import (
 	"github.com/fwdproject/fwd/internal/testnet"
 )
 
-const showConfig = `
-[tenant.gw.interface.wan]
-device = "eth6"
-addresses = ["203.0.113.2/24"]
-
-[tenant.gw.zone.wan]
-interfaces = ["wan"]
-
-[[tenant.gw.rule]]
-name = "ping-in"
-from = "wan"
-to = "self"
-proto = "icmp"
-action = "accept"
-
-[[tenant.gw.nat]]
-type = "masquerade"
-out = "wan"
-
-[tenant.gw.table.isp]
-id = 100
-
-[[tenant.gw.route]]
-to = "198.18.5.0/24"
-via = "203.0.113.1"
-table = "isp"
-`
-
 func TestShowPolicyAndRoutes(t *testing.T) {
 	testkit.Require(t)
 	testnet.Host(t, "show-host")
 	testnet.NIC(t, "eth6", "show-host", "p0", netip.Addr{}, "203.0.113.1/24")
-	t.Cleanup(func() { fwd(t, "teardown", "-y") })
+	t.Cleanup(func() { testkit.Fwd(t, "teardown", "-y") })
 	cfg := filepath.Join(t.TempDir(), "fwd.toml")
-	writeFile(t, cfg, showConfig)
-	d := startDaemon(t, cfg)
-	d.log.wait(t, 0, "msg=applied", "reason=start")
-	defer d.stop(t)
+	writeFile(t, cfg, testkit.Fixture(t, "show.toml"))
+	d := testkit.StartDaemon(t, cfg, testkit.DaemonOptions{Name: "show"})
+	d.Log.Wait(t, 0, "msg=applied", "reason=start")
+	defer d.Stop(t)
 	if !testnet.WaitPing("show-host", "203.0.113.2", 5*time.Second) {
 		t.Fatal("ping to the gateway not accepted by rule ping-in")
 	}
 
-	out, _, code := fwd(t, "show", "rules", "-c", cfg, "-j", "gw")
+	out, _, code := testkit.Fwd(t, "show", "rules", "-c", cfg, "-j", "gw")
 	var rules map[string][]struct {
 		ID      string `json:"id"`
 		Packets uint64 `json:"packets"`
@@ -72,7 +46,7 @@ func TestShowPolicyAndRoutes(t *testing.T) {
 		t.Fatalf("rule ping-in has no packets in show rules:\n%s", out)
 	}
 
-	out, _, code = fwd(t, "show", "routes", "-c", cfg, "--table", "isp", "-j")
+	out, _, code = testkit.Fwd(t, "show", "routes", "-c", cfg, "--table", "isp", "-j")
 	var routes map[string][]struct {
 		Dst   string `json:"dst"`
 		Owned bool   `json:"fwd"`
@@ -83,15 +57,15 @@ func TestShowPolicyAndRoutes(t *testing.T) {
 		t.Fatalf("show routes --table isp -j: %d\n%s", code, out)
 	}
 
-	out, _, code = fwd(t, "show", "ruleset", "-c", cfg, "gw")
+	out, _, code = testkit.Fwd(t, "show", "ruleset", "-c", cfg, "gw")
 	if code != 0 || !strings.Contains(out, "table inet fwd_policy") {
 		t.Fatalf("show ruleset: %d\n%s", code, out)
 	}
-	out, _, code = fwd(t, "show", "nat", "-c", cfg)
+	out, _, code = testkit.Fwd(t, "show", "nat", "-c", cfg)
 	if code != 0 || !strings.Contains(out, "masquerade") {
 		t.Fatalf("show nat: %d\n%s", code, out)
 	}
-	if _, errOut, code := fwd(t, "show", "ruleset", "-c", cfg, "nosuch"); code != exitFailure || !strings.Contains(errOut, `no tenant "nosuch"`) {
+	if _, errOut, code := testkit.Fwd(t, "show", "ruleset", "-c", cfg, "nosuch"); code != exitFailure || !strings.Contains(errOut, `no tenant "nosuch"`) {
 		t.Fatalf("show ruleset of an unknown tenant: %d %s", code, errOut)
 	}
 }
