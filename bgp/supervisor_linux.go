@@ -768,23 +768,7 @@ func (sp *speaker) flushRoutes(table uint32) error {
 		return err
 	}
 	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return err
-	}
-	defer nh.Close()
-	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		rs, err := nh.RouteListFiltered(fam, &netlink.Route{Table: int(table), Protocol: Protocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
-		if err != nil {
-			return err
-		}
-		for i := range rs {
-			if err := nh.RouteDel(&rs[i]); err != nil && !errors.Is(err, unix.ESRCH) {
-				return err
-			}
-		}
-	}
-	return nil
+	return flushTable(h, table, Protocol)
 }
 
 // stop ends supervision and the process; with flush its routes go too.
