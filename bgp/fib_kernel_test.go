@@ -197,6 +197,42 @@ func TestFIBRestartStream(t *testing.T) {
 	}
 }
 
+// TestBIRDInterop's flake, as a stream: after a restart the peer's
+// session comes back and dies before the peer re-sent its route. No
+// withdrawal names the route (gobgp never learned it again); the peer's
+// loss settles it, and the sweep removes the route.
+func TestFIBStaleRouteOfPeerLostAfterRestart(t *testing.T) {
+	h := fibHost(t, "fiblost")
+	f1, err := newFIBAt(quiet, h, 254, Protocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f1.apply(updates("198.18.1.0/24", "192.0.2.2"))
+	f1.close()
+	f2, err := newFIBAt(quiet, h, 254, Protocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.close()
+	if err := f2.loadStale(); err != nil {
+		t.Fatal(err)
+	}
+	peers := newPeerTracker()
+	peers.state("192.0.2.2", true)
+	if peers.settled("192.0.2.2", true) {
+		t.Fatal("settled before End-of-RIB")
+	}
+	peers.state("192.0.2.2", false) // BIRD died; no path, no withdrawal
+	f2.apply(updates())
+	expectFIB(t, "peer lost", "fiblost", 254, "198.18.1.0/24 via 192.0.2.2 proto bgp metric 0")
+	if !peers.settled("192.0.2.2", false) {
+		t.Fatal("a neighbour lost after the restart does not settle")
+	}
+	f2.sweep()
+	drain(f2)
+	expectFIB(t, "sweep", "fiblost", 254)
+}
+
 // A previous speaker (or an operator with proto bgp) left two routes for
 // one prefix at different metrics: the FIB keeps one per prefix, so the
 // other is removed when taken over, and a withdrawal then leaves nothing.

@@ -362,12 +362,11 @@ func (f *fib) sweep() {
 	}
 }
 
-// watch subscribes to best paths and End-of-RIB markers of s, and removes
-// stale routes once every configured neighbour is established and has
-// sent End-of-RIB, or after staleTimeout.
+// watch subscribes to best paths, End-of-RIB markers and peer states of
+// s, and removes stale routes once every configured neighbour is settled
+// (see peerTracker), or after staleTimeout.
 func (f *fib) watch(ctx context.Context, s *server.BgpServer, staleTimeout time.Duration) error {
-	var emu sync.Mutex
-	eor := map[string]bool{}
+	peers := newPeerTracker()
 	err := s.WatchEvent(ctx, &api.WatchEventRequest{
 		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
 			{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true},
@@ -380,18 +379,13 @@ func (f *fib) watch(ctx context.Context, s *server.BgpServer, staleTimeout time.
 		if t := r.GetTable(); t != nil {
 			for _, p := range t.Paths {
 				if p.Nlri == nil && p.NeighborIp != "" {
-					emu.Lock()
-					eor[p.NeighborIp] = true
-					emu.Unlock()
+					peers.endOfRIB(p.NeighborIp)
 				}
 			}
 			f.update(t.Paths)
 		}
-		if pe := r.GetPeer(); pe != nil && pe.Peer != nil && pe.Peer.State != nil &&
-			pe.Peer.State.SessionState != api.PeerState_ESTABLISHED {
-			emu.Lock()
-			delete(eor, pe.Peer.State.NeighborAddress)
-			emu.Unlock()
+		if pe := r.GetPeer(); pe != nil && pe.Peer != nil && pe.Peer.State != nil {
+			peers.state(pe.Peer.State.NeighborAddress, pe.Peer.State.SessionState == api.PeerState_ESTABLISHED)
 		}
 	})
 	if err != nil {
@@ -415,16 +409,14 @@ func (f *fib) watch(ctx context.Context, s *server.BgpServer, staleTimeout time.
 			}
 			converged := false
 			if quiet {
-				peers, all := 0, true
+				count, all := 0, true
 				s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-					peers++
-					emu.Lock()
-					if p.State == nil || p.State.SessionState != api.PeerState_ESTABLISHED || !eor[p.State.NeighborAddress] {
+					count++
+					if p.State == nil || !peers.settled(p.State.NeighborAddress, p.State.SessionState == api.PeerState_ESTABLISHED) {
 						all = false
 					}
-					emu.Unlock()
 				})
-				converged = peers > 0 && all
+				converged = count > 0 && all
 			}
 			if converged || time.Since(start) > staleTimeout {
 				f.log.Info("removing stale routes", "routes", n, "converged", converged)
@@ -433,4 +425,58 @@ func (f *fib) watch(ctx context.Context, s *server.BgpServer, staleTimeout time.
 		}
 	}()
 	return nil
+}
+
+// peerTracker decides when the routes a previous speaker left may go: when
+// every configured neighbour is settled. A neighbour is settled when it has
+// sent End-of-RIB in its established session (whatever stale route it did
+// not re-send is not its route any more), or when a session it had
+// established since this speaker started went down again: gobgp then
+// withdrew everything the neighbour re-sent, and a stale route it had not
+// re-sent yet would otherwise never be withdrawn at all — no withdrawal
+// event exists for a path gobgp never learned, and "every neighbour
+// established" cannot become true while it is down, so the route stayed
+// until staleTimeout. A neighbour that has not come back since the
+// restart is not settled: its routes stay while it reconnects.
+type peerTracker struct {
+	mu   sync.Mutex
+	eor  map[string]bool // End-of-RIB received in the current session
+	up   map[string]bool // established now
+	lost map[string]bool // was established since the start, is not now
+}
+
+func newPeerTracker() *peerTracker {
+	return &peerTracker{eor: map[string]bool{}, up: map[string]bool{}, lost: map[string]bool{}}
+}
+
+func (p *peerTracker) endOfRIB(addr string) {
+	p.mu.Lock()
+	p.eor[addr] = true
+	p.mu.Unlock()
+}
+
+func (p *peerTracker) state(addr string, established bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if established {
+		p.up[addr] = true
+		delete(p.lost, addr)
+		return
+	}
+	delete(p.eor, addr)
+	if p.up[addr] {
+		p.lost[addr] = true
+	}
+	delete(p.up, addr)
+}
+
+// settled reports whether the neighbour at addr, whose session is (or is
+// not) established according to gobgp, no longer holds stale routes back.
+func (p *peerTracker) settled(addr string, established bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if established {
+		return p.eor[addr]
+	}
+	return p.lost[addr]
 }
