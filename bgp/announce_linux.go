@@ -4,9 +4,8 @@ import (
 	"net/netip"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/nldump"
 	"github.com/fwdproject/fwd/internal/ns"
-	"github.com/vishvananda/netlink"
+	"github.com/fwdproject/fwd/internal/rtnl"
 )
 
 // announce_if_route: a prefix is originated while the tenant's table holds
@@ -32,36 +31,31 @@ func routesPresent(tenant string, table uint32, prefixes []netip.Prefix) map[net
 		return out
 	}
 	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
+	c, err := rtnl.Open(h)
 	if err != nil {
 		return out
 	}
-	defer nh.Close()
+	defer c.Close()
 	want := map[netip.Prefix]bool{}
 	fams := map[int]bool{}
 	for _, p := range prefixes {
 		want[p] = true
 		if p.Addr().Is6() {
-			fams[netlink.FAMILY_V6] = true
+			fams[6] = true
 		} else {
-			fams[netlink.FAMILY_V4] = true
+			fams[4] = true
 		}
 	}
 	// One dump of the table per family for all prefixes, not one per
 	// prefix: the table may hold a full BGP feed.
 	for fam := range fams {
-		rs, err := nldump.Retry(func() ([]netlink.Route, error) {
-			return nh.RouteListFiltered(fam, &netlink.Route{Table: int(table)}, netlink.RT_FILTER_TABLE)
-		})
+		rs, err := c.Routes(rtnl.Filter{Family: fam, Table: table})
 		if err != nil {
 			continue
 		}
 		for _, r := range rs {
-			if r.Protocol == Protocol || r.Dst == nil {
-				continue
-			}
-			if q, ok := prefixOf(r.Dst); ok && want[q] {
-				out[q] = true
+			if r.Protocol != Protocol && want[r.Dst] {
+				out[r.Dst] = true
 			}
 		}
 	}

@@ -14,8 +14,6 @@ import (
 
 	"github.com/fwdproject/fwd/internal/ns"
 	api "github.com/osrg/gobgp/v3/api"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Process control of one speaker: start it inside the tenant's namespace,
@@ -155,23 +153,7 @@ func (sp *speaker) flushRoutes(table uint32) error {
 		return err
 	}
 	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return err
-	}
-	defer nh.Close()
-	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		rs, err := nh.RouteListFiltered(fam, &netlink.Route{Table: int(table), Protocol: Protocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
-		if err != nil {
-			return err
-		}
-		for i := range rs {
-			if err := nh.RouteDel(&rs[i]); err != nil && !errors.Is(err, unix.ESRCH) {
-				return err
-			}
-		}
-	}
-	return nil
+	return flushTable(h, table, Protocol)
 }
 
 // endSupervision tells the monitor to return. sp.mu is held.

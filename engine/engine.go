@@ -57,7 +57,8 @@ type Report struct {
 }
 
 // stagePlan is one subsystem's planned changes for one tenant. Changes
-// is what `fwd plan` prints; Apply is the only call that writes.
+// is what `fwd plan` prints, and after Apply what was done; Apply is the
+// only call that writes.
 type stagePlan interface {
 	Changes() []change.Change
 	Apply(ctx context.Context) error
@@ -132,6 +133,7 @@ func (e *Engine) tenant(ctx context.Context, t *config.Tenant, dryRun bool, rep 
 			continue
 		}
 		err = p.Apply(ctx)
+		cs = p.Changes() // what Apply did, which may differ from the plan
 		rep.Changes = append(rep.Changes, cs...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", st.name, err)

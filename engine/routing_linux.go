@@ -4,17 +4,38 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/routing"
 	"github.com/vishvananda/netns"
 )
 
-// routingStage: TRANSITIONAL adapter over routing.Reconcile(dryRun); to be
-// replaced by routing.Observe → routing.Plan → routing.Apply.
+// routingStage observes the tenant's routes and rules and plans them;
+// the plan's Apply is routing.Apply.
 var routingStage = tenantStage{name: "routing", plan: func(ctx context.Context, log *slog.Logger, t *config.Tenant, h netns.NsHandle) (stagePlan, error) {
-	cs, err := routing.Reconcile(ctx, t, h, true)
+	d := routing.Compile(t)
+	obs, err := routing.Observe(h, d)
 	if err != nil {
 		return nil, err
 	}
-	return legacyPlan{cs, func(ctx context.Context) error { _, err := routing.Reconcile(ctx, t, h, false); return err }}, nil
+	steps := routing.Plan(d, obs)
+	return &routingPlan{log: log, h: h, steps: steps, changes: steps.Changes()}, nil
 }}
+
+// routingPlan is a routing.Steps bound to its namespace.
+type routingPlan struct {
+	log     *slog.Logger
+	h       netns.NsHandle
+	steps   routing.Steps
+	changes []change.Change
+}
+
+// Changes is the plan until Apply runs, then what Apply did (a route the
+// kernel refused for an unreachable gateway becomes a skip-route).
+func (p *routingPlan) Changes() []change.Change { return p.changes }
+
+func (p *routingPlan) Apply(ctx context.Context) error {
+	cs, err := routing.Apply(ctx, p.log, p.h, p.steps)
+	p.changes = cs
+	return err
+}

@@ -4,34 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 	"sync"
 
+	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
-// Installer writes routes into one namespace fast: many route messages per
-// sendmsg, acknowledgements only for failures and chunk ends, large socket
-// buffers, and kernel nexthop objects so that every route through one
-// gateway can be withdrawn with one message. Static routing and BGP share
-// it; each passes its own protocol number, and the installer reads and
-// changes only routes carrying that number.
+// Installer is the static-routing owner on top of rtnl: it writes routes
+// under one protocol number (Protocol for fwd's static routes) into one
+// namespace, in batches, with kernel nexthop objects so that every route
+// through one gateway can be withdrawn with one message, and reads and
+// deletes only routes carrying its number. The BGP speaker does not use
+// it: it is a second owner on rtnl with its own number (see package bgp).
 type Installer struct {
 	mu    sync.Mutex
-	c     *conn
+	c     *rtnl.Conn
 	proto uint8
 }
 
 // NewInstaller opens an installer on namespace h (an unopened handle
 // means the caller's namespace). proto marks the routes it installs and
-// bounds what it reads and deletes: Protocol for fwd's static routes.
+// bounds what it reads and deletes.
 func NewInstaller(h netns.NsHandle, proto uint8) (*Installer, error) {
 	if proto == 0 {
 		return nil, errors.New("installer: protocol 0 would claim every route")
 	}
-	c, err := openConn(h)
+	c, err := rtnl.Open(h)
 	if err != nil {
 		return nil, err
 	}
@@ -39,9 +37,10 @@ func NewInstaller(h netns.NsHandle, proto uint8) (*Installer, error) {
 }
 
 // Close releases the socket.
-func (in *Installer) Close() error { return in.c.close() }
+func (in *Installer) Close() error { return in.c.Close() }
 
-// OpError is one route the kernel refused.
+// OpError is one route the kernel refused. errors.Is(e, rtnl.ErrUnreachable)
+// and the other rtnl sentinels classify it.
 type OpError struct {
 	Op  Op
 	Err error
@@ -51,76 +50,44 @@ func (e OpError) Error() string {
 	return fmt.Sprintf("%s %s: %v", e.Op.Kind, e.Op.Route.String(), e.Err)
 }
 
-// Unreachable reports whether the kernel refused the route because its
-// gateway is not reachable (no connected route, interface down or gone).
-func (e OpError) Unreachable() bool {
-	var ke *kernelError
-	if errors.As(e.Err, &ke) && ke.errno == unix.EINVAL && (strings.Contains(ke.msg, "gateway") || strings.Contains(ke.msg, "Nexthop device is not up")) {
-		return true
-	}
-	return errors.Is(e.Err, unix.ENETUNREACH) || errors.Is(e.Err, unix.EHOSTUNREACH) || errors.Is(e.Err, unix.ENODEV) || errors.Is(e.Err, unix.ENETDOWN)
-}
-
-// BadSource reports whether the kernel refused the route's preferred
-// source (for IPv6, an address still tentative is refused).
-func (e OpError) BadSource() bool {
-	var ke *kernelError
-	return errors.As(e.Err, &ke) && ke.errno == unix.EINVAL && strings.Contains(ke.msg, "source address")
-}
+func (e OpError) Unwrap() error { return e.Err }
 
 // Routes reads the installer's own routes (both families) in table (0:
 // every table), one dump per family.
 func (in *Installer) Routes(table uint32) ([]Route, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	var out []Route
-	for _, af := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if err := in.c.dumpRoutes(af, table, in.proto, func(r Route) { out = append(out, r) }); err != nil {
-			return nil, fmt.Errorf("dump routes: %w", err)
-		}
-	}
-	return out, nil
+	return in.c.Routes(rtnl.Filter{Table: table, Protocol: in.proto})
 }
 
-// allRoutes reads every route of every protocol in table (0: all).
-func (in *Installer) allRoutes(table uint32) ([]Route, error) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	var out []Route
-	for _, af := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if err := in.c.dumpRoutes(af, table, 0, func(r Route) { out = append(out, r) }); err != nil {
-			return nil, fmt.Errorf("dump routes: %w", err)
-		}
-	}
-	return out, nil
-}
-
-// Apply performs ops in order, in batches. It returns the ops the kernel
-// refused; err is only for failures of the socket itself. A delete of a
-// route that is already gone is not a failure.
+// Apply performs ops in order, in batches (errors-only acks). It returns
+// the ops the kernel refused; err is only for failures of the socket
+// itself. A delete of a route that is already gone is not a failure.
 func (in *Installer) Apply(ctx context.Context, ops []Op) ([]OpError, error) {
+	failed, err := in.write(ctx, ops)
+	var out []OpError
+	for _, f := range failed {
+		out = append(out, OpError{Op: ops[f.Index], Err: f.Err})
+	}
+	return out, err
+}
+
+// write is Apply with the failures by index.
+func (in *Installer) write(ctx context.Context, ops []Op) ([]rtnl.Failure, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	errs, err := in.c.batch(len(ops), func(b []byte, i int, flags uint16, seq uint32) []byte {
-		op := &ops[i]
-		switch op.Kind {
-		case OpAdd:
-			return appendRouteMsg(b, unix.RTM_NEWROUTE, flags|unix.NLM_F_CREATE|unix.NLM_F_EXCL, seq, in.proto, &op.Route, false)
-		case OpReplace, OpUpsert:
-			return appendRouteMsg(b, unix.RTM_NEWROUTE, flags|unix.NLM_F_CREATE|unix.NLM_F_REPLACE, seq, in.proto, &op.Route, false)
-		default:
-			return appendRouteMsg(b, unix.RTM_DELROUTE, flags, seq, in.proto, &op.Route, true)
-		}
+	res, err := in.c.WriteRoutes(in.proto, rtnl.AckErrors, len(ops), func(i int) (rtnl.Kind, *rtnl.Route) {
+		return ops[i].Kind.rtnl(), &ops[i].Route
 	})
-	var out []OpError
-	for i, e := range errs {
-		if ops[i].Kind == OpDelete && errors.Is(e, unix.ESRCH) {
+	out := res.Failed[:0]
+	for _, f := range res.Failed {
+		if ops[f.Index].Kind == OpDelete && errors.Is(f.Err, rtnl.ErrNotFound) {
 			continue
 		}
-		out = append(out, OpError{Op: ops[i], Err: e})
+		out = append(out, f)
 	}
 	return out, err
 }
@@ -199,42 +166,10 @@ func (in *Installer) Sync(ctx context.Context, table uint32, desired []Route) (S
 	return res, err
 }
 
-// Nexthop is a kernel nexthop object (RTM_NEWNEXTHOP): routes refer to it
-// by ID (Route.NHID), and deleting it withdraws every route using it in
-// one message.
-type Nexthop struct {
-	ID      uint32
-	Gw      netip.Addr
-	Ifindex int // required by the kernel
-	OnLink  bool
-}
-
 // AddNexthop creates or replaces a nexthop object. Replacing it moves
 // every route using it to the new gateway at once.
 func (in *Installer) AddNexthop(ctx context.Context, nh Nexthop) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	errs, err := in.c.batch(1, func(b []byte, _ int, flags uint16, seq uint32) []byte {
-		off := len(b)
-		b = appendHdr(b, rtmNewNH, flags|unix.NLM_F_CREATE|unix.NLM_F_REPLACE, seq)
-		var fl uint32
-		if nh.OnLink {
-			fl = rtnhFOnlink
-		}
-		b = append(b, afOf(nh.Gw), 0, in.proto, 0)
-		b = ne.AppendUint32(b, fl)
-		b = appendU32Attr(b, nhaID, nh.ID)
-		b = appendU32Attr(b, nhaOIF, uint32(nh.Ifindex))
-		b = appendAttr(b, nhaGW, nh.Gw.AsSlice())
-		return finish(b, off)
-	})
-	if err == nil {
-		err = errs[0]
-	}
-	if err != nil {
+	if err := in.nexthop(ctx, rtnl.Replace, &nh); err != nil {
 		return fmt.Errorf("nexthop %d via %s: %w", nh.ID, nh.Gw, err)
 	}
 	return nil
@@ -243,24 +178,22 @@ func (in *Installer) AddNexthop(ctx context.Context, nh Nexthop) error {
 // DeleteNexthop deletes a nexthop object and, with it, every route that
 // uses it. A missing nexthop is not an error.
 func (in *Installer) DeleteNexthop(ctx context.Context, id uint32) error {
+	err := in.nexthop(ctx, rtnl.Delete, &Nexthop{ID: id})
+	if err != nil && !errors.Is(err, rtnl.ErrNotFound) {
+		return fmt.Errorf("delete nexthop %d: %w", id, err)
+	}
+	return nil
+}
+
+func (in *Installer) nexthop(ctx context.Context, k rtnl.Kind, nh *Nexthop) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	errs, err := in.c.batch(1, func(b []byte, _ int, flags uint16, seq uint32) []byte {
-		off := len(b)
-		b = appendHdr(b, rtmDelNH, flags, seq)
-		b = append(b, unix.AF_UNSPEC, 0, 0, 0)
-		b = ne.AppendUint32(b, 0)
-		b = appendU32Attr(b, nhaID, id)
-		return finish(b, off)
-	})
-	if err == nil {
-		err = errs[0]
+	res, err := in.c.WriteNexthops(in.proto, rtnl.AckEach, 1, func(int) (rtnl.Kind, *rtnl.Nexthop) { return k, nh })
+	if err == nil && len(res.Failed) > 0 {
+		err = res.Failed[0].Err
 	}
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("delete nexthop %d: %w", id, err)
-	}
-	return nil
+	return err
 }

@@ -87,10 +87,11 @@ func DiffRules(desired, owned []Rule) []RuleOp {
 	return ops
 }
 
-// Desired is a tenant's planned routing state: pure data from config.
+// Desired is a tenant's wanted routing state: pure data from config.
 type Desired struct {
-	Routes []Route // NextHops carry interface names; Ifindex is resolved by the applier
+	Routes []Route // NextHops carry interface names; Plan resolves them to indexes
 	Rules  []Rule
+	tenant *config.Tenant // names tenant, tables in changes; nil: numbers
 }
 
 var configTypes = map[string]uint8{
@@ -100,10 +101,10 @@ var configTypes = map[string]uint8{
 	config.RouteProhibit:    TypeProhibit,
 }
 
-// Plan compiles a tenant's routing config into the routes and rules fwd
+// Compile turns a tenant's routing config into the routes and rules fwd
 // must own in its namespace. It touches no kernel state.
-func Plan(t *config.Tenant) Desired {
-	var d Desired
+func Compile(t *config.Tenant) Desired {
+	d := Desired{tenant: t}
 	for _, cr := range t.Routing.Routes {
 		r := Route{Table: cr.TableID, Dst: cr.To, Type: configTypes[cr.Type], Metric: cr.Metric, Src: cr.Src}
 		for _, nh := range cr.NextHops {

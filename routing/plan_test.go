@@ -5,11 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/internal/testkit"
+	"github.com/vishvananda/netns"
 )
 
 func TestPlan(t *testing.T) {
-	cfg, err := config.Parse("t.toml", []byte(`
+	cfg := testkit.Config(t, `
 [tenant.edge.interface.wan1]
 device = "eth1"
 addresses = ["203.0.113.2/24", "2001:db8:1::2/64"]
@@ -36,11 +38,8 @@ table = "isp2"
 priority = 100
 from = "203.0.113.0/24"
 table = "main"
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := Plan(cfg.Tenant("edge"))
+`)
+	d := Compile(cfg.Tenant("edge"))
 	var got []string
 	for _, r := range d.Routes {
 		got = append(got, r.String())
@@ -122,5 +121,107 @@ func TestDiffRules(t *testing.T) {
 	}
 	if ops := DiffRules([]Rule{r1}, []Rule{owned}); len(ops) != 0 {
 		t.Errorf("no-op = %+v", ops)
+	}
+}
+
+const planTenant = `
+[tenant.edge.interface.wan1]
+device = "eth1"
+addresses = ["203.0.113.2/24"]
+[tenant.edge.interface.lan]
+device = "eth3"
+addresses = ["192.0.2.1/24"]
+[tenant.edge.table.isp2]
+id = 100
+[[tenant.edge.route]]
+to = "198.18.1.0/24"
+via = "203.0.113.1"
+[[tenant.edge.route]]
+to = "198.18.2.0/24"
+dev = "lan"
+[[tenant.edge.route]]
+to = "198.18.3.0/24"
+via = "203.0.113.9"
+table = "isp2"
+[[tenant.edge.route]]
+to = "198.18.4.0/24"
+via = "203.0.113.1"
+[[tenant.edge.route_rule]]
+priority = 100
+from = "192.0.2.128/25"
+table = "isp2"
+`
+
+func changeLines(cs []change.Change) string {
+	var out []string
+	for _, c := range cs {
+		s := c.Tenant + " " + c.Subsystem + "/" + c.Action + " " + c.Object
+		if c.Detail != "" {
+			s += " (" + c.Detail + ")"
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "\n")
+}
+
+// Plan sorts routes into skips, conflicts, replacements, additions and
+// deletions from a hand-built observed state: no kernel, no root.
+func TestPlanAgainstObservedState(t *testing.T) {
+	p := netip.MustParsePrefix
+	d := Compile(testkit.Config(t, planTenant).Tenant("edge"))
+	owned1 := Route{Table: 254, Dst: p("198.18.1.0/24"), NextHops: []NextHop{{Gw: netip.MustParseAddr("203.0.113.1"), Ifindex: 2, Weight: 1}}, Protocol: Protocol}
+	ownedOld := Route{Table: 100, Dst: p("198.18.3.0/24"), NextHops: gw("203.0.113.8"), Protocol: Protocol}
+	stale := Route{Table: 254, Dst: p("198.18.9.0/24"), NextHops: []NextHop{{Gw: netip.MustParseAddr("203.0.113.1"), Ifindex: 2}}, Protocol: Protocol}
+	foreign := Route{Table: 254, Dst: p("198.18.4.0/24"), NextHops: []NextHop{{Ifindex: 2}}, Protocol: 4}
+	obs := State{
+		Links:   map[string]int{"lo": 1, "wan1": 2}, // lan is missing
+		Owned:   []Route{owned1, ownedOld, stale},
+		Foreign: map[Key]Route{foreign.Key(): foreign},
+	}
+	steps := Plan(d, obs)
+	want := strings.Join([]string{
+		`edge routing/skip-route 198.18.2.0/24 dev lan (interface "lan" does not exist)`,
+		`edge routing/conflict-route 198.18.4.0/24 via 203.0.113.1 (the key is held by "198.18.4.0/24 dev wan1" (protocol static), which fwd does not own)`,
+		`edge routing/replace-route 198.18.3.0/24 via 203.0.113.9 table isp2 (was 198.18.3.0/24 via 203.0.113.8 table isp2)`,
+		`edge routing/delete-route 198.18.9.0/24 via 203.0.113.1 dev wan1`,
+		`edge routing/add-rule 100: from 192.0.2.128/25 lookup isp2`,
+	}, "\n")
+	if got := changeLines(steps.Changes()); got != want {
+		t.Errorf("changes:\n%s\nwant:\n%s", got, want)
+	}
+	if len(steps.Routes) != 2 || steps.Routes[0].Kind != OpReplace || steps.Routes[1].Kind != OpDelete {
+		t.Errorf("route steps = %+v", steps.Routes)
+	}
+	// Plan resolved nothing into desired itself (it stays reusable).
+	if d.Routes[1].NextHops[0].Ifindex != 0 {
+		t.Error("Plan modified desired")
+	}
+	// Observed as desired: an empty plan.
+	obs.Owned = []Route{owned1, {Table: 100, Dst: p("198.18.3.0/24"), NextHops: gw("203.0.113.9"), Protocol: Protocol},
+		{Table: 254, Dst: p("198.18.2.0/24"), NextHops: []NextHop{{Ifindex: 3, Weight: 1}}, Protocol: Protocol},
+		{Table: 254, Dst: p("198.18.4.0/24"), NextHops: gw("203.0.113.1"), Protocol: Protocol}}
+	obs.Foreign = nil
+	obs.Links["lan"] = 3
+	obs.Rules = []Rule{{Family: 4, Priority: 100, From: p("192.0.2.128/25"), Table: 100, Protocol: Protocol}}
+	if steps := Plan(d, obs); !steps.Empty() {
+		t.Errorf("up-to-date plan = %s", changeLines(steps.Changes()))
+	}
+}
+
+// A tenant whose namespace does not exist yet (fwd plan before its first
+// apply) is planned against a Fresh state: everything is added, and the
+// caller's own namespace is not read in its place.
+func TestPlanForNewTenantReadsNoNamespace(t *testing.T) {
+	d := Compile(testkit.Config(t, planTenant).Tenant("edge"))
+	obs, err := Observe(netns.None(), d)
+	if err != nil || !obs.Fresh || obs.Links != nil || obs.Owned != nil {
+		t.Fatalf("observe without a namespace = %+v, %v", obs, err)
+	}
+	sum := change.Summary(Plan(d, obs).Changes())
+	if sum["routing/add-route"] != 4 || sum["routing/add-rule"] != 1 || len(sum) != 2 {
+		t.Errorf("plan for a new tenant = %v", sum)
+	}
+	if _, err := Apply(t.Context(), nil, netns.None(), Plan(d, obs)); err == nil {
+		t.Error("apply without a namespace handle succeeded")
 	}
 }

@@ -3,18 +3,19 @@ package routing
 import (
 	"cmp"
 	"fmt"
-	"net/netip"
 	"slices"
-	"strings"
+
+	"github.com/fwdproject/fwd/internal/rtnl"
 )
 
 // Protocol is the rtm_protocol (and FRA_PROTOCOL for rules) that marks
-// every route, rule and nexthop fwd installs. fwd only ever changes or
-// deletes objects carrying it. 243 (0xf3) is unused by iproute2's
-// rt_protos and by the routing daemons that register numbers
+// every route, rule and nexthop fwd's static routing installs. It only
+// ever changes or deletes objects carrying it. 243 (0xf3) is unused by
+// iproute2's rt_protos and by the routing daemons that register numbers
 // (bird 12, zebra 11, bgp 186…): `ip route show table all proto 243`
 // lists fwd's routes, and an /etc/iproute2/rt_protos.d/fwd.conf line
-// "243 fwd" makes `ip` print and accept the name.
+// "243 fwd" makes `ip` print and accept the name. The BGP speaker writes
+// through the same rtnl layer under its own number (bgp.Protocol).
 const Protocol = 243
 
 // ProtocolName is the name docs and views give Protocol.
@@ -22,129 +23,30 @@ const ProtocolName = "fwd"
 
 // Route types (kernel RTN_* values, stable ABI).
 const (
-	TypeUnicast     uint8 = 1
-	TypeBlackhole   uint8 = 6
-	TypeUnreachable uint8 = 7
-	TypeProhibit    uint8 = 8
+	TypeUnicast     = rtnl.TypeUnicast
+	TypeBlackhole   = rtnl.TypeBlackhole
+	TypeUnreachable = rtnl.TypeUnreachable
+	TypeProhibit    = rtnl.TypeProhibit
 )
 
-var typeNames = map[uint8]string{1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat"}
-
 // TypeName returns the iproute2 name of a route type.
-func TypeName(t uint8) string {
-	if n, ok := typeNames[t]; ok {
-		return n
-	}
-	return fmt.Sprint(t)
-}
+func TypeName(t uint8) string { return rtnl.TypeName(t) }
 
-// NextHop is one path of a route. Gw is invalid for a route straight out
-// of an interface. Ifindex 0 in a desired route lets the kernel choose.
-type NextHop struct {
-	Gw      netip.Addr
-	Ifindex int
-	Dev     string // interface name, for messages and views
-	Weight  int    // 1-256; 0 reads as 1
-	OnLink  bool
-}
+// Route, NextHop, Key and Nexthop are the kernel-route layer's own types:
+// a plan is written to the kernel without conversion or copies.
+type (
+	Route   = rtnl.Route
+	NextHop = rtnl.NextHop
+	Key     = rtnl.Key
+	Nexthop = rtnl.Nexthop
+)
 
-// Route is one kernel route, as fwd plans, installs and reads it.
-type Route struct {
-	Table    uint32
-	Dst      netip.Prefix
-	Type     uint8 // TypeUnicast when 0
-	Metric   uint32
-	Src      netip.Addr
-	NextHops []NextHop // empty for blackhole/unreachable/prohibit and NHID routes
-	NHID     uint32    // kernel nexthop object, instead of NextHops
-	Protocol uint8     // set by reads; installs always use Protocol
-	Scope    uint8     // set by reads
-}
-
-// Family returns 4 or 6.
-func (r *Route) Family() int {
-	if r.Dst.Addr().Is4() {
-		return 4
-	}
-	return 6
-}
-
-func (r *Route) typ() uint8 {
-	if r.Type == 0 {
-		return TypeUnicast
-	}
-	return r.Type
-}
-
-// Key is what the kernel uses to tell routes apart (tos is always 0 for
-// fwd): two routes with the same key cannot coexist, and NLM_F_REPLACE
-// swaps one for the other in place.
-type Key struct {
-	Table  uint32
-	Dst    netip.Prefix
-	Metric uint32
-}
-
-// Key returns the route's identity.
-func (r *Route) Key() Key { return Key{r.Table, r.Dst, r.Metric} }
-
-func (k Key) String() string {
-	return fmt.Sprintf("%s table %d metric %d", k.Dst, k.Table, k.Metric)
-}
-
-// String renders the route in `ip route` syntax.
-func (r *Route) String() string {
-	var b strings.Builder
-	if t := r.typ(); t != TypeUnicast {
-		b.WriteString(TypeName(t) + " ")
-	}
-	b.WriteString(r.Dst.String())
-	if r.NHID != 0 {
-		fmt.Fprintf(&b, " nhid %d", r.NHID)
-	}
-	multi := len(r.NextHops) > 1
-	for _, nh := range r.NextHops {
-		if multi {
-			b.WriteString(" nexthop")
-		}
-		if nh.Gw.IsValid() {
-			b.WriteString(" via " + nh.Gw.String())
-		}
-		if nh.Dev != "" {
-			b.WriteString(" dev " + nh.Dev)
-		} else if nh.Ifindex != 0 {
-			fmt.Fprintf(&b, " dev #%d", nh.Ifindex)
-		}
-		if multi {
-			fmt.Fprintf(&b, " weight %d", weight(nh.Weight))
-		}
-		if nh.OnLink {
-			b.WriteString(" onlink")
-		}
-	}
-	if r.Table != 254 {
-		fmt.Fprintf(&b, " table %d", r.Table)
-	}
-	if r.Metric != 0 {
-		fmt.Fprintf(&b, " metric %d", r.Metric)
-	}
-	if r.Src.IsValid() {
-		b.WriteString(" src " + r.Src.String())
-	}
-	return b.String()
-}
-
-func weight(w int) int {
-	if w <= 0 {
-		return 1
-	}
-	return w
-}
+func weight(w int) int { return rtnl.Weight(w) }
 
 // Same reports whether actual (read from the kernel) is what desired asks
 // for. Fields desired leaves open (interface of a gateway) are not compared.
 func Same(desired, actual *Route) bool {
-	if desired.Key() != actual.Key() || desired.typ() != actual.typ() || desired.Src != actual.Src || desired.NHID != actual.NHID {
+	if desired.Key() != actual.Key() || desired.RouteType() != actual.RouteType() || desired.Src != actual.Src || desired.NHID != actual.NHID {
 		return false
 	}
 	if len(desired.NextHops) != len(actual.NextHops) {
@@ -182,6 +84,16 @@ const (
 
 func (k OpKind) String() string {
 	return [...]string{"add-route", "replace-route", "delete-route", "upsert-route"}[k]
+}
+
+func (k OpKind) rtnl() rtnl.Kind {
+	switch k {
+	case OpAdd:
+		return rtnl.Create
+	case OpDelete:
+		return rtnl.Delete
+	}
+	return rtnl.Replace
 }
 
 // Op is one route change.
@@ -231,4 +143,13 @@ func Diff(desired, owned []Route, foreign map[Key]Route) (ops []Op, conflicts []
 	}
 	slices.SortFunc(dels, func(a, b Op) int { return compareKeys(a.Route.Key(), b.Route.Key()) })
 	return append(ops, dels...), conflicts
+}
+
+var protoNames = map[uint8]string{0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 8: "gated", 9: "ra", 10: "mrt", 11: "zebra", 12: "bird", 16: "dhcp", 42: "babel", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp", Protocol: ProtocolName}
+
+func protoName(p uint8) string {
+	if n, ok := protoNames[p]; ok {
+		return n
+	}
+	return fmt.Sprint(p)
 }

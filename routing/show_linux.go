@@ -6,7 +6,7 @@ import (
 	"sort"
 
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/nldump"
+	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -93,25 +93,25 @@ func ReadRoutes(ns netns.NsHandle, t *config.Tenant, table uint32) ([]RouteView,
 	if !ns.IsOpen() {
 		return nil, errNoNamespace
 	}
-	c, err := openConn(ns)
+	c, err := rtnl.Open(ns)
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
-	var routes []Route
-	for _, af := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if err := c.dumpRoutes(af, table, 0, func(r Route) {
-			if table == 0 && r.Table == config.TableLocal {
-				return
-			}
-			routes = append(routes, r)
-		}); err != nil {
-			return nil, fmt.Errorf("read routes: %w", err)
+	all, err := c.Routes(rtnl.Filter{Table: table})
+	c.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read routes: %w", err)
+	}
+	routes := all[:0]
+	for _, r := range all {
+		if table == 0 && r.Table == config.TableLocal {
+			continue
 		}
+		routes = append(routes, r)
 	}
 	byIndex := map[int]string{}
 	if nh, err := netlink.NewHandleAt(ns); err == nil {
-		if links, err := nldump.Retry(func() ([]netlink.Link, error) { return nh.LinkList() }); err == nil {
+		if links, err := rtnl.Retry(func() ([]netlink.Link, error) { return nh.LinkList() }); err == nil {
 			for _, l := range links {
 				byIndex[l.Attrs().Index] = l.Attrs().Name
 			}
@@ -138,7 +138,7 @@ func ReadRoutes(ns netns.NsHandle, t *config.Tenant, table uint32) ([]RouteView,
 	for i := range routes {
 		r := &routes[i]
 		v := RouteView{
-			Table: r.Table, TableName: tableName(t, r.Table), Dst: r.Dst.String(), Type: TypeName(r.typ()),
+			Table: r.Table, TableName: tableName(t, r.Table), Dst: r.Dst.String(), Type: TypeName(r.RouteType()),
 			Protocol: protoName(r.Protocol), Owned: r.Protocol == Protocol, Metric: r.Metric, NHID: r.NHID,
 		}
 		if r.Dst.Bits() == 0 {
@@ -173,7 +173,7 @@ func ReadRules(ns netns.NsHandle, t *config.Tenant) ([]RuleView, error) {
 	defer nh.Close()
 	var views []RuleView
 	for _, af := range []int{unix.AF_INET, unix.AF_INET6} {
-		list, err := nldump.Retry(func() ([]netlink.Rule, error) { return nh.RuleList(af) })
+		list, err := rtnl.Retry(func() ([]netlink.Rule, error) { return nh.RuleList(af) })
 		if err != nil {
 			return nil, fmt.Errorf("read rules: %w", err)
 		}

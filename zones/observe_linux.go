@@ -7,8 +7,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/fwdproject/fwd/internal/nldump"
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -24,7 +24,7 @@ func toLink(h *netlink.Handle, nl netlink.Link, withAddrs bool) (*Link, error) {
 	if !withAddrs {
 		return l, nil
 	}
-	addrs, err := nldump.Retry(func() ([]netlink.Addr, error) { return h.AddrList(nl, netlink.FAMILY_ALL) })
+	addrs, err := rtnl.Retry(func() ([]netlink.Addr, error) { return h.AddrList(nl, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("addresses of %s: %w", a.Name, err)
 	}
@@ -67,7 +67,7 @@ func observeNamespace(name string) (n *Namespace, owned bool, err error) {
 		return nil, false, fmt.Errorf("namespace %q: netlink: %w", name, err)
 	}
 	defer nh.Close()
-	links, err := nldump.Retry(nh.LinkList)
+	links, err := rtnl.Retry(nh.LinkList)
 	if err != nil {
 		return nil, false, fmt.Errorf("namespace %q: links: %w", name, err)
 	}
@@ -110,7 +110,7 @@ func Observe(defaultNS netns.NsHandle) (*State, error) {
 		return nil, err
 	}
 	defer h.Close()
-	links, err := nldump.Retry(h.LinkList)
+	links, err := rtnl.Retry(h.LinkList)
 	if err != nil {
 		return nil, fmt.Errorf("default namespace links: %w", err)
 	}
@@ -121,24 +121,24 @@ func Observe(defaultNS netns.NsHandle) (*State, error) {
 		}
 		st.Default = append(st.Default, ll)
 	}
-	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		routes, err := nldump.Retry(func() ([]netlink.Route, error) {
-			return h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("default namespace routes: %w", err)
+	// The links that carry the default namespace's default route are
+	// never moved (they are how the operator reaches the box).
+	rc, err := rtnl.Open(defaultNS)
+	if err != nil {
+		return nil, fmt.Errorf("default namespace routes: %w", err)
+	}
+	routes, err := rc.Routes(rtnl.Filter{Table: unix.RT_TABLE_MAIN})
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("default namespace routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst.Bits() != 0 {
+			continue
 		}
-		for _, r := range routes {
-			if r.Dst != nil {
-				if ones, _ := r.Dst.Mask.Size(); ones != 0 {
-					continue
-				}
-			}
-			if r.LinkIndex > 0 {
-				st.DefaultRouteLinks[r.LinkIndex] = true
-			}
-			for _, nh := range r.MultiPath {
-				st.DefaultRouteLinks[nh.LinkIndex] = true
+		for _, nh := range r.NextHops {
+			if nh.Ifindex > 0 {
+				st.DefaultRouteLinks[nh.Ifindex] = true
 			}
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -27,10 +26,10 @@ import (
 	"github.com/fwdproject/fwd/bgp"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 const envSpeaker = "FWD_BGP_BENCH_SPEAKER"
@@ -60,58 +59,21 @@ func sh(argv ...string) error {
 }
 
 // routeCount counts the IPv6 routes carrying the speaker's protocol in a
-// namespace with one netlink dump, counting messages without decoding
-// them into Go values (reading /proc/net/ipv6_route is quadratic and would
-// steal the CPU being measured).
+// namespace with one rtnl dump, filtered by protocol in the kernel and
+// counted without decoding next hops (reading /proc/net/ipv6_route is
+// quadratic and would steal the CPU being measured).
 func routeCount(nsName string) (int, error) {
-	n := 0
-	err := ns.DoNamed(nsName, func() error {
-		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-			return err
-		}
-		req := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofRtMsg)
-		binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
-		binary.NativeEndian.PutUint16(req[4:], unix.RTM_GETROUTE)
-		binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
-		binary.NativeEndian.PutUint32(req[8:], 1)
-		req[unix.NLMSG_HDRLEN] = unix.AF_INET6
-		if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-			return err
-		}
-		buf := make([]byte, 1<<20)
-		for {
-			m, _, err := unix.Recvfrom(fd, buf, 0)
-			if err != nil {
-				return err
-			}
-			b := buf[:m]
-			for len(b) >= unix.NLMSG_HDRLEN {
-				l := int(binary.NativeEndian.Uint32(b[0:]))
-				typ := binary.NativeEndian.Uint16(b[4:])
-				if l < unix.NLMSG_HDRLEN || l > len(b) {
-					return fmt.Errorf("bad netlink message")
-				}
-				switch typ {
-				case unix.NLMSG_DONE:
-					return nil
-				case unix.NLMSG_ERROR:
-					return fmt.Errorf("netlink dump error")
-				case unix.RTM_NEWROUTE:
-					// rtmsg: family, dst_len, src_len, tos, table, protocol…
-					if l >= unix.NLMSG_HDRLEN+unix.SizeofRtMsg && b[unix.NLMSG_HDRLEN+5] == bgp.Protocol {
-						n++
-					}
-				}
-				b = b[(l+3)&^3:]
-			}
-		}
-	})
-	return n, err
+	h, err := ns.Open(nsName)
+	if err != nil {
+		return 0, err
+	}
+	defer h.Close()
+	c, err := rtnl.Open(h)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.CountRoutes(rtnl.Filter{Family: 6, Protocol: bgp.Protocol})
 }
 
 var lastDump time.Duration

@@ -1,9 +1,13 @@
+//go:build kernel
+
 package routing_test
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -11,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
@@ -90,15 +94,6 @@ fwmask = 0xf0
 table = "isp2"
 `
 
-func mustConfig(t *testing.T, text string) *config.Config {
-	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(text))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	return cfg
-}
-
 // topology builds the tenant "edge" with two uplinks to ISP hosts, each
 // of which owns 198.18.0.1, and a LAN host with a low and a high address.
 func topology(t *testing.T) *zones.Manager {
@@ -136,11 +131,38 @@ func apply(t *testing.T, m *zones.Manager, cfg *config.Config, dryRun bool) []ch
 		t.Fatal(err)
 	}
 	defer h.Close()
-	cs, err := routing.Reconcile(context.Background(), cfg.Tenant("edge"), h, dryRun)
+	var cs []change.Change
+	if dryRun {
+		cs, err = plan(cfg.Tenant("edge"), h)
+	} else {
+		cs, err = reconcile(cfg.Tenant("edge"), h)
+	}
 	if err != nil {
 		t.Fatalf("routing: %v", err)
 	}
 	return cs
+}
+
+var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// plan is what the engine's dry run does: Observe, then Plan.
+func plan(t *config.Tenant, h netns.NsHandle) ([]change.Change, error) {
+	d := routing.Compile(t)
+	obs, err := routing.Observe(h, d)
+	if err != nil {
+		return nil, err
+	}
+	return routing.Plan(d, obs).Changes(), nil
+}
+
+// reconcile is what the engine's apply does: Observe, Plan, Apply.
+func reconcile(t *config.Tenant, h netns.NsHandle) ([]change.Change, error) {
+	d := routing.Compile(t)
+	obs, err := routing.Observe(h, d)
+	if err != nil {
+		return nil, err
+	}
+	return routing.Apply(context.Background(), testLog, h, routing.Plan(d, obs))
 }
 
 type ipRoute struct {
@@ -220,7 +242,7 @@ func icmpEchos(t *testing.T, host string) int {
 func TestDualUplinkPolicyECMPAndAdoption(t *testing.T) {
 	testkit.Require(t)
 	m := topology(t)
-	cfg := mustConfig(t, dualUplink)
+	cfg := testkit.Config(t, dualUplink)
 	// An operator's route fwd must never touch, present before fwd.
 	if _, err := m.Reconcile(context.Background(), cfg); err != nil {
 		t.Fatal(err)
@@ -298,7 +320,7 @@ func TestDualUplinkPolicyECMPAndAdoption(t *testing.T) {
 	}
 
 	// Plan and second apply: nothing to do; restart adoption is the same
-	// code path (Reconcile keeps no state between calls).
+	// code path (Observe → Plan → Apply keeps no state between calls).
 	if cs := apply(t, m, cfg, true); len(cs) != 0 {
 		t.Errorf("plan after apply: %v", cs)
 	}
@@ -308,7 +330,7 @@ func TestDualUplinkPolicyECMPAndAdoption(t *testing.T) {
 
 	// Reload: change the ECMP weights, move the blackhole to a new metric,
 	// drop the IPv6 route and the fwmark rule.
-	cfg2 := mustConfig(t, strings.NewReplacer(
+	cfg2 := testkit.Config(t, strings.NewReplacer(
 		"weight = 3", "weight = 1",
 		"type = \"blackhole\"", "type = \"blackhole\"\nmetric = 10",
 		"to = \"2001:db8:ff::/48\"\nvia = \"2001:db8:1::1\"", "to = \"2001:db8:ff::/48\"\ntype = \"unreachable\"",
@@ -353,7 +375,7 @@ func TestDualUplinkPolicyECMPAndAdoption(t *testing.T) {
 	}
 
 	// Removing all routing config removes fwd's routes and rules only.
-	cs = apply(t, m, mustConfig(t, interfaces), false)
+	cs = apply(t, m, testkit.Config(t, interfaces), false)
 	if len(cs) == 0 {
 		t.Error("removing the routing config changed nothing")
 	}
@@ -386,7 +408,7 @@ func keys(m map[string]bool) string {
 func TestForeignRouteConflictAndUnreachableGateway(t *testing.T) {
 	testkit.Require(t)
 	m := topology(t)
-	cfg := mustConfig(t, interfaces+`
+	cfg := testkit.Config(t, interfaces+`
 [[tenant.edge.route]]
 to = "198.18.99.0/24"
 via = "203.0.113.1"
@@ -403,7 +425,7 @@ via = "198.51.100.1"
 	testnet.MustCmd(t, "", "ip", "-n", "edge", "link", "set", "wan2", "down")
 	h, _ := ns.Open("edge")
 	defer h.Close()
-	cs, err := routing.Reconcile(context.Background(), cfg.Tenant("edge"), h, false)
+	cs, err := reconcile(cfg.Tenant("edge"), h)
 	if err != nil {
 		t.Fatalf("unreachable gateway must not be fatal: %v", err)
 	}
@@ -417,7 +439,7 @@ via = "198.51.100.1"
 	}
 	// Uplink back: the skipped route is installed.
 	testnet.MustCmd(t, "", "ip", "-n", "edge", "link", "set", "wan2", "up")
-	cs, err = routing.Reconcile(context.Background(), cfg.Tenant("edge"), h, false)
+	cs, err = reconcile(cfg.Tenant("edge"), h)
 	if err != nil || change.Summary(cs)["routing/add-route"] != 1 {
 		t.Errorf("after link up: %v, %v", cs, err)
 	}
@@ -429,7 +451,7 @@ func TestGatewayChangeLosesNothing(t *testing.T) {
 	testkit.Require(t)
 	m := topology(t)
 	route := func(gw string) *config.Config {
-		return mustConfig(t, interfaces+fmt.Sprintf(`
+		return testkit.Config(t, interfaces+fmt.Sprintf(`
 [[tenant.edge.route]]
 to = "198.18.0.0/24"
 via = %q
@@ -454,7 +476,7 @@ via = %q
 	testnet.MustCmd(t, "edge", "ping", "-c", "1", "203.0.113.1")
 	for i := range 20 {
 		gw := []string{"198.51.100.1", "203.0.113.1"}[i%2]
-		cs, err := routing.Reconcile(context.Background(), route(gw).Tenant("edge"), h, false)
+		cs, err := reconcile(route(gw).Tenant("edge"), h)
 		if err != nil || len(cs) != 1 || cs[0].Action != "replace-route" {
 			t.Fatalf("flip %d: %v %v", i, cs, err)
 		}
@@ -474,7 +496,7 @@ via = %q
 func TestInstallerNexthopSyncAndWithdraw(t *testing.T) {
 	testkit.Require(t)
 	m := topology(t)
-	apply(t, m, mustConfig(t, interfaces), false)
+	apply(t, m, testkit.Config(t, interfaces), false)
 	h, _ := ns.Open("edge")
 	defer h.Close()
 	in, err := routing.NewInstaller(h, 244)
@@ -581,21 +603,6 @@ func ifindex(t *testing.T, h netns.NsHandle, name string) int {
 		idx, _ = strconv.Atoi(strings.SplitN(out, ":", 2)[0])
 	}
 	return idx
-}
-
-func TestPlanForNewTenantReadsNoNamespace(t *testing.T) {
-	cfg := mustConfig(t, dualUplink)
-	cs, err := routing.Reconcile(context.Background(), cfg.Tenant("edge"), netns.None(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := change.Summary(cs)
-	if sum["routing/add-route"] != 8 || sum["routing/add-rule"] != 3 || len(cs) != 11 {
-		t.Errorf("plan for a new tenant = %v", cs)
-	}
-	if _, err := routing.Reconcile(context.Background(), cfg.Tenant("edge"), netns.None(), false); err == nil {
-		t.Error("apply without a namespace handle succeeded")
-	}
 }
 
 // The shipped example works as documented.
