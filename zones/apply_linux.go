@@ -7,18 +7,20 @@ import (
 	"os"
 
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// executor runs plan steps, keeping one netlink handle per namespace.
+// executor runs plan steps, keeping one netlink handle per namespace
+// and, for link moves, one rtnl connection per namespace moved from.
 type executor struct {
 	defaultNS netns.NsHandle
 	def       *netlink.Handle
 	nsh       map[string]netns.NsHandle
 	nlh       map[string]*netlink.Handle
+	rt        map[string]*rtnl.Conn // "" is the default namespace
 }
 
 func newExecutor(defaultNS netns.NsHandle) (*executor, error) {
@@ -26,17 +28,37 @@ func newExecutor(defaultNS netns.NsHandle) (*executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &executor{defaultNS: defaultNS, def: h, nsh: map[string]netns.NsHandle{}, nlh: map[string]*netlink.Handle{}}, nil
+	return &executor{defaultNS: defaultNS, def: h, nsh: map[string]netns.NsHandle{}, nlh: map[string]*netlink.Handle{},
+		rt: map[string]*rtnl.Conn{}}, nil
 }
 
 func (e *executor) close() {
 	e.def.Close()
+	for _, c := range e.rt {
+		c.Close()
+	}
 	for _, h := range e.nlh {
 		h.Close()
 	}
 	for _, h := range e.nsh {
 		h.Close()
 	}
+}
+
+// moveLink moves a link from namespace from (the tenant's, or "" for the
+// default one) in one RTM_SETLINK (rtnl.Conn.MoveLink): renamed, marked
+// with alias and given its MTU as it arrives, so it clashes with no name
+// and is never in the target unmarked.
+func (e *executor) moveLink(from string, fromNS netns.NsHandle, m rtnl.LinkMove) error {
+	c, ok := e.rt[from]
+	if !ok {
+		var err error
+		if c, err = rtnl.Open(fromNS); err != nil {
+			return err
+		}
+		e.rt[from] = c
+	}
+	return c.MoveLink(m)
 }
 
 func (e *executor) ns(tenant string) (netns.NsHandle, *netlink.Handle, error) {
@@ -57,6 +79,10 @@ func (e *executor) ns(tenant string) (netns.NsHandle, *netlink.Handle, error) {
 }
 
 func (e *executor) forget(tenant string) {
+	if c, ok := e.rt[tenant]; ok {
+		c.Close()
+		delete(e.rt, tenant)
+	}
 	if h, ok := e.nlh[tenant]; ok {
 		h.Close()
 		nsh := e.nsh[tenant]
@@ -64,33 +90,6 @@ func (e *executor) forget(tenant string) {
 		delete(e.nlh, tenant)
 		delete(e.nsh, tenant)
 	}
-}
-
-// moveLink moves a link to another namespace, renaming it and setting its
-// alias (and MTU) in the same RTM_SETLINK, so no name clash can occur in
-// either namespace and the link is never in the target without its mark.
-// from is the socket's namespace (nil: the default one).
-func moveLink(from netns.NsHandle, fromDefault bool, index int, target netns.NsHandle, name, alias string, mtu int) error {
-	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Index = int32(index)
-	req.AddData(msg)
-	req.AddData(nl.NewRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(target))))
-	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
-	req.AddData(nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(alias)))
-	if mtu > 0 {
-		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(mtu))))
-	}
-	if !fromDefault {
-		s, err := nl.GetNetlinkSocketAt(from, netns.None(), unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}
-	}
-	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
-	return err
 }
 
 func ipnet(s Step) *net.IPNet {
@@ -130,7 +129,7 @@ func (e *executor) run(s Step) error {
 		if err != nil {
 			return err
 		}
-		return moveLink(e.defaultNS, true, l.Attrs().Index, target, s.Link, s.Mark.String(), s.MTU)
+		return e.moveLink("", e.defaultNS, rtnl.LinkMove{Index: l.Attrs().Index, Target: target, Name: s.Link, Alias: s.Mark.String(), MTU: s.MTU})
 	case OpReturnLink:
 		src, nh, err := e.ns(s.Tenant)
 		if err != nil {
@@ -145,7 +144,7 @@ func (e *executor) run(s Step) error {
 		}
 		// A NIC goes back as it came: its addresses are flushed by the
 		// move, its alias cleared, its name, MTU and admin state restored.
-		if err := moveLink(src, false, l.Attrs().Index, e.defaultNS, s.Device, "", s.MTU); err != nil {
+		if err := e.moveLink(s.Tenant, src, rtnl.LinkMove{Index: l.Attrs().Index, Target: e.defaultNS, Name: s.Device, MTU: s.MTU}); err != nil {
 			return err
 		}
 		if !s.Up {

@@ -1,6 +1,9 @@
 // Package rtnl is fwd's one route-netlink layer: the only code that sends
 // RTM_NEWROUTE/RTM_DELROUTE and RTM_NEWNEXTHOP/RTM_DELNEXTHOP, and the one
-// place dumps are retried when the kernel interrupts them.
+// place dumps are retried when the kernel interrupts them. It is also the
+// only code that opens NETLINK_ROUTE sockets itself: the one request
+// vishvananda/netlink cannot express, moving a link between namespaces
+// renamed and marked in one RTM_SETLINK (MoveLink), lives here too.
 //
 // A Conn is an rtnetlink socket created inside one namespace (through the
 // internal/ns door) and stays there. Writes are batched: many messages per

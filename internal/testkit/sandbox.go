@@ -14,26 +14,21 @@ import (
 // Main is TestMain for packages with kernel tests: the test binary
 // re-executes itself in a fresh network+mount namespace and runs there.
 // Without privileges the kernel tests cannot run: it says so and fails,
-// because a kernel test that silently passes proves nothing. Set
-// FWD_SKIP_KERNEL=1 to run only the pure tests on an unprivileged machine.
+// because a kernel test that silently passes proves nothing. Main is
+// called only from files behind the build tag "kernel": without the tag
+// (`go test ./...`) the kernel tests are not built and the pure tests run
+// without root.
 func Main(m *testing.M) {
-	if os.Getenv("FWD_SKIP_KERNEL") == "1" {
-		os.Exit(m.Run())
-	}
 	if err := sandbox.Enter(); err != nil {
-		fmt.Fprintf(os.Stderr, "sandbox: %v (kernel tests need root and namespaces; FWD_SKIP_KERNEL=1 runs only pure tests)\n", err)
+		fmt.Fprintf(os.Stderr, "sandbox: %v (kernel tests need root and namespaces; without -tags kernel only the pure tests are built)\n", err)
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
 
-// Require skips a kernel test when the pure-only mode was requested, and
-// fails it if we are somehow not inside a sandbox.
+// Require fails a kernel test if we are somehow not inside a sandbox.
 func Require(t testing.TB) {
 	t.Helper()
-	if os.Getenv("FWD_SKIP_KERNEL") == "1" {
-		t.Skip("kernel test skipped: FWD_SKIP_KERNEL=1")
-	}
 	if !sandbox.Ready() {
 		t.Fatal("kernel test outside the sandbox: refusing to touch the host network namespace")
 	}
