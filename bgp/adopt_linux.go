@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwdproject/fwd/supervise"
 	api "github.com/osrg/gobgp/v3/api"
-	"golang.org/x/sys/unix"
 )
 
 // Speakers outlive the daemon. A new daemon finds them through their pid
@@ -44,7 +44,7 @@ func (s *Supervisor) adoptRunning() {
 		if pid == 0 {
 			continue
 		}
-		exited, err := waitPID(pid)
+		exited, err := supervise.WaitPID(pid)
 		if err != nil {
 			continue
 		}
@@ -123,31 +123,6 @@ func speakerPID(dir string) int {
 	return pid
 }
 
-// waitPID returns a channel closed when pid exits (pidfd: works for
-// processes that are not our children).
-func waitPID(pid int) (chan struct{}, error) {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return nil, err
-	}
-	ch := make(chan struct{})
-	go func() {
-		defer unix.Close(fd)
-		for {
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			n, err := unix.Poll(pfd, -1)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || n > 0 {
-				close(ch)
-				return
-			}
-		}
-	}()
-	return ch, nil
-}
-
 const appliedFileName = "applied.json"
 
 func readApplied(dir string) *applied {
@@ -172,7 +147,8 @@ func (sp *speaker) saveApplied() {
 		return
 	}
 	tmp := filepath.Join(sp.dir, appliedFileName+".tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err == nil {
+	err = os.WriteFile(tmp, b, 0o600)
+	if err == nil {
 		err = os.Rename(tmp, filepath.Join(sp.dir, appliedFileName))
 	}
 	if err != nil {

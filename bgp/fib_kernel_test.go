@@ -5,7 +5,6 @@ package bgp
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -100,7 +99,7 @@ func updates(kv ...string) map[netip.Prefix]netip.Addr {
 	return m
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.DiscardHandler)
 
 // The operation stream of TestBIRDInterop's speaker crash, without BIRD:
 // install, restart (loadStale), re-learn some routes as they were and

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -171,15 +170,6 @@ func flushTable(h netns.NsHandle, table uint32, proto uint8) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a.Unmap(), ones), true
 }
 
 // update queues best-path changes.
@@ -410,13 +400,16 @@ func (f *fib) watch(ctx context.Context, s *server.BgpServer, staleTimeout time.
 			converged := false
 			if quiet {
 				count, all := 0, true
-				s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+				err := s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 					count++
 					if p.State == nil || !peers.settled(p.State.NeighborAddress, p.State.SessionState == api.PeerState_ESTABLISHED) {
 						all = false
 					}
 				})
-				converged = count > 0 && all
+				if err != nil {
+					f.log.Debug("list peers", "error", err) // not converged: asked again in a second
+				}
+				converged = err == nil && count > 0 && all
 			}
 			if converged || time.Since(start) > staleTimeout {
 				f.log.Info("removing stale routes", "routes", n, "converged", converged)

@@ -78,7 +78,10 @@ func (sp *speaker) monitor() {
 		err := sp.start(ctx)
 		if err == nil {
 			if _, err = sp.configure(ctx); err != nil {
-				sp.kill(ctx) // kill reset exited; make the loop see the death
+				// kill reset exited; make the loop see the death.
+				if kerr := sp.kill(ctx); kerr != nil {
+					sp.log.Warn("stop speaker after failed configuration", "error", kerr)
+				}
 			}
 		}
 		cancel()

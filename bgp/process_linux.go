@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/supervise"
 	api "github.com/osrg/gobgp/v3/api"
 )
 
@@ -84,7 +85,14 @@ func (sp *speaker) start(ctx context.Context) error {
 		return fmt.Errorf("start speaker: %w", err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	pid, log := cmd.Process.Pid, sp.log
+	go func() {
+		// The monitor reports the exit; its status is detail.
+		if err := cmd.Wait(); err != nil {
+			log.Debug("speaker exit status", "pid", pid, "error", err)
+		}
+		close(exited)
+	}()
 	sp.pid, sp.exited, sp.table, sp.app, sp.started = cmd.Process.Pid, exited, b.TableID, nil, time.Now()
 	sp.gen++
 	sp.publish()
@@ -126,11 +134,15 @@ func (sp *speaker) kill(ctx context.Context) error {
 	if !sp.running() {
 		return nil
 	}
-	syscall.Kill(sp.pid, syscall.SIGTERM)
+	if err := supervise.Kill(sp.pid, syscall.SIGTERM); err != nil {
+		return err
+	}
 	select {
 	case <-sp.exited:
 	case <-time.After(10 * time.Second):
-		syscall.Kill(sp.pid, syscall.SIGKILL)
+		if err := supervise.Kill(sp.pid, syscall.SIGKILL); err != nil {
+			return err
+		}
 		<-sp.exited
 	}
 	sp.app = nil

@@ -67,8 +67,13 @@ func SpeakerMain(args []string) int {
 
 	// Profiling for benchmarks: FWD_BGP_CPUPROFILE=FILE.
 	if path := os.Getenv("FWD_BGP_CPUPROFILE"); path != "" {
-		if pf, err := os.Create(path); err == nil {
-			pprof.StartCPUProfile(pf)
+		pf, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(pf)
+		}
+		if err != nil {
+			log.Warn("cpu profile", "error", err)
+		} else {
 			defer pprof.StopCPUProfile()
 		}
 	}

@@ -15,11 +15,11 @@ func TestSpeakerLogFlags(t *testing.T) {
 		format string
 		want   string
 	}{
-		{"json info", slog.New(slog.NewJSONHandler(io.Discard, nil)).With("subsystem", "bgp"), "", "-log-format json -log-level INFO"},
-		{"text debug", slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})), "", "-log-format text -log-level DEBUG"},
-		{"text warn", slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})), "", "-log-format text -log-level WARN"},
+		{"json info", slog.New(slog.NewJSONHandler(io.Discard, nil)).With("subsystem", "bgp"), "", "-log-format json -log-level INFO"},                   //nolint:sloglint // the handler kind is under test
+		{"text debug", slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})), "", "-log-format text -log-level DEBUG"}, //nolint:sloglint // the handler kind is under test
+		{"text warn", slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})), "", "-log-format text -log-level WARN"},    //nolint:sloglint // the handler kind is under test
 		{"discard", slog.New(slog.DiscardHandler), "", "-log-format text -log-level ERROR"},
-		{"explicit format", slog.New(slog.NewTextHandler(io.Discard, nil)), "json", "-log-format json -log-level INFO"},
+		{"explicit format", slog.New(slog.NewTextHandler(io.Discard, nil)), "json", "-log-format json -log-level INFO"}, //nolint:sloglint // the handler kind is under test
 	} {
 		if got := strings.Join(speakerLogFlags(tc.log, tc.format), " "); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)

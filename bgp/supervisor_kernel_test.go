@@ -33,7 +33,9 @@ func newTestSupervisor(t *testing.T) *Supervisor {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		s.Shutdown(ctx)
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
 		if t.Failed() {
 			logs, _ := filepath.Glob(filepath.Join(dir, "*", "speaker.log"))
 			for _, l := range logs {
@@ -92,8 +94,10 @@ func (b *bird) start() {
 
 func (b *bird) kill() {
 	if b.cmd != nil && b.cmd.Process != nil {
-		b.cmd.Process.Signal(syscall.SIGKILL)
-		b.cmd.Wait()
+		if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			b.t.Errorf("kill bird: %v", err)
+		}
+		_ = b.cmd.Wait() // killed: the status says so
 		b.cmd = nil
 	}
 }
@@ -340,7 +344,9 @@ func TestBIRDInterop(t *testing.T) {
 
 	// Speaker crash: routes stay while it comes back, then it re-learns.
 	pid := s2.Speakers()[0].PID
-	syscall.Kill(pid, syscall.SIGKILL)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(200 * time.Millisecond)
 	if kernelRoute(t, "blue", "main", "198.18.1.0/24") == "" {
 		t.Error("route removed when the speaker died")

@@ -42,8 +42,10 @@ func TestListFilterDelete(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for _, p := range procs {
-			p.Process.Kill()
-			p.Wait()
+			if err := p.Process.Kill(); err != nil {
+				t.Errorf("kill %s: %v", p.Path, err)
+			}
+			_ = p.Wait() // killed: the status says so
 		}
 	})
 	h, err := ns.Open("ctt")

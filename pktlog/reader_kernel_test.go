@@ -4,7 +4,6 @@ package pktlog
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os/exec"
 	"strings"
@@ -40,7 +39,7 @@ func TestReaderSeesLoggedPackets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	r, err := Open("logt", h, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r, err := Open("logt", h, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

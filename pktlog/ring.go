@@ -5,12 +5,11 @@ import "sync"
 // Ring keeps the most recent entries (bounded) and lets followers wait
 // for new ones: it backs `fwd log` and `fwd log -f`.
 type Ring struct {
-	mu      sync.Mutex
-	buf     []Entry
-	next    uint64 // sequence number of the next entry
-	size    int
-	dropped uint64 // entries a slow follower missed (overwritten)
-	wake    chan struct{}
+	mu   sync.Mutex
+	buf  []Entry
+	next uint64 // sequence number of the next entry
+	size int
+	wake chan struct{}
 }
 
 // NewRing returns a ring holding at most size entries.

@@ -4,7 +4,6 @@ package supervise
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -17,7 +16,7 @@ import (
 	"github.com/fwdproject/fwd/internal/testnet"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func netnsOf(t *testing.T, pid int) string {
 	t.Helper()
@@ -58,7 +57,9 @@ func TestRunRestartAdoptStop(t *testing.T) {
 	if self := netnsOf(t, os.Getpid()); want == self {
 		t.Fatal("program runs in the caller's namespace, not the tenant's")
 	}
-	syscall.Kill(st.PID, syscall.SIGKILL)
+	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "restart", func() bool { s := p.Status(); return s.Running && s.PID != st.PID })
 	if s := p.Status(); s.Restarts != 1 {
 		t.Fatalf("restarts %d", s.Restarts)
@@ -76,10 +77,14 @@ func TestRunRestartAdoptStop(t *testing.T) {
 		t.Fatalf("not adopted: pid %d, want %d", q.Status().PID, second)
 	}
 	// The adopted process is still supervised: kill it, it comes back.
-	syscall.Kill(second, syscall.SIGKILL)
+	if err := syscall.Kill(second, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "restart of adopted", func() bool { s := q.Status(); return s.Running && s.PID != second })
 	last := q.Status().PID
-	q.Stop(2 * time.Second)
+	if err := q.Stop(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "stop", func() bool { return !alive2(last) })
 	if _, err := os.Stat(spec.pidFile()); !os.IsNotExist(err) {
 		t.Fatalf("pid file left: %v", err)
@@ -100,7 +105,11 @@ func TestReusedPidIsNotAdopted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Stop(time.Second)
+	t.Cleanup(func() {
+		if err := p.Stop(time.Second); err != nil {
+			t.Error(err)
+		}
+	})
 	if pid := p.Status().PID; pid == os.Getpid() {
 		t.Fatal("adopted an unrelated process")
 	}

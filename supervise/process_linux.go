@@ -83,7 +83,7 @@ func Run(spec Spec, log *slog.Logger) (*Process, error) {
 	}
 	p := &Process{spec: spec, log: log.With("program", spec.Name), stopCh: make(chan struct{}), done: make(chan struct{})}
 	if pid, start, ok := readPidFile(spec.pidFile()); ok && alive(pid, start) {
-		exited, err := waitPID(pid)
+		exited, err := WaitPID(pid)
 		if err == nil {
 			p.pid, p.exited, p.started = pid, exited, time.Now()
 			p.log.Info("adopted running program", "pid", pid)
@@ -122,10 +122,22 @@ func (p *Process) start() error {
 		return fmt.Errorf("start %s: %w", p.spec.Name, err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	p.pid, p.exited, p.started = cmd.Process.Pid, exited, time.Now()
-	if start, err := startTime(p.pid); err == nil {
-		writePidFile(p.spec.pidFile(), p.pid, start)
+	pid, log := cmd.Process.Pid, p.log
+	go func() {
+		// supervise says the program exited; its status is detail.
+		if err := cmd.Wait(); err != nil {
+			log.Debug("program exit status", "pid", pid, "error", err)
+		}
+		close(exited)
+	}()
+	p.pid, p.exited, p.started = pid, exited, time.Now()
+	start, err := startTime(p.pid)
+	if err == nil {
+		err = writePidFile(p.spec.pidFile(), p.pid, start)
+	}
+	if err != nil {
+		// It runs, but a restarted daemon will not adopt it.
+		p.log.Warn("pid file", "pid", p.pid, "error", err)
 	}
 	p.log.Info("program started", "pid", p.pid)
 	return nil
@@ -213,16 +225,28 @@ func (p *Process) Stop(grace time.Duration) error {
 	p.mu.Unlock()
 	<-p.done
 	if running {
-		syscall.Kill(pid, syscall.SIGTERM)
+		if err := Kill(pid, syscall.SIGTERM); err != nil {
+			return err
+		}
 		select {
 		case <-exited:
 		case <-time.After(grace):
-			syscall.Kill(pid, syscall.SIGKILL)
+			if err := Kill(pid, syscall.SIGKILL); err != nil {
+				return err
+			}
 			<-exited
 		}
 	}
 	os.Remove(p.spec.pidFile())
 	p.log.Info("program stopped", "pid", pid)
+	return nil
+}
+
+// Kill sends sig to pid; a process already gone is not an error.
+func Kill(pid int, sig syscall.Signal) error {
+	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal %d: %w", pid, err)
+	}
 	return nil
 }
 
@@ -296,9 +320,9 @@ func alive(pid int, start uint64) bool {
 	return err == nil && st == start
 }
 
-// waitPID returns a channel closed when pid exits; pidfd works for
+// WaitPID returns a channel closed when pid exits; pidfd works for
 // processes that are not our children (adopted ones).
-func waitPID(pid int) (chan struct{}, error) {
+func WaitPID(pid int) (chan struct{}, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, err

@@ -22,7 +22,9 @@ func TestApplyRecoversFromLeftoverPin(t *testing.T) {
 	if _, err := ns.Create("warm"); err != nil { // RunDir exists
 		t.Fatal(err)
 	}
-	ns.Delete("warm")
+	if err := ns.Delete("warm"); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(ns.Path("crashy"), nil, 0o444); err != nil {
 		t.Fatal(err)
 	}

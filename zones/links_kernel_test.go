@@ -247,7 +247,9 @@ func TestVLANSubinterface(t *testing.T) {
 	if err := netlink.LinkAdd(probe); err != nil {
 		t.Skipf("kernel cannot create 802.1Q VLAN links here (%v): VLAN path untested on this machine", err)
 	}
-	netlink.LinkDel(probe)
+	if err := netlink.LinkDel(probe); err != nil {
+		t.Fatal(err)
+	}
 	m := newManager(t)
 	teardown(t, m)
 	cfg := mustConfig(t, `

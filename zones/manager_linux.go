@@ -87,15 +87,3 @@ func (m *Manager) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	}
 	return res, nil
 }
-
-// Reconcile is Plan then Apply.
-//
-// Deprecated: TRANSITIONAL for routing's kernel tests; call Plan and
-// Apply.
-func (m *Manager) Reconcile(ctx context.Context, cfg *config.Config) (*Result, error) {
-	p, err := m.Plan(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return m.Apply(ctx, p)
-}

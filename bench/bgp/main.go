@@ -14,7 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +29,6 @@ import (
 	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/fwdproject/fwd/internal/testnet"
-	"github.com/vishvananda/netlink"
 )
 
 const envSpeaker = "FWD_BGP_BENCH_SPEAKER"
@@ -157,7 +156,11 @@ protocol bgp fwd {
 	if err := bird.Start(); err != nil {
 		return fmt.Errorf("bird: %w", err)
 	}
-	defer func() { bird.Process.Kill(); bird.Wait() }()
+	defer func() {
+		// BIRD is normally told to stop below; this only cleans up.
+		_ = bird.Process.Kill()
+		_ = bird.Wait()
+	}()
 	for {
 		if out, err := exec.Command("birdc", "-s", birdSock, "show", "protocols", "bench").CombinedOutput(); err == nil && strings.Contains(string(out), "up") {
 			break
@@ -186,7 +189,9 @@ protocol bgp fwd {
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		sup.Shutdown(ctx)
+		if err := sup.Shutdown(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: speaker shutdown: %v\n", err)
+		}
 	}()
 	cfg, err := config.Parse("bench.toml", []byte(`
 [tenant.tbench.interface.t0]
@@ -232,20 +237,20 @@ asn = 64513
 	if err != nil {
 		return err
 	}
-	nh, err := netlink.NewHandleAt(th)
+	probe, err := rtnl.Open(th)
 	th.Close()
 	if err != nil {
 		return err
 	}
-	defer nh.Close()
+	defer probe.Close()
 	// Cheap progress probe: point lookups of 256 prefixes spread over the
 	// set; the full (expensive) count runs only once they all agree.
 	samples := func(present bool) bool {
 		for k := 0; k < 256; k++ {
 			i := k * (n - 1) / 255
-			ip := net.ParseIP(fmt.Sprintf("2001:db8:%x:%x00::1", i>>8, i&0xff))
-			rs, err := nh.RouteGet(ip)
-			got := err == nil && len(rs) > 0 && rs[0].Gw != nil
+			ip := netip.MustParseAddr(fmt.Sprintf("2001:db8:%x:%x00::1", i>>8, i&0xff))
+			r, err := probe.Lookup(ip)
+			got := err == nil && len(r.NextHops) > 0 && r.NextHops[0].Gw.IsValid()
 			if got != present {
 				return false
 			}
@@ -314,7 +319,9 @@ asn = 64513
 		}
 		pollPause()
 	}
-	bird.Process.Signal(syscall.SIGTERM)
+	if err := bird.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop bird: %w", err)
+	}
 
 	fmt.Printf("prefixes %d count\n", n)
 	fmt.Printf("install_time %.2f s\n", installTime.Seconds())

@@ -48,7 +48,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
-		pprof.StartCPUProfile(f)
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 		defer pprof.StopCPUProfile()
 	}
 	if err := run(*n, *skipIP); err != nil {
@@ -85,7 +88,11 @@ func run(n int, skipIP bool) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Delete(nsName)
+	defer func() {
+		if err := ns.Delete(nsName); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: delete namespace:", err)
+		}
+	}()
 	defer h.Close()
 	nh, err := netlink.NewHandleAt(h)
 	if err != nil {
@@ -97,8 +104,12 @@ func run(n int, skipIP bool) error {
 	if err := nh.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "up0"}, PeerName: "up0p"}); err != nil {
 		return fmt.Errorf("create up0: %w", err)
 	}
-	if p, err := nh.LinkByName("up0p"); err == nil {
-		nh.LinkSetUp(p)
+	peer, err := nh.LinkByName("up0p")
+	if err != nil {
+		return err
+	}
+	if err := nh.LinkSetUp(peer); err != nil {
+		return fmt.Errorf("up0p up: %w", err)
 	}
 	up, err := nh.LinkByName("up0")
 	if err != nil {

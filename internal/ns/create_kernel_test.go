@@ -15,6 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+func deleteNS(t *testing.T, name string) {
+	t.Helper()
+	if err := ns.Delete(name); err != nil {
+		t.Error(err)
+	}
+}
+
 func markLo(h netns.NsHandle) error {
 	nh, err := netlink.NewHandleAt(h)
 	if err != nil {
@@ -56,7 +63,9 @@ func TestCreateReplacesLeftoverPin(t *testing.T) {
 	if _, err := ns.Create("warmup"); err != nil { // makes RunDir
 		t.Fatal(err)
 	}
-	ns.Delete("warmup")
+	if err := ns.Delete("warmup"); err != nil {
+		t.Fatal(err)
+	}
 	pin := ns.Path("left")
 	if err := os.WriteFile(pin, nil, 0o444); err != nil {
 		t.Fatal(err)
@@ -72,7 +81,7 @@ func TestCreateReplacesLeftoverPin(t *testing.T) {
 		t.Fatalf("create over leftover: %v", err)
 	}
 	h.Close()
-	defer ns.Delete("left")
+	t.Cleanup(func() { deleteNS(t, "left") })
 	if a := loAlias(t, "left"); a != "fwd:tenant" {
 		t.Fatalf("lo alias %q", a)
 	}
@@ -108,7 +117,7 @@ func TestSweepRemovesOnlyLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	live.Close()
-	defer ns.Delete("live")
+	t.Cleanup(func() { deleteNS(t, "live") })
 	// A temporary pin with a namespace mounted on it (killed after mount).
 	tmp := filepath.Join(ns.RunDir, ".fwd-creating.half")
 	if err := os.WriteFile(tmp, nil, 0o444); err != nil {
@@ -117,9 +126,15 @@ func TestSweepRemovesOnlyLeftovers(t *testing.T) {
 	if err := unix.Mount("/proc/self/ns/net", tmp, "none", unix.MS_BIND, ""); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(ns.RunDir, ".fwd-creating.empty"), nil, 0o444)
-	os.WriteFile(ns.Path("half"), nil, 0o444)    // fwd's tenant, never mounted
-	os.WriteFile(ns.Path("foreign"), nil, 0o444) // not one of ours: left alone
+	for _, p := range []string{
+		filepath.Join(ns.RunDir, ".fwd-creating.empty"),
+		ns.Path("half"),    // fwd's tenant, never mounted
+		ns.Path("foreign"), // not one of ours: left alone
+	} {
+		if err := os.WriteFile(p, nil, 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
 	defer os.Remove(ns.Path("foreign"))
 	removed, err := ns.Sweep([]string{"half", "live"})
 	if err != nil {

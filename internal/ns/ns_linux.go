@@ -141,13 +141,18 @@ func CreateMarked(name string, mark func(netns.NsHandle) error) (netns.NsHandle,
 		return fail(err)
 	}
 	tmp := filepath.Join(RunDir, creatingPrefix+name)
-	removePin(tmp)
+	if err := removePin(tmp); err != nil {
+		return fail(fmt.Errorf("remove leftover temporary pin: %w", err))
+	}
 	f, err := os.OpenFile(tmp, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
 		return fail(err)
 	}
 	f.Close()
-	defer removePin(tmp)
+	// Whether the namespace got pinned under its name or not, a temporary
+	// pin that cannot be removed now is only clutter: the next Create or
+	// Sweep removes it, so it does not change the outcome.
+	defer func() { _ = removePin(tmp) }()
 	err = onFreshThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare: %w", err)
@@ -307,7 +312,7 @@ func Exec(name string, argv []string, env []string) error {
 	if err := unix.Unshare(unix.CLONE_NEWNS); err == nil {
 		if unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, "") == nil {
 			if unix.Unmount("/sys", unix.MNT_DETACH) == nil {
-				unix.Mount(name, "/sys", "sysfs", 0, "")
+				_ = unix.Mount(name, "/sys", "sysfs", 0, "") // best effort, as above
 			}
 		}
 	}

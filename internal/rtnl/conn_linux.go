@@ -49,11 +49,14 @@ func Open(h netns.NsHandle) (*Conn, error) {
 		return nil, fmt.Errorf("netlink socket: %w", err)
 	}
 	c := &Conn{fd: fd, rbuf: make([]byte, defaultReadBuffer)}
+	// Without CAP_NET_ADMIN the FORCE variants fail; the plain ones then
+	// give what net.core.[rw]mem_max allows, and maxMsgs below adapts to
+	// the buffer actually granted.
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndBuf) != nil {
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndBuf)
+		optional(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndBuf)
 	}
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+		optional(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
 	}
 	// Every failed request queues an error (~1 KiB of buffer accounting
 	// each); without CAP_NET_ADMIN the buffer stays small, so send fewer
@@ -63,16 +66,21 @@ func Open(h netns.NsHandle) (*Conn, error) {
 		c.maxMsgs = max(16, min(c.maxMsgs, got/2048))
 	}
 	// Short acks (no echo of the request), error strings, kernel-side
-	// dump filtering by table and protocol. All optional.
-	unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
-	unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
-	unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1)
+	// dump filtering by table and protocol. All optional: replies are
+	// parsed either way, and dumps filter again in user space.
+	optional(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	optional(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
+	optional(fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1)
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("netlink bind: %w", err)
 	}
 	return c, nil
 }
+
+// optional sets a socket option the Conn works without (an older kernel
+// may not know it): a failure is not an error.
+func optional(fd, level, opt, v int) { _ = unix.SetsockoptInt(fd, level, opt, v) }
 
 // Close releases the socket.
 func (c *Conn) Close() error { return unix.Close(c.fd) }

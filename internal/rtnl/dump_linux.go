@@ -3,6 +3,7 @@ package rtnl
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 )
@@ -173,4 +174,32 @@ func (c *Conn) CountRoutes(f Filter) (int, error) {
 		n++
 	}, false)
 	return total + n, err
+}
+
+// Lookup returns the route the kernel's FIB uses for dst (what `ip route
+// get fibmatch` prints): one request, no dump, so it is a cheap probe of
+// a table too large to read. No route to dst is an *Error (ENETUNREACH,
+// errors.Is ErrUnreachable).
+func (c *Conn) Lookup(dst netip.Addr) (Route, error) {
+	seq := c.nextSeq()
+	b := appendHdr(make([]byte, 0, 64), unix.RTM_GETROUTE, unix.NLM_F_REQUEST, seq)
+	// struct rtmsg: family, dst_len, src_len, tos, table, protocol,
+	// scope, type, flags.
+	b = append(b, afOf(dst), uint8(dst.BitLen()), 0, 0, 0, 0, 0, 0)
+	b = ne.AppendUint32(b, unix.RTM_F_FIB_MATCH)
+	b = appendAddrAttr(b, unix.RTA_DST, dst)
+	var r Route
+	found := false
+	err := c.request(finish(b, 0), seq, func(typ uint16, body []byte) {
+		if typ == unix.RTM_NEWROUTE {
+			r, found = parseRoute(body)
+		}
+	})
+	if err != nil {
+		return Route{}, fmt.Errorf("route lookup %s: %w", dst, err)
+	}
+	if !found {
+		return Route{}, fmt.Errorf("route lookup %s: no route in the answer", dst)
+	}
+	return r, nil
 }

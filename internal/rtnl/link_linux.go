@@ -36,15 +36,17 @@ func (c *Conn) MoveLink(m LinkMove) error {
 	if m.MTU > 0 {
 		b = appendU32Attr(b, unix.IFLA_MTU, uint32(m.MTU))
 	}
-	if err := c.request(finish(b, 0), seq); err != nil {
+	if err := c.request(finish(b, 0), seq, nil); err != nil {
 		return fmt.Errorf("move link %d as %s: %w", m.Index, m.Name, err)
 	}
 	return nil
 }
 
-// request sends one message that asks for an ack and waits for the
-// kernel's answer to it: nil, or the *Error it refused with.
-func (c *Conn) request(msg []byte, seq uint32) error {
+// request sends one message and waits for the kernel's answer to it:
+// reply gets every other message carrying its sequence number (nil: none
+// expected); the result is nil once the request is acked (or, without
+// NLM_F_ACK, answered), or the *Error the kernel refused it with.
+func (c *Conn) request(msg []byte, seq uint32, reply func(typ uint16, body []byte)) error {
 	if err := c.send(msg); err != nil {
 		return fmt.Errorf("netlink send: %w", err)
 	}
@@ -56,8 +58,13 @@ func (c *Conn) request(msg []byte, seq uint32) error {
 		var answer error
 		done := false
 		err = walk(b, func(typ, flags uint16, s uint32, body []byte) error {
-			if typ == unix.NLMSG_ERROR && s == seq {
+			switch {
+			case s != seq:
+			case typ == unix.NLMSG_ERROR:
 				done, answer = true, nlError(flags, body)
+			case reply != nil:
+				reply(typ, body)
+				done = flags&unix.NLM_F_MULTI == 0
 			}
 			return nil
 		})

@@ -109,9 +109,28 @@ func TestWriteDumpErrors(t *testing.T) {
 		if res, _ := c.WriteRoutes(186, ack, 1, func(int) (rtnl.Kind, *rtnl.Route) { return rtnl.Create, &viaNH }); len(res.Failed) != 0 {
 			t.Fatalf("route via nexthop: %+v", res)
 		}
-		c.WriteNexthops(186, ack, 1, func(int) (rtnl.Kind, *rtnl.Nexthop) { return rtnl.Delete, &nh })
+		if res, err := c.WriteNexthops(186, ack, 1, func(int) (rtnl.Kind, *rtnl.Nexthop) { return rtnl.Delete, &nh }); err != nil || len(res.Failed) != 0 {
+			t.Fatalf("delete nexthop: %+v %v", res, err)
+		}
 		if n, _ := c.CountRoutes(rtnl.Filter{Table: 1001}); n != 0 {
 			t.Errorf("routes left after deleting their nexthop: %d", n)
 		}
+	}
+}
+
+// Lookup answers with the FIB entry a destination uses, protocol
+// included, and with ErrUnreachable where no route leads.
+func TestLookup(t *testing.T) {
+	c := host(t, "rtlookup")
+	r := rtnl.Route{Table: 254, Dst: netip.MustParsePrefix("198.18.4.0/24"), NextHops: []rtnl.NextHop{{Gw: netip.MustParseAddr("192.0.2.2")}}}
+	if res, err := c.WriteRoutes(186, rtnl.AckEach, 1, func(int) (rtnl.Kind, *rtnl.Route) { return rtnl.Create, &r }); err != nil || len(res.Failed) != 0 {
+		t.Fatalf("create: %+v %v", res, err)
+	}
+	got, err := c.Lookup(netip.MustParseAddr("198.18.4.7"))
+	if err != nil || got.Dst != r.Dst || got.Protocol != 186 || len(got.NextHops) != 1 || got.NextHops[0].Gw != r.NextHops[0].Gw {
+		t.Errorf("lookup = %+v, %v", got, err)
+	}
+	if _, err := c.Lookup(netip.MustParseAddr("203.0.113.9")); !errors.Is(err, rtnl.ErrUnreachable) {
+		t.Errorf("lookup without a route: %v", err)
 	}
 }
