@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -43,8 +44,9 @@ type fib struct {
 	// Owned by the worker.
 	installed map[netip.Prefix]fibRoute // what the kernel holds, as read or written
 	stale     map[netip.Prefix]bool
-	staleN    int // len(stale), readable under mu
-	failures  int
+	staleN    int        // len(stale), readable under mu
+	routesN   int        // len(installed), readable under mu
+	failures  int        // under mu
 	ops       []fibOp    // reused per batch
 	msg       rtnl.Route // reused per message: one next hop, no allocation
 }
@@ -118,7 +120,7 @@ func (f *fib) loadStale() error {
 		}
 	}
 	f.mu.Lock()
-	f.staleN = len(f.stale)
+	f.staleN, f.routesN = len(f.stale), len(f.installed)
 	f.mu.Unlock()
 	if len(f.stale) > 0 {
 		f.log.Info("kept routes of the previous speaker until re-learned", "routes", len(f.stale))
@@ -313,7 +315,7 @@ func (f *fib) apply(batch map[netip.Prefix]netip.Addr) {
 			f.pending[op.dst] = op.gw
 		}
 	}
-	f.staleN = len(f.stale)
+	f.staleN, f.routesN = len(f.stale), len(f.installed)
 	f.lastWrite = time.Now()
 	f.failures += failed
 	f.mu.Unlock()
@@ -324,6 +326,37 @@ func (f *fib) apply(batch map[netip.Prefix]netip.Addr) {
 		f.log.Warn("kernel refused routes", "failed", failed, "first_error", firstErr)
 	}
 	f.log.Debug("fib batch", "installed", added, "removed", removed, "total", len(f.installed))
+}
+
+// status is the FIB's figures for the speaker's status file.
+func (f *fib) status() FIBStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return FIBStatus{PID: os.Getpid(), Routes: f.routesN, Stale: f.staleN, Failures: f.failures}
+}
+
+// publish writes the FIB's status to path (see FIBStatus) every second
+// while it changes, until ctx ends: the supervisor reads the file, so
+// status and metrics know how many routes the speaker holds without
+// dumping its table.
+func (f *fib) publish(ctx context.Context, path string) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last FIBStatus
+	for first := true; ; first = false {
+		if st := f.status(); first || st != last {
+			if err := writeFIBStatus(path, st); err != nil {
+				f.log.Warn("fib status", "error", err)
+			} else {
+				last = st
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // poke wakes the worker.

@@ -130,7 +130,7 @@ func (sp *speaker) refreshAnnounce() {
 // into the status view, and warns about max_prefixes "warn" limits.
 func (sp *speaker) refreshStatus() {
 	sp.mu.Lock()
-	b, c, running := sp.desired, sp.client, sp.running()
+	b, c, running, pid := sp.desired, sp.client, sp.running(), sp.pid
 	sp.mu.Unlock()
 	if c == nil || !running {
 		return
@@ -149,9 +149,13 @@ func (sp *speaker) refreshStatus() {
 			prefixes += t.NumDestination
 		}
 	}
+	var fib *FIBStatus
+	if st, err := ReadFIBStatus(sp.dir); err == nil && st.PID == pid {
+		fib = &st // a file left by an earlier process does not count
+	}
 	sp.sup.viewMu.Lock()
 	if v := sp.sup.views[sp.tenant]; v != nil {
-		v.Neighbors, v.RIBPrefixes, v.Updated = ns, prefixes, time.Now()
+		v.Neighbors, v.RIBPrefixes, v.FIB, v.Updated = ns, prefixes, fib, time.Now()
 	}
 	sp.sup.viewMu.Unlock()
 	if b != nil {

@@ -29,7 +29,10 @@ type SpeakerStatus struct {
 	// computed when Status is called. Speakers leaves them empty.
 	Neighbors   []Neighbor `json:"neighbors,omitempty"`
 	RIBPrefixes uint64     `json:"rib_prefixes"`
-	Updated     time.Time  `json:"updated,omitzero"`
+	// FIB is what the running speaker last reported about its kernel
+	// table (nil: no report from this process yet).
+	FIB     *FIBStatus `json:"fib,omitempty"`
+	Updated time.Time  `json:"updated,omitzero"`
 }
 
 // processStatus is sp's process state. sp.mu is held.
@@ -54,7 +57,7 @@ func (sp *speaker) publish() {
 	s.viewMu.Lock()
 	defer s.viewMu.Unlock()
 	if old := s.views[sp.tenant]; old != nil && st.Running && old.PID == st.PID {
-		st.Neighbors, st.RIBPrefixes, st.Updated = old.Neighbors, old.RIBPrefixes, old.Updated
+		st.Neighbors, st.RIBPrefixes, st.FIB, st.Updated = old.Neighbors, old.RIBPrefixes, old.FIB, old.Updated
 	}
 	s.views[sp.tenant] = &st
 }
@@ -68,6 +71,10 @@ func (s *Supervisor) Status() []SpeakerStatus {
 	for _, v := range s.views {
 		st := *v
 		st.Neighbors = slices.Clone(v.Neighbors)
+		if v.FIB != nil {
+			fib := *v.FIB
+			st.FIB = &fib
+		}
 		out = append(out, st)
 	}
 	s.viewMu.Unlock()

@@ -89,6 +89,7 @@ func SpeakerMain(args []string) int {
 		return 1
 	}
 	go f.run(ctx)
+	go f.publish(ctx, FIBStatusPath(filepath.Dir(*sock)))
 
 	s := server.NewBgpServer(server.GrpcListenAddress("unix://"+*sock), server.LoggerOption(&gobgpLogger{log: log, level: gobgpLevel(log)}))
 	go s.Serve()

@@ -2,9 +2,11 @@ package bgp
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,6 +23,54 @@ const DefaultRunDir = "/run/fwd"
 // SocketPath is the gRPC API socket of a tenant's speaker.
 func SocketPath(runDir, tenant string) string {
 	return filepath.Join(runDir, tenant, "gobgp.sock")
+}
+
+// FIBStatus is what a speaker reports about the routes it holds in its
+// kernel table, in DIR/fib.json next to its socket (FIBStatusPath),
+// rewritten at most once a second while it changes. Reading it costs the
+// same whatever the size of the table: status and metrics use it instead
+// of dumping a full BGP table.
+type FIBStatus struct {
+	PID int `json:"pid"` // the speaker that wrote it
+	// Routes is how many routes the speaker holds in the kernel under
+	// Protocol (186): the best paths it installed plus the stale routes
+	// of a previous speaker it has not removed yet.
+	Routes int `json:"routes"`
+	// Stale is how many of them a previous speaker left and no neighbour
+	// has re-sent yet.
+	Stale int `json:"stale"`
+	// Failures counts the route writes the kernel refused since the
+	// speaker started (e.g. a static route holds the key).
+	Failures int `json:"failures"`
+}
+
+// FIBStatusPath is the FIB status file of the speaker whose socket and
+// pid file live in dir.
+func FIBStatusPath(dir string) string { return filepath.Join(dir, "fib.json") }
+
+// ReadFIBStatus reads the FIB status file in dir.
+func ReadFIBStatus(dir string) (FIBStatus, error) {
+	var st FIBStatus
+	b, err := os.ReadFile(FIBStatusPath(dir))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", FIBStatusPath(dir), err)
+	}
+	return st, nil
+}
+
+func writeFIBStatus(path string, st FIBStatus) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // Neighbor is a neighbour's state as `fwd bgp show` and the metrics see it.

@@ -285,6 +285,15 @@ func TestBIRDInterop(t *testing.T) {
 		return len(st) == 1 && st[0].State == "running" && len(st[0].Neighbors) == 1 &&
 			st[0].Neighbors[0].State == "established" && st[0].RIBPrefixes == 3
 	})
+	// So does the FIB's count: the two accepted prefixes, not the one
+	// this tenant originates, as the kernel holds them.
+	waitFor(t, 15*time.Second, "status view of the FIB", func() bool {
+		st := s.Status()
+		return len(st) == 1 && st[0].FIB != nil && st[0].FIB.Routes == 2 && st[0].FIB.PID == st[0].PID
+	})
+	if out := testnet.MustCmd(t, "blue", "ip", "route", "show", "proto", "bgp"); strings.Count(strings.TrimSpace(out), "\n") != 1 {
+		t.Errorf("kernel BGP routes (the FIB reports 2):\n%s", out)
+	}
 	// fwd's announcement reaches BIRD.
 	waitFor(t, 10*time.Second, "BIRD learns 203.0.113.0/24", func() bool {
 		return strings.Contains(b1.c("show", "route", "203.0.113.0/24"), "203.0.113.0/24")

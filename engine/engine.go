@@ -16,6 +16,7 @@ import (
 	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/policy"
 	"github.com/fwdproject/fwd/zones"
 	"github.com/vishvananda/netns"
 )
@@ -54,6 +55,21 @@ type Report struct {
 	Absent   []string      `json:"absent,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
 	DryRun   bool          `json:"dry_run"`
+	// Tenants is, after an apply, what each tenant's stages left for
+	// status and metrics (empty for a dry run).
+	Tenants map[string]*TenantState `json:"-"`
+}
+
+// TenantState is the read model an apply leaves for one tenant: what
+// status, metrics and the API read instead of recompiling the config or
+// dumping the kernel. Each stage fills its part (stagePlan.record).
+type TenantState struct {
+	// Rules indexes the ruleset the policy stage compiled, for
+	// policy.ReadCounters (nil: the tenant has no policy).
+	Rules *policy.RuleIndex
+	// StaticRoutes counts fwd's static routes (routing.Protocol) per
+	// table after the routing stage's apply; nil: unknown.
+	StaticRoutes map[uint32]int
 }
 
 // stagePlan is one subsystem's planned changes for one tenant. Changes
@@ -62,6 +78,9 @@ type Report struct {
 type stagePlan interface {
 	Changes() []change.Change
 	Apply(ctx context.Context) error
+	// record puts what Apply left (counts, indexes) into the tenant's
+	// read model; it is called after Apply, whatever its outcome.
+	record(m *TenantState)
 }
 
 // tenantStage observes a tenant's namespace and plans one subsystem. h is
@@ -79,7 +98,7 @@ var tenantStages = []tenantStage{policyStage, routingStage}
 // change). On error, the report holds the changes made before it.
 func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*Report, error) {
 	start := time.Now()
-	rep := &Report{DryRun: dryRun}
+	rep := &Report{DryRun: dryRun, Tenants: map[string]*TenantState{}}
 	defer func() { rep.Duration = time.Since(start) }()
 	if !dryRun {
 		// Speakers of tenants (or BGP sections) that go away stop before
@@ -121,6 +140,10 @@ func (e *Engine) tenant(ctx context.Context, t *config.Tenant, dryRun bool, rep 
 	if h.IsOpen() {
 		defer h.Close()
 	}
+	m := &TenantState{}
+	if !dryRun {
+		rep.Tenants[t.Name] = m
+	}
 	for _, st := range tenantStages {
 		log := e.log.With("subsystem", st.name, "tenant", t.Name)
 		p, err := st.plan(ctx, log, t, h)
@@ -133,6 +156,7 @@ func (e *Engine) tenant(ctx context.Context, t *config.Tenant, dryRun bool, rep 
 			continue
 		}
 		err = p.Apply(ctx)
+		p.record(m)
 		cs = p.Changes() // what Apply did, which may differ from the plan
 		rep.Changes = append(rep.Changes, cs...)
 		if err != nil {

@@ -20,7 +20,8 @@ var policyStage = tenantStage{name: "policy", plan: func(ctx context.Context, lo
 	if err != nil {
 		return nil, err
 	}
-	return &policyPlan{log: log, h: h, tx: policy.Plan(t.Name, policy.Compile(t), st)}, nil
+	rs := policy.Compile(t)
+	return &policyPlan{log: log, h: h, tx: policy.Plan(t.Name, rs, st), index: policy.NewRuleIndex(rs)}, nil
 }}
 
 // policyPlan is one tenant's policy transaction.
@@ -28,7 +29,12 @@ type policyPlan struct {
 	log *slog.Logger
 	h   netns.NsHandle
 	tx  *policy.Transaction
+	// index lets counter reads name merged groups' members without
+	// compiling again.
+	index *policy.RuleIndex
 }
+
+func (p *policyPlan) record(m *TenantState) { m.Rules = p.index }
 
 func (p *policyPlan) Changes() []change.Change { return p.tx.Changes() }
 

@@ -28,6 +28,7 @@ type routingPlan struct {
 	h       netns.NsHandle
 	steps   routing.Steps
 	changes []change.Change
+	routes  map[uint32]int // after Apply: fwd's routes per table
 }
 
 // Changes is the plan until Apply runs, then what Apply did (a route the
@@ -35,7 +36,9 @@ type routingPlan struct {
 func (p *routingPlan) Changes() []change.Change { return p.changes }
 
 func (p *routingPlan) Apply(ctx context.Context) error {
-	cs, err := routing.Apply(ctx, p.log, p.h, p.steps)
-	p.changes = cs
+	res, err := routing.Apply(ctx, p.log, p.h, p.steps)
+	p.changes, p.routes = res.Changes, res.Routes
 	return err
 }
+
+func (p *routingPlan) record(m *TenantState) { m.StaticRoutes = p.routes }

@@ -21,9 +21,13 @@ import (
 // IPv6 source is still tentative becomes a "skip-route", one whose key
 // somebody took since Observe a "conflict-route"; neither is fatal. Other
 // refusals are returned, joined, after everything else was tried.
-func Apply(ctx context.Context, log *slog.Logger, h netns.NsHandle, steps Steps) ([]change.Change, error) {
+func Apply(ctx context.Context, log *slog.Logger, h netns.NsHandle, steps Steps) (Applied, error) {
 	if !h.IsOpen() {
-		return nil, errors.New("no namespace handle")
+		return Applied{}, errors.New("no namespace handle")
+	}
+	owned := make(map[uint32]int, len(steps.owned))
+	for tb, n := range steps.owned {
+		owned[tb] = n
 	}
 	for _, n := range steps.Notes {
 		log.Warn("route not installed", "route", n.Object, "reason", n.Action, "detail", n.Detail)
@@ -33,12 +37,12 @@ func Apply(ctx context.Context, log *slog.Logger, h netns.NsHandle, steps Steps)
 	if len(steps.Routes) > 0 {
 		in, err := NewInstaller(h, Protocol)
 		if err != nil {
-			return changes, err
+			return Applied{Changes: changes}, err
 		}
 		failed, err := in.write(ctx, steps.Routes)
 		in.Close()
 		if err != nil {
-			return changes, fmt.Errorf("apply routes: %w", err)
+			return Applied{Changes: changes}, fmt.Errorf("apply routes: %w", err)
 		}
 		refused := make(map[int]error, len(failed))
 		for _, f := range failed {
@@ -50,6 +54,12 @@ func Apply(ctx context.Context, log *slog.Logger, h netns.NsHandle, steps Steps)
 			switch {
 			case !bad:
 				changes = append(changes, steps.routeChange(op))
+				switch op.Kind {
+				case OpAdd:
+					owned[op.Route.Table]++
+				case OpDelete:
+					owned[op.Route.Table]--
+				}
 			case op.Kind == OpAdd && errors.Is(e, rtnl.ErrExists):
 				// Someone added a route with this key since Observe.
 				changes = append(changes, steps.change("conflict-route", steps.routeText(&op.Route), "the key is held by a route fwd does not own"))
@@ -67,7 +77,7 @@ func Apply(ctx context.Context, log *slog.Logger, h netns.NsHandle, steps Steps)
 	if len(steps.Rules) > 0 {
 		nh, err := netlink.NewHandleAt(h)
 		if err != nil {
-			return changes, fmt.Errorf("netlink handle: %w", err)
+			return Applied{Changes: changes, Routes: owned}, fmt.Errorf("netlink handle: %w", err)
 		}
 		defer nh.Close()
 		for _, op := range steps.Rules {
@@ -88,5 +98,10 @@ func Apply(ctx context.Context, log *slog.Logger, h netns.NsHandle, steps Steps)
 			changes = append(changes, c)
 		}
 	}
-	return changes, errors.Join(errs...)
+	for tb, n := range owned {
+		if n == 0 {
+			delete(owned, tb)
+		}
+	}
+	return Applied{Changes: changes, Routes: owned}, errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/fwdproject/fwd/routing"
@@ -167,14 +169,36 @@ func plan(t *config.Tenant, h netns.NsHandle) ([]change.Change, error) {
 	return routing.Plan(d, obs).Changes(), nil
 }
 
-// reconcile is what the engine's apply does: Observe, Plan, Apply.
+// reconcile is what the engine's apply does: Observe, Plan, Apply. It
+// also checks Applied.Routes, the count status and metrics report,
+// against the kernel.
 func reconcile(t *config.Tenant, h netns.NsHandle) ([]change.Change, error) {
 	d := routing.Compile(t)
 	obs, err := routing.Observe(h, d)
 	if err != nil {
 		return nil, err
 	}
-	return routing.Apply(context.Background(), testLog, h, routing.Plan(d, obs))
+	res, err := routing.Apply(context.Background(), testLog, h, routing.Plan(d, obs))
+	if err != nil {
+		return res.Changes, err
+	}
+	c, err := rtnl.Open(h)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	owned, err := c.Routes(rtnl.Filter{Protocol: routing.Protocol})
+	if err != nil {
+		return nil, err
+	}
+	inKernel := map[uint32]int{}
+	for _, r := range owned {
+		inKernel[r.Table]++
+	}
+	if !maps.Equal(inKernel, res.Routes) {
+		return res.Changes, fmt.Errorf("Applied.Routes = %v, the kernel holds %v", res.Routes, inKernel)
+	}
+	return res.Changes, nil
 }
 
 type ipRoute struct {

@@ -78,7 +78,9 @@ func TableID(t *config.Tenant, name string) (uint32, error) {
 	return 0, fmt.Errorf("unknown table %q", name)
 }
 
-func tableName(t *config.Tenant, id uint32) string {
+// TableName is the name of table id in t's config (main, local, a
+// declared name), or its number for a table the config does not name.
+func TableName(t *config.Tenant, id uint32) string {
 	if t != nil {
 		return t.Routing.TableName(id)
 	}
@@ -138,7 +140,7 @@ func ReadRoutes(ns netns.NsHandle, t *config.Tenant, table uint32) ([]RouteView,
 	for i := range routes {
 		r := &routes[i]
 		v := RouteView{
-			Table: r.Table, TableName: tableName(t, r.Table), Dst: r.Dst.String(), Type: TypeName(r.RouteType()),
+			Table: r.Table, TableName: TableName(t, r.Table), Dst: r.Dst.String(), Type: TypeName(r.RouteType()),
 			Protocol: protoName(r.Protocol), Owned: r.Protocol == Protocol, Metric: r.Metric, NHID: r.NHID,
 		}
 		if r.Dst.Bits() == 0 {
@@ -180,7 +182,7 @@ func ReadRules(ns netns.NsHandle, t *config.Tenant) ([]RuleView, error) {
 		for _, nr := range list {
 			r := fromNetlinkRule(nr, af)
 			v := RuleView{Family: "ipv4", Priority: r.Priority, From: "all", IIF: r.IIF, OIF: r.OIF, Table: r.Table,
-				TableName: tableName(t, r.Table), Protocol: protoName(r.Protocol), Owned: r.Protocol == Protocol}
+				TableName: TableName(t, r.Table), Protocol: protoName(r.Protocol), Owned: r.Protocol == Protocol}
 			if r.Family == 6 {
 				v.Family = "ipv6"
 			}

@@ -39,6 +39,20 @@ type Steps struct {
 	tenant  string
 	names   *Desired
 	byIndex map[int]string
+	owned   map[uint32]int // fwd's routes per table as observed
+}
+
+// Applied is what Apply did.
+type Applied struct {
+	// Changes is what was done, which may differ from Steps.Changes (see
+	// Apply).
+	Changes []change.Change
+	// Routes counts fwd's routes (Protocol) per table after the apply:
+	// those Observe found, plus the additions and minus the deletions the
+	// kernel accepted. It is the static-route figure status and metrics
+	// report, known without reading the kernel again; nil when the
+	// outcome of the route writes is unknown (the batch itself failed).
+	Routes map[uint32]int
 }
 
 // Empty reports whether the plan changes nothing.
@@ -84,7 +98,10 @@ func (s Steps) routeText(r *Route) string { return routeText(r, s.names.tenant, 
 // interface is missing is skipped (zones reports the interface itself),
 // and one whose key another owner holds is a conflict, never installed.
 func Plan(desired Desired, observed State) Steps {
-	s := Steps{names: &desired, byIndex: map[int]string{}}
+	s := Steps{names: &desired, byIndex: map[int]string{}, owned: map[uint32]int{}}
+	for i := range observed.Owned {
+		s.owned[observed.Owned[i].Table]++
+	}
 	if desired.tenant != nil {
 		s.tenant = desired.tenant.Name
 	}
