@@ -14,7 +14,7 @@ GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 # Debian packages the tests, lab and benchmarks use (never assumed present).
 DEB_DEPS := nftables iproute2 iputils-ping iperf3 socat conntrack tcpdump bird2 procps
 
-.PHONY: all build deps test test-unit vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp clean
+.PHONY: all build deps test test-unit vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp bench-scrape clean
 
 all: build
 
@@ -69,6 +69,10 @@ bench-routes: deps
 
 bench-bgp: deps
 	$(GO) run ./bench/bgp -n $${N:-1000000}
+
+# A /metrics scrape with N BGP-protocol routes installed (≤ 50 ms).
+bench-scrape: deps
+	FWD_SCRAPE_ROUTES=$${N:-1000000} $(GO) test -count=1 -tags kernel -run TestScrapeCostDoesNotGrowWithRoutes -v ./daemon
 
 clean:
 	rm -rf bin dist *.deb

@@ -27,7 +27,7 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 	cfg := d.cfg
 	d.mu.Unlock()
 	st.Tenants = []mgmt.TenantStatus{}
-	for _, s := range d.snapshot(ctx, cfg) {
+	for _, s := range d.snapshot(cfg) {
 		ts := mgmt.TenantStatus{Name: s.Name, Interfaces: len(s.Links), Rules: -1, Routes: -1, BGPUp: -1, BGPTotal: -1}
 		for _, l := range s.Links {
 			if l.Oper == "up" || (l.Up && l.Oper == "unknown") {
@@ -37,22 +37,28 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 		if s.RulesOK {
 			ts.Rules = 0
 			for _, r := range s.Rules {
-				switch {
-				case strings.HasPrefix(r.ID, "_merged"):
-					ts.Rules += len(r.Members)
-				case !strings.HasPrefix(r.ID, "_"):
-					ts.Rules++
+				ts.Rules += r.ConfigRules
+			}
+		}
+		if s.Static != nil {
+			ts.Routes = 0
+			for _, n := range s.Static {
+				ts.Routes += n
+			}
+			if s.BGPWanted {
+				if n := s.bgpRoutes(); n >= 0 {
+					ts.Routes += n
+				} else {
+					ts.Routes = -1 // part of the figure is unknown
 				}
 			}
 		}
-		if s.RoutesOK {
-			ts.Routes = len(s.Routes)
-		}
-		if !s.BGPWanted {
+		switch {
+		case !s.BGPWanted:
 			ts.BGPUp, ts.BGPTotal = 0, 0
-		} else if s.BGPOK {
-			ts.BGPUp, ts.BGPTotal = 0, len(s.Neighbors)
-			for _, n := range s.Neighbors {
+		case s.BGP != nil && !s.BGP.Updated.IsZero():
+			ts.BGPUp, ts.BGPTotal = 0, len(s.BGP.Neighbors)
+			for _, n := range s.BGP.Neighbors {
 				if n.State == "established" {
 					ts.BGPUp++
 				}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/fwdproject/fwd/bgp"
 	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/engine"
@@ -66,9 +67,11 @@ type Daemon struct {
 	log     *slog.Logger
 	app     Applier
 	observe func() (*zones.State, error) // nil without an engine
-	store   *mgmt.Store
-	metrics *metrics
-	started time.Time
+	// bgpStatus is the BGP supervisor's view (nil without an engine).
+	bgpStatus func() []bgp.SpeakerStatus
+	store     *mgmt.Store
+	metrics   *metrics
+	started   time.Time
 
 	applyMu sync.Mutex // serialises applies: signal, API, link events, timers
 
@@ -79,6 +82,9 @@ type Daemon struct {
 	absent  []string
 	last    *mgmt.Result
 	pending *pending
+	// tenants is what the last applies left for status and metrics
+	// (readmodel_linux.go).
+	tenants map[string]*engine.TenantState
 }
 
 // pending is an unconfirmed change and what to go back to.
@@ -117,6 +123,7 @@ func New(opts Options) (*Daemon, error) {
 		}
 		d.app = withFailpoint(eng)
 		d.observe = eng.Zones.Observe
+		d.bgpStatus = eng.BGP.Status
 	}
 	dir := opts.RevisionDir
 	if dir == "" {
@@ -515,6 +522,7 @@ func (d *Daemon) apply(ctx context.Context, why string, cfg *config.Config) (*en
 	d.metrics.applied(rep, err)
 	d.mu.Lock()
 	d.absent = rep.Absent
+	d.keepReadModel(cfg, rep)
 	d.mu.Unlock()
 	attrs := []any{"reason", why, "changes", len(rep.Changes), "duration", rep.Duration.Round(time.Microsecond).String()}
 	for k, n := range change.Summary(rep.Changes) {

@@ -1,13 +1,14 @@
 package daemon
 
 import (
-	"context"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/fwdproject/fwd/bgp"
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/mgmt"
+	"github.com/fwdproject/fwd/routing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -104,17 +105,18 @@ var (
 	descCTLimit        = prometheus.NewDesc("fwd_conntrack_entries_limit", "Connection tracking table limit (nf_conntrack_max) in the tenant's namespace.", []string{"tenant"}, nil)
 	descRulePkts       = prometheus.NewDesc("fwd_rule_packets_total", "Packets matched by a policy rule. rule is the rule's stable identity; built-in rules start with '_'.", []string{"tenant", "chain", "rule"}, nil)
 	descRuleBytes      = prometheus.NewDesc("fwd_rule_bytes_total", "Bytes matched by a policy rule.", []string{"tenant", "chain", "rule"}, nil)
-	descRoutes         = prometheus.NewDesc("fwd_routes", "Routes in the tenant's namespace per table; owner is fwd for routes fwd installed, other for connected and foreign routes.", []string{"tenant", "table", "owner"}, nil)
+	descRoutes         = prometheus.NewDesc("fwd_routes", "Routes fwd holds in the tenant's namespace per table, by owner: static (fwd's static routes as the last apply left them) or bgp (the routes the BGP speaker installed, as it last reported).", []string{"tenant", "table", "owner"}, nil)
 	descBGPUp          = prometheus.NewDesc("fwd_bgp_session_up", "1 if the BGP session is established.", []string{"tenant", "neighbor", "peer_asn"}, nil)
 	descBGPState       = prometheus.NewDesc("fwd_bgp_session_state", "BGP session state: 1 for the current state, 0 for the others.", []string{"tenant", "neighbor", "state"}, nil)
 	descBGPUptime      = prometheus.NewDesc("fwd_bgp_session_uptime_seconds", "Seconds since the BGP session was established (0 when it is not).", []string{"tenant", "neighbor"}, nil)
 	descBGPPrefixes    = prometheus.NewDesc("fwd_bgp_prefixes", "Prefixes per neighbour by direction: received, accepted, advertised.", []string{"tenant", "neighbor", "direction"}, nil)
-	descBGPSpeakerUp   = prometheus.NewDesc("fwd_bgp_speaker_up", "1 if the tenant's BGP speaker answered on its API socket.", []string{"tenant"}, nil)
+	descBGPSpeakerUp   = prometheus.NewDesc("fwd_bgp_speaker_up", "1 if the tenant's BGP speaker runs and is configured, as the supervisor last saw it.", []string{"tenant"}, nil)
 )
 
 var bgpStates = []string{"idle", "connect", "active", "opensent", "openconfirm", "established"}
 
-// kernelCollector reads the kernel (and the BGP speakers) at scrape time.
+// kernelCollector reads the read models (readmodel_linux.go) at scrape
+// time: its cost does not grow with the number of routes.
 type kernelCollector struct{ d *Daemon }
 
 func (c *kernelCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -139,9 +141,11 @@ func (c *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRevision, float64(rev))
 	gauge(descConfirmPending, deadline)
 	gauge(descTenants, float64(len(cfg.Tenants)))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, s := range d.snapshot(ctx, cfg) {
+	tenants := map[string]*config.Tenant{}
+	for _, t := range cfg.Tenants {
+		tenants[t.Name] = t
+	}
+	for _, s := range d.snapshot(cfg) {
 		t := s.Name
 		gauge(descTenantUp, b2f(s.Namespaced), t)
 		for _, l := range s.Links {
@@ -175,26 +179,20 @@ func (c *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descRulePkts, rules[k].p, t, k.chain, k.rule)
 			counter(descRuleBytes, rules[k].b, t, k.chain, k.rule)
 		}
-		type tk struct{ table, owner string }
-		routes := map[tk]int{}
-		for _, r := range s.Routes {
-			owner := "other"
-			if r.Owned {
-				owner = "fwd"
-			}
-			name := r.TableName
-			if name == "" {
-				name = strconv.FormatUint(uint64(r.Table), 10)
-			}
-			routes[tk{name, owner}]++
+		for table, n := range s.Static {
+			gauge(descRoutes, float64(n), t, routing.TableName(tenants[t], table), "static")
 		}
-		for k, n := range routes {
-			gauge(descRoutes, float64(n), t, k.table, k.owner)
+		if n := s.bgpRoutes(); n >= 0 {
+			gauge(descRoutes, float64(n), t, routing.TableName(tenants[t], s.BGP.Table), "bgp")
 		}
 		if s.BGPWanted {
-			gauge(descBGPSpeakerUp, b2f(s.BGPOK), t)
+			gauge(descBGPSpeakerUp, b2f(s.BGP != nil && s.BGP.State == "running"), t)
 		}
-		for _, n := range s.Neighbors {
+		var neighbors []bgp.Neighbor
+		if s.BGP != nil {
+			neighbors = s.BGP.Neighbors
+		}
+		for _, n := range neighbors {
 			gauge(descBGPUp, b2f(n.State == "established"), t, n.Address, strconv.FormatUint(uint64(n.ASN), 10))
 			for _, st := range bgpStates {
 				gauge(descBGPState, b2f(n.State == st), t, n.Address, st)

@@ -68,10 +68,14 @@ type TenantStatus struct {
 	Name         string `json:"name"`
 	Interfaces   int    `json:"interfaces"`
 	InterfacesUp int    `json:"interfaces_up"`
-	Rules        int    `json:"rules"`
-	Routes       int    `json:"routes"`
-	BGPUp        int    `json:"bgp_sessions_up"`
-	BGPTotal     int    `json:"bgp_sessions"`
+	// Rules counts the config's rules and NAT entries the kernel holds
+	// (a merged group counts its members; fwd's built-in rules do not).
+	Rules int `json:"rules"`
+	// Routes counts the routes fwd holds: its static routes as the last
+	// apply left them, plus those the BGP speaker installed.
+	Routes   int `json:"routes"`
+	BGPUp    int `json:"bgp_sessions_up"`
+	BGPTotal int `json:"bgp_sessions"`
 }
 
 // ReloadRequest asks the daemon to re-read its configuration file.

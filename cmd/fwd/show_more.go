@@ -131,7 +131,9 @@ func showRules(s *command, args []string) int {
 	all := map[string][]policy.RuleCounter{}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	code = o.eachNS(func(t *config.Tenant, h netns.NsHandle) error {
-		cs, err := policy.ReadRuleCounters(t, h)
+		// The CLI has no applied state to keep an index in: it compiles
+		// the config once per call to name merged groups' members.
+		cs, err := policy.ReadCounters(h, policy.NewRuleIndex(policy.Compile(t)))
 		if err != nil {
 			return err
 		}
