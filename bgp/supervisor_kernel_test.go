@@ -500,6 +500,11 @@ func TestFwdBinary(t *testing.T) {
 	if !strings.Contains(out, "cyan    192.0.2.2") {
 		t.Errorf("fwd bgp show:\n%s", out)
 	}
+	// The FIB's own count, as status and metrics read it.
+	waitFor(t, 5*time.Second, "fwd bgp show: the FIB's count", func() bool {
+		out = testnet.MustCmd(t, "", fwd, "bgp", "show", "-run-dir", s.runDir)
+		return strings.Contains(out, "tenant cyan: 1 routes in the kernel (0 stale), 0 refused")
+	})
 	out = testnet.MustCmd(t, "", fwd, "bgp", "routes", "-run-dir", s.runDir, "cyan", "198.18.5.7")
 	if !strings.Contains(out, "198.18.5.0/24") || !strings.Contains(out, "64513") {
 		t.Errorf("fwd bgp routes:\n%s", out)

@@ -93,6 +93,12 @@ func bgpShow(c *command, args []string) int {
 			n.Received, n.Accepted, n.Advertised, n.Description)
 	}
 	tw.Flush()
+	// The same FIB figure status and metrics report.
+	for _, t := range tenants {
+		if st, err := bgp.ReadFIBStatus(filepath.Dir(bgp.SocketPath(*runDir, t))); err == nil {
+			fmt.Printf("tenant %s: %d routes in the kernel (%d stale), %d refused\n", t, st.Routes, st.Stale, st.Failures)
+		}
+	}
 	return code
 }
 
