@@ -163,3 +163,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Decode is pure: it names set files without reading them; ReadSetFiles
+// is the loader step and places its errors at the set's file key.
+func TestDecodeDoesNotReadSetFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := Decode(dir+"/fwd.toml", []byte("[tenant.a.interface.x]\ndevice = \"eth1\"\n[tenant.a.set.s]\nfile = \"missing.txt\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Tenants[0].Policy.Set("s")
+	if s.File != dir+"/missing.txt" || len(s.V4)+len(s.V6) != 0 {
+		t.Fatalf("set: %+v", s)
+	}
+	err = ReadSetFiles(cfg)
+	want := dir + "/fwd.toml:4: tenant.a.set.s.file: stat " + dir + "/missing.txt: no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}

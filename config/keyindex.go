@@ -1,72 +1,11 @@
 package config
 
 import (
-	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 )
-
-// Error is one problem in a config file, with its position and key path.
-type Error struct {
-	File string
-	Line int // 0 when unknown
-	Col  int // 0 when unknown
-	Key  string
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-		if e.Col > 0 {
-			fmt.Fprintf(&b, ":%d", e.Col)
-		}
-	}
-	b.WriteString(": ")
-	if e.Key != "" {
-		b.WriteString(e.Key)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Errors is every problem found in one file, in file order. Validation
-// does not stop at the first problem: an operator fixes them all at once.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-func (es Errors) sorted() Errors {
-	sort.SliceStable(es, func(i, j int) bool {
-		if es[i].Line != es[j].Line {
-			return es[i].Line < es[j].Line
-		}
-		return es[i].Key < es[j].Key
-	})
-	return es
-}
-
-// reporter collects semantic errors and places them with the key index.
-type reporter struct {
-	file string
-	idx  keyIndex
-	errs Errors
-}
-
-func (r *reporter) add(key, format string, args ...any) {
-	r.errs = append(r.errs, &Error{File: r.file, Line: r.idx.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
-}
 
 // keyIndex maps dotted key paths to the line that defines them. The TOML
 // decoder keeps positions private, so we index the file ourselves: table
@@ -198,5 +137,3 @@ func (idx keyIndex) expand(key string) []string {
 	}
 	return found
 }
-
-var reTomlLine = regexp.MustCompile(`^toml: (?:line (\d+) )?(?:\(last key "([^"]*)"\): )?(.*)$`)
