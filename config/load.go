@@ -1,28 +1,64 @@
 package config
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/BurntSushi/toml"
 )
 
-// The pipeline: Load reads the file, Decode turns bytes into a validated
-// Config without touching the filesystem, ReadSetFiles is the loader step
-// that reads the set files Decode named. Parse composes Decode and
-// ReadSetFiles for callers that hold the bytes already.
+// The pipeline: Load reads the file (ReadFile), Decode turns bytes into a
+// validated Config without touching the filesystem, ReadSetFiles is the
+// loader step that reads the set files Decode named. Parse composes
+// Decode and ReadSetFiles for callers that hold the bytes already.
 
 // Load reads, decodes and validates a config file and reads its set
 // files. A returned error is an Errors value listing every problem, or an
 // I/O error.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, data)
+}
+
+// ReadFile reads a config file: only a regular file of at most
+// MaxFileBytes, so that a FIFO, a device such as /dev/zero or a runaway
+// file neither hangs nor exhausts `fwd check` or a running daemon.
+func ReadFile(path string) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO must not wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d MiB limit for config files", path, fi.Size(), MaxFileBytes>>20)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s grew past the %d MiB limit for config files while being read", path, MaxFileBytes>>20)
+	}
+	return data, nil
 }
 
 // Parse decodes and validates data and reads the set files it names
@@ -59,23 +95,28 @@ func ReadSetFiles(cfg *Config) error {
 }
 
 // decode returns the validated configuration, or nil when the file could
-// not be decoded at all, and the report of every problem found.
+// not be decoded at all, and the report of every problem found. Unknown
+// keys do not stop validation: every problem is reported in one pass.
 func decode(name string, data []byte) (*Config, *report) {
+	fail := func(e *Error) (*Config, *report) {
+		rep := &report{file: name}
+		rep.add(e)
+		return nil, rep
+	}
+	if len(data) > MaxFileBytes {
+		return fail(&Error{File: name, Msg: fmt.Sprintf("%d bytes, more than the %d MiB limit for config files", len(data), MaxFileBytes>>20)})
+	}
+	pos, serr := scanPositions(data)
+	if serr != nil {
+		return fail(&Error{File: name, Line: serr.line, Col: serr.col, Key: serr.key, Msg: serr.msg})
+	}
+	var tree map[string]any
+	if _, err := toml.Decode(string(data), &tree); err != nil {
+		return fail(decodeError(name, data, err))
+	}
+	r := newReporter(name, pos)
 	var raw rawFile
-	md, err := toml.Decode(string(data), &raw)
-	if err != nil {
-		return nil, &report{file: name, errs: Errors{decodeError(name, err)}, count: 1}
-	}
-	idx := buildKeyIndex(data)
-	r := newReporter(name, idx)
-	for _, k := range md.Undecoded() {
-		for _, key := range idx.expand(k.String()) {
-			reporter{rep: r.rep, key: key}.errorf("unknown key")
-		}
-	}
-	if r.problems() > 0 {
-		return nil, r.rep
-	}
+	unify(r, tree, reflect.ValueOf(&raw).Elem())
 	cfg := validate(r, &raw)
 	cfg.File = name
 	return cfg, r.rep
@@ -83,14 +124,42 @@ func decode(name string, data []byte) (*Config, *report) {
 
 var reTomlLine = regexp.MustCompile(`^toml: (?:line (\d+) )?(?:\(last key "([^"]*)"\): )?(.*)$`)
 
-func decodeError(name string, err error) *Error {
+func decodeError(name string, data []byte, err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return &Error{File: name, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Msg: pe.Message}
+		e := &Error{File: name, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Msg: pe.Message}
+		placeParseError(e, data)
+		return e
 	}
 	if m := reTomlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &Error{File: name, Line: line, Key: m[2], Msg: m[3]}
 	}
 	return &Error{File: name, Msg: err.Error()}
+}
+
+// placeParseError corrects the decoder's position for a line that ends
+// too early (the decoder reports it on the next line, under the key
+// before it): the problem is at the end of that line, and in a table
+// header the key is the header's.
+func placeParseError(e *Error, data []byte) {
+	if !strings.Contains(e.Msg, `got '\n'`) || e.Line < 2 {
+		return
+	}
+	start := 0 // of line e.Line-1
+	for n := 1; n < e.Line-1; n++ {
+		i := bytes.IndexByte(data[start:], '\n')
+		if i < 0 {
+			return
+		}
+		start += i + 1
+	}
+	line, _, _ := bytes.Cut(data[start:], []byte("\n"))
+	prev := strings.TrimSuffix(string(line), "\r")
+	e.Line, e.Col = e.Line-1, len(prev)+1
+	e.Msg = strings.Replace(e.Msg, `got '\n' instead`, "got the end of the line", 1)
+	if h := strings.TrimSpace(prev); strings.HasPrefix(h, "[") {
+		s := &scanner{data: []byte(strings.TrimLeft(h, "[")), arrays: map[string]int{}}
+		e.Key = strings.Join(s.key(), ".")
+	}
 }

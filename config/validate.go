@@ -71,6 +71,9 @@ func validatePeer(r reporter, cfg *Config, t *Tenant, i *Interface) {
 	if i.PeerTenant == "" || i.PeerName == "" {
 		return // reported by validateInterface
 	}
+	if r.rep.suppressed("tenant." + i.PeerTenant + ".interface." + i.PeerName) {
+		return // the peer did not decode: its problem is reported
+	}
 	pt := cfg.Tenant(i.PeerTenant)
 	switch {
 	case pt == nil:
