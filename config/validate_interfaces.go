@@ -11,6 +11,15 @@ import (
 var macvlanModes = map[string]bool{"": true, "bridge": true, "private": true, "vepa": true, "passthru": true}
 
 // ValidIfName reports why name is not a valid Linux interface name, or "".
+// It applies the kernel's dev_valid_name (net/core/dev.c): not empty, at
+// most 15 bytes (IFNAMSIZ with the NUL), not "." or "..", no '/', ':' or
+// whitespace as the kernel's isspace sees it (space, \t, \n, \v, \f,
+// \r and 0xA0). fwd is stricter in three ways, so that a name means the
+// same to the kernel, to ip(8), to nft(8) and in fwd's messages: no
+// other control characters (NUL included), no byte above 0x7E (non-ASCII
+// text such as "wàn", whose UTF-8 holds 0xA0, the kernel would refuse or
+// tools would mangle), and no '%' (the kernel treats "name%d" as a
+// template to number).
 func ValidIfName(name string) string {
 	switch {
 	case name == "":
@@ -19,11 +28,37 @@ func ValidIfName(name string) string {
 		return fmt.Sprintf("%q is longer than 15 bytes (IFNAMSIZ)", name)
 	case name == "." || name == "..":
 		return fmt.Sprintf("%q is not a valid interface name", name)
-	case strings.ContainsAny(name, "/: \t\n%"):
-		return fmt.Sprintf("%q contains a character not allowed in interface names", name)
+	}
+	for i := 0; i < len(name); i++ {
+		if why := ifNameByte(name[i]); why != "" {
+			return fmt.Sprintf("%q contains a character not allowed in interface names (%s)", name, why)
+		}
 	}
 	return ""
 }
+
+func ifNameByte(c byte) string {
+	switch {
+	case c == '/' || c == ':' || c == '%':
+		return fmt.Sprintf("%q", c)
+	case c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
+		return "whitespace"
+	case c < 0x20 || c == 0x7f:
+		return fmt.Sprintf("control byte %#02x", c)
+	case c > 0x7e:
+		return fmt.Sprintf("non-ASCII byte %#02x", c)
+	}
+	return ""
+}
+
+// The loopback is the one device a config file can name that is never a
+// NIC: moving the default namespace's lo would take 127.0.0.1, the
+// metrics port and the API's TCP listener with it. Whether another name
+// is a real NIC can only be known on the machine, when applying.
+const (
+	loopbackDevice = `"lo" is the default namespace's loopback, not a NIC fwd may move`
+	loopbackParent = `"lo" is the loopback: macvlan and VLAN parents must be Ethernet NICs`
+)
 
 // nicClaims tracks the default namespace's NICs across tenants: each can
 // be moved into one tenant only, never if protected, and never if it must
@@ -100,6 +135,8 @@ func validateInterface(r reporter, tenant, name string, ri *rawInterface, nics *
 		mr := r.in("macvlan")
 		if why := ValidIfName(ri.Macvlan.Parent); why != "" {
 			mr.in("parent").errorf("%s", why)
+		} else if ri.Macvlan.Parent == "lo" {
+			mr.in("parent").errorf("%s", loopbackParent)
 		}
 		if !macvlanModes[ri.Macvlan.Mode] {
 			mr.in("mode").errorf("unknown macvlan mode %q (bridge, private, vepa, passthru)", ri.Macvlan.Mode)
@@ -113,6 +150,8 @@ func validateInterface(r reporter, tenant, name string, ri *rawInterface, nics *
 		vr := r.in("vlan")
 		if why := ValidIfName(ri.VLAN.Parent); why != "" {
 			vr.in("parent").errorf("%s", why)
+		} else if ri.VLAN.Parent == "lo" {
+			vr.in("parent").errorf("%s", loopbackParent)
 		}
 		if ri.VLAN.ID < 1 || ri.VLAN.ID > 4094 {
 			vr.in("id").errorf("VLAN id %d out of range 1-4094", ri.VLAN.ID)
@@ -146,6 +185,8 @@ func validateInterface(r reporter, tenant, name string, ri *rawInterface, nics *
 func validateDevice(r reporter, dev string, nics *nicClaims) {
 	if why := ValidIfName(dev); why != "" {
 		r.errorf("%s", why)
+	} else if dev == "lo" {
+		r.errorf("%s", loopbackDevice)
 	}
 	if nics.protected[dev] {
 		r.errorf("%q is protected by mgmt.protect and is never moved", dev)
@@ -218,3 +259,4 @@ func (ta *tenantAddrs) validate(r reporter, ifKey, a string) (netip.Prefix, bool
 	ta.subnets = append(ta.subnets, subnet{p.Masked(), r.key})
 	return p, true
 }
+

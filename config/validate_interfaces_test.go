@@ -1,0 +1,64 @@
+package config
+
+import "testing"
+
+// Interface names are checked as the kernel's dev_valid_name does, plus
+// fwd's documented stricter rules (no control bytes, no non-ASCII).
+func TestValidIfName(t *testing.T) {
+	for name, want := range map[string]string{
+		"eth0":             "",
+		"wan-1.100":        "",
+		"a_b@c":            "",
+		"123456789012345":  "",
+		"":                 "is empty",
+		"1234567890123456": `"1234567890123456" is longer than 15 bytes (IFNAMSIZ)`,
+		".":                `"." is not a valid interface name`,
+		"..":               `".." is not a valid interface name`,
+		"a/b":              `"a/b" contains a character not allowed in interface names ('/')`,
+		"a:b":              `"a:b" contains a character not allowed in interface names (':')`,
+		"a%d":              `"a%d" contains a character not allowed in interface names ('%')`,
+		"a b":              `"a b" contains a character not allowed in interface names (whitespace)`,
+		"wan\r":            `"wan\r" contains a character not allowed in interface names (whitespace)`,
+		"wan\f":            `"wan\f" contains a character not allowed in interface names (whitespace)`,
+		"wan\v":            `"wan\v" contains a character not allowed in interface names (whitespace)`,
+		"wan\t":            `"wan\t" contains a character not allowed in interface names (whitespace)`,
+		"wan\n":            `"wan\n" contains a character not allowed in interface names (whitespace)`,
+		"wan\x00":          `"wan\x00" contains a character not allowed in interface names (control byte 0x00)`,
+		"wan\x7f":          `"wan\x7f" contains a character not allowed in interface names (control byte 0x7f)`,
+		"w\u00e0n":         `"wàn" contains a character not allowed in interface names (non-ASCII byte 0xc3)`,
+		"w\xa0n":           `"w\xa0n" contains a character not allowed in interface names (non-ASCII byte 0xa0)`,
+	} {
+		if got := ValidIfName(name); got != want {
+			t.Errorf("ValidIfName(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// Each name position refuses what the kernel would, at its key.
+func TestInterfaceNameKeys(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"[tenant.a.interface.\"w\\u00e0n\"]\ndevice = \"eth1\"\n", `f.toml:1: tenant.a.interface.wàn: interface name "wàn" contains a character not allowed in interface names (non-ASCII byte 0xc3)`},
+		{"[tenant.a.interface.\"wan\\r\"]\ndevice = \"eth1\"\n", `f.toml:1: tenant.a.interface.wan` + "\r" + `: interface name "wan\r" contains a character not allowed in interface names (whitespace)`},
+		{"[tenant.a.interface.x]\ndevice = \"eth\\f1\"\n", `f.toml:2: tenant.a.interface.x.device: "eth\f1" contains a character not allowed in interface names (whitespace)`},
+		{"[tenant.a.interface.x]\ndevice = \"eth\\u00001\"\n", `f.toml:2: tenant.a.interface.x.device: "eth\x001" contains a character not allowed in interface names (control byte 0x00)`},
+		{"[tenant.a.interface.x]\nmacvlan = { parent = \"eth\\u000b\" }\n", `f.toml:2: tenant.a.interface.x.macvlan.parent: "eth\v" contains a character not allowed in interface names (whitespace)`},
+		{"[mgmt]\nprotect = [\"eth0\", \"e\\u00a0\"]\n", `f.toml:2: mgmt.protect[1]: "e\u00a0" contains a character not allowed in interface names (non-ASCII byte 0xc2)`},
+	} {
+		if got := firstError(t, tc.in); got != tc.want {
+			t.Errorf("%q:\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// The loopback is never a NIC to move nor a parent.
+func TestLoopbackRefused(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"[tenant.a.interface.x]\ndevice = \"lo\"\n", `f.toml:2: tenant.a.interface.x.device: "lo" is the default namespace's loopback, not a NIC fwd may move`},
+		{"[tenant.a.interface.x]\nmacvlan = { parent = \"lo\" }\n", `f.toml:2: tenant.a.interface.x.macvlan.parent: "lo" is the loopback: macvlan and VLAN parents must be Ethernet NICs`},
+		{"[tenant.a.interface.x]\nvlan = { parent = \"lo\", id = 5 }\n", `f.toml:2: tenant.a.interface.x.vlan.parent: "lo" is the loopback: macvlan and VLAN parents must be Ethernet NICs`},
+	} {
+		if got := firstError(t, tc.in); got != tc.want {
+			t.Errorf("%q:\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+}
