@@ -23,7 +23,7 @@ type rawInterface struct {
 	Macvlan   *rawMacvlan `toml:"macvlan"`
 	VLAN      *rawVLAN    `toml:"vlan"`
 	Addresses []string    `toml:"addresses"`
-	MTU       int         `toml:"mtu"`
+	MTU       *int        `toml:"mtu"` // nil: leave as is; 0 is refused
 }
 
 type rawPeer struct {

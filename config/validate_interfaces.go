@@ -103,7 +103,10 @@ type subnet struct {
 
 // validateInterface validates one [tenant.T.interface.NAME] table.
 func validateInterface(r reporter, tenant, name string, ri *rawInterface, nics *nicClaims, addrs *tenantAddrs) *Interface {
-	iface := &Interface{Tenant: tenant, Name: name, MTU: ri.MTU}
+	iface := &Interface{Tenant: tenant, Name: name}
+	if ri.MTU != nil {
+		iface.MTU = *ri.MTU
+	}
 	if why := ValidIfName(name); why != "" {
 		r.errorf("interface name %s", why)
 	} else if name == "lo" {
@@ -164,8 +167,8 @@ func validateInterface(r reporter, tenant, name string, ri *rawInterface, nics *
 		}
 		nics.parents = append(nics.parents, parentUse{ri.VLAN.Parent, vr.in("parent").key})
 	}
-	if ri.MTU != 0 && (ri.MTU < 68 || ri.MTU > 65535) {
-		r.in("mtu").errorf("MTU %d out of range 68-65535", ri.MTU)
+	if ri.MTU != nil && (iface.MTU < 68 || iface.MTU > 65535) {
+		r.in("mtu").errorf("MTU %d out of range 68-65535 (leave mtu out to keep the device's)", iface.MTU)
 	}
 	hasV6 := false
 	ar := r.in("addresses")
@@ -175,8 +178,8 @@ func validateInterface(r reporter, tenant, name string, ri *rawInterface, nics *
 			hasV6 = hasV6 || p.Addr().Is6()
 		}
 	}
-	if hasV6 && ri.MTU != 0 && ri.MTU < 1280 {
-		r.in("mtu").errorf("MTU %d is below the IPv6 minimum of 1280 and the interface has IPv6 addresses", ri.MTU)
+	if hasV6 && iface.MTU >= 68 && iface.MTU < 1280 {
+		r.in("mtu").errorf("MTU %d is below the IPv6 minimum of 1280 and the interface has IPv6 addresses", iface.MTU)
 	}
 	sort.Slice(iface.Addresses, func(i, j int) bool { return iface.Addresses[i].String() < iface.Addresses[j].String() })
 	return iface
@@ -236,7 +239,7 @@ func (ta *tenantAddrs) validate(r reporter, ifKey, a string) (netip.Prefix, bool
 	case addr.IsLinkLocalUnicast() && addr.Is6():
 		r.errorf("%s is link-local: the kernel assigns IPv6 link-local addresses", a)
 		return p, false
-	case addr.IsMulticast() || addr.IsUnspecified() || addr.IsLoopback():
+	case addr.IsMulticast() || addr.IsUnspecified() || addr.IsLoopback() || !isUnicast4(addr):
 		r.errorf("%s is not a unicast host address", a)
 		return p, false
 	case addr.Is4() && p.Bits() < 31 && addr == p.Masked().Addr():
@@ -260,3 +263,13 @@ func (ta *tenantAddrs) validate(r reporter, ifKey, a string) (netip.Prefix, bool
 	return p, true
 }
 
+// isUnicast4 refuses the IPv4 addresses no host may hold whatever the
+// prefix length: the limited broadcast 255.255.255.255 and "this
+// network" 0.0.0.0/8 (RFC 1122: a source only before configuration).
+func isUnicast4(a netip.Addr) bool {
+	if !a.Is4() {
+		return true
+	}
+	b := a.As4()
+	return b[0] != 0 && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}

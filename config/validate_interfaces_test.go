@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Interface names are checked as the kernel's dev_valid_name does, plus
 // fwd's documented stricter rules (no control bytes, no non-ASCII).
@@ -60,5 +63,28 @@ func TestLoopbackRefused(t *testing.T) {
 		if got := firstError(t, tc.in); got != tc.want {
 			t.Errorf("%q:\n got %s\nwant %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// Values the kernel or the daemon would refuse later are refused where
+// they are written.
+func TestValuesCheckedWhereWritten(t *testing.T) {
+	long := "/run/" + strings.Repeat("s", 103) // 108 bytes
+	for _, tc := range []struct{ in, want string }{
+		{"[tenant.a.interface.x]\ndevice = \"eth1\"\nmtu = 0\n", `f.toml:3: tenant.a.interface.x.mtu: MTU 0 out of range 68-65535 (leave mtu out to keep the device's)`},
+		{"[tenant.a.interface.x]\ndevice = \"eth1\"\naddresses = [\"255.255.255.255/32\"]\n", `f.toml:3: tenant.a.interface.x.addresses[0]: 255.255.255.255/32 is not a unicast host address`},
+		{"[tenant.a.interface.x]\ndevice = \"eth1\"\naddresses = [\"255.255.255.255/31\"]\n", `f.toml:3: tenant.a.interface.x.addresses[0]: 255.255.255.255/31 is not a unicast host address`},
+		{"[tenant.a.interface.x]\ndevice = \"eth1\"\naddresses = [\"0.1.2.3/8\"]\n", `f.toml:3: tenant.a.interface.x.addresses[0]: 0.1.2.3/8 is not a unicast host address`},
+		{"[tenant.a.interface.x]\ndevice = \"eth1\"\naddresses = [\"ff02::1/64\"]\n", `f.toml:3: tenant.a.interface.x.addresses[0]: ff02::1/64 is not a unicast host address`},
+		{"[tenant.a.interface.x]\ndevice = \"eth1\"\naddresses = [\"::1/128\"]\n", `f.toml:3: tenant.a.interface.x.addresses[0]: ::1/128 is not a unicast host address`},
+		{"[mgmt]\nsocket = \"" + long + "\"\n", `f.toml:2: mgmt.socket: path is 108 bytes, more than the 107 a Unix socket address holds (sun_path)`},
+	} {
+		if got := firstError(t, tc.in); got != tc.want {
+			t.Errorf("%q:\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+	// The longest socket path that fits, and /31 and /32 host addresses.
+	if _, err := Parse("f.toml", []byte("[mgmt]\nsocket = \""+long[:107]+"\"\n[tenant.a.interface.x]\ndevice = \"eth1\"\nmtu = 68\naddresses = [\"198.51.100.0/31\", \"203.0.113.255/32\"]\n")); err != nil {
+		t.Error(err)
 	}
 }

@@ -6,6 +6,10 @@ import (
 	"strings"
 )
 
+// maxSocketPath is the longest path a Unix socket can bind: sun_path is
+// 108 bytes with the terminating NUL.
+const maxSocketPath = 107
+
 // validateMgmt validates the [mgmt] table and applies its defaults.
 func validateMgmt(r reporter, raw *rawMgmt, m *Mgmt) {
 	pr := r.in("protect")
@@ -28,6 +32,9 @@ func validateMgmt(r reporter, raw *rawMgmt, m *Mgmt) {
 	}
 	m.Socket = str(raw.Socket, DefaultSocket)
 	absolute("socket", m.Socket)
+	if len(m.Socket) > maxSocketPath {
+		r.in("socket").errorf("path is %d bytes, more than the %d a Unix socket address holds (sun_path)", len(m.Socket), maxSocketPath)
+	}
 	m.MetricsListen = str(raw.MetricsListen, DefaultMetricsListen)
 	if m.MetricsListen != "" {
 		if _, err := netip.ParseAddrPort(m.MetricsListen); err != nil {
