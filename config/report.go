@@ -28,8 +28,12 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(": ")
 	if e.Key != "" {
-		b.WriteString(e.Key)
-		b.WriteString(": ")
+		if strings.ContainsFunc(e.Key, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+			fmt.Fprintf(&b, "%q: ", e.Key) // a control byte must not garble the line
+		} else {
+			b.WriteString(e.Key)
+			b.WriteString(": ")
+		}
 	}
 	b.WriteString(e.Msg)
 	return b.String()

@@ -15,20 +15,22 @@ import (
 // string or an array where a table belongs, which the TOML library would
 // silently drop, or a table where an array of tables belongs).
 
-// unify sets rv (settable) from v, reporting at r.
-func unify(r reporter, v any, rv reflect.Value) {
+// unify sets rv (settable) from v, reporting at r. It returns false when
+// v itself has the wrong type (problems inside v do not count: a table
+// with an unknown key is still a table).
+func unify(r reporter, v any, rv reflect.Value) bool {
 	switch rv.Kind() {
 	case reflect.Pointer:
 		e := reflect.New(rv.Type().Elem())
-		if unifyOK(r, v, e.Elem()) {
-			rv.Set(e)
+		if !unify(r, v, e.Elem()) {
+			return false
 		}
-		return
+		rv.Set(e)
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
 			r.typeError("a table", v)
-			return
+			return false
 		}
 		fields := tomlFields(rv.Type())
 		for _, k := range sortedKeys(m) {
@@ -44,7 +46,7 @@ func unify(r reporter, v any, rv reflect.Value) {
 		m, ok := v.(map[string]any)
 		if !ok {
 			r.typeError("a table", v)
-			return
+			return false
 		}
 		out := reflect.MakeMapWithSize(rv.Type(), len(m))
 		for k, ev := range m {
@@ -71,7 +73,7 @@ func unify(r reporter, v any, rv reflect.Value) {
 			} else {
 				r.typeError("an array", v)
 			}
-			return
+			return false
 		}
 		out := reflect.MakeSlice(rv.Type(), len(list), len(list))
 		for i, ev := range list {
@@ -82,21 +84,21 @@ func unify(r reporter, v any, rv reflect.Value) {
 		s, ok := v.(string)
 		if !ok {
 			r.typeError("a string", v)
-			return
+			return false
 		}
 		rv.SetString(s)
 	case reflect.Bool:
 		b, ok := v.(bool)
 		if !ok {
 			r.typeError("a boolean", v)
-			return
+			return false
 		}
 		rv.SetBool(b)
 	case reflect.Int, reflect.Int64:
 		n, ok := v.(int64)
 		if !ok {
 			r.typeError("an integer", v)
-			return
+			return false
 		}
 		rv.SetInt(n)
 	case reflect.Interface:
@@ -104,13 +106,7 @@ func unify(r reporter, v any, rv reflect.Value) {
 	default:
 		panic(fmt.Sprintf("config: unify: raw field of kind %s", rv.Kind()))
 	}
-}
-
-// unifyOK is unify reporting whether it reported nothing.
-func unifyOK(r reporter, v any, rv reflect.Value) bool {
-	n := r.problems()
-	unify(r, v, rv)
-	return r.problems() == n
+	return true
 }
 
 // unknownKey reports a key fwd does not know. For a table reached

@@ -41,7 +41,7 @@ func TestValidIfName(t *testing.T) {
 func TestInterfaceNameKeys(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"[tenant.a.interface.\"w\\u00e0n\"]\ndevice = \"eth1\"\n", `f.toml:1: tenant.a.interface.wàn: interface name "wàn" contains a character not allowed in interface names (non-ASCII byte 0xc3)`},
-		{"[tenant.a.interface.\"wan\\r\"]\ndevice = \"eth1\"\n", `f.toml:1: tenant.a.interface.wan` + "\r" + `: interface name "wan\r" contains a character not allowed in interface names (whitespace)`},
+		{"[tenant.a.interface.\"wan\\r\"]\ndevice = \"eth1\"\n", `f.toml:1: "tenant.a.interface.wan\r": interface name "wan\r" contains a character not allowed in interface names (whitespace)`},
 		{"[tenant.a.interface.x]\ndevice = \"eth\\f1\"\n", `f.toml:2: tenant.a.interface.x.device: "eth\f1" contains a character not allowed in interface names (whitespace)`},
 		{"[tenant.a.interface.x]\ndevice = \"eth\\u00001\"\n", `f.toml:2: tenant.a.interface.x.device: "eth\x001" contains a character not allowed in interface names (control byte 0x00)`},
 		{"[tenant.a.interface.x]\nmacvlan = { parent = \"eth\\u000b\" }\n", `f.toml:2: tenant.a.interface.x.macvlan.parent: "eth\v" contains a character not allowed in interface names (whitespace)`},
