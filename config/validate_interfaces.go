@@ -90,8 +90,15 @@ func (c *nicClaims) checkParents(r reporter) {
 	}
 }
 
+// maxTenantAddresses bounds the addresses of one tenant: the duplicate
+// and overlap checks compare each address with the tenant's others, and
+// other checks (gateways, neighbours, DNAT targets) scan them, so the
+// bound keeps a pathological file linear. Real gateways hold a handful.
+const maxTenantAddresses = 4096
+
 // tenantAddrs tracks a tenant's addresses across its interfaces.
 type tenantAddrs struct {
+	n       int
 	owner   map[netip.Addr]string // address -> key
 	subnets []subnet
 }
@@ -226,6 +233,12 @@ func parentKey(key string) string {
 // validate checks one interface address (ifKey is its interface's key)
 // and records it for the tenant's duplicate and overlap checks.
 func (ta *tenantAddrs) validate(r reporter, ifKey, a string) (netip.Prefix, bool) {
+	if ta.n++; ta.n > maxTenantAddresses {
+		if ta.n == maxTenantAddresses+1 {
+			r.errorf("more than %d addresses in one tenant", maxTenantAddresses)
+		}
+		return netip.Prefix{}, false
+	}
 	p, err := netip.ParsePrefix(a)
 	if err != nil {
 		r.errorf("invalid address %q: want address/prefix-length, e.g. 192.0.2.1/24", a)

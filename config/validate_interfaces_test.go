@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,20 @@ func TestValuesCheckedWhereWritten(t *testing.T) {
 	// The longest socket path that fits, and /31 and /32 host addresses.
 	if _, err := Parse("f.toml", []byte("[mgmt]\nsocket = \""+long[:107]+"\"\n[tenant.a.interface.x]\ndevice = \"eth1\"\nmtu = 68\naddresses = [\"198.51.100.0/31\", \"203.0.113.255/32\"]\n")); err != nil {
 		t.Error(err)
+	}
+}
+
+// A tenant's addresses are bounded, so the checks comparing them stay
+// linear in the file size.
+func TestTenantAddressesBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[tenant.a.interface.x]\ndevice = \"eth1\"\naddresses = [\n")
+	for i := 0; i <= maxTenantAddresses; i++ {
+		fmt.Fprintf(&b, "\"2001:db8::%x/128\",\n", i+1)
+	}
+	b.WriteString("]\n")
+	want := fmt.Sprintf("f.toml:%d: tenant.a.interface.x.addresses[%d]: more than %d addresses in one tenant", maxTenantAddresses+4, maxTenantAddresses, maxTenantAddresses)
+	if got := firstError(t, b.String()); got != want {
+		t.Errorf("got %s, want %s", got, want)
 	}
 }
