@@ -122,7 +122,7 @@ func TestMergedMemberAndPosition(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := tr.Rule
-	if r == nil || r.Member == "" || r.Key != "tenant.fw.rule[6]" || r.Line != 135 || !strings.HasSuffix(r.File, "fw.toml") {
+	if r == nil || r.Member == "" || r.Key != "tenant.fw.rule[6]" || r.Line != 138 || !strings.HasSuffix(r.File, "fw.toml") {
 		t.Fatalf("rule ref %+v", r)
 	}
 	if m := cfg.Tenants[0].Policy.Rules[6]; m.ID != r.Member {
