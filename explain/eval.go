@@ -134,7 +134,10 @@ func (e *evaluator) rule(hook string, ch *policy.Chain, r *policy.Rule, p *packe
 	e.tr.Steps = append(e.tr.Steps, Step{Hook: hook, Chain: ch.Name, Kind: stepKind(ch, r.ID), Rule: r.ID, Text: ruleText(r)})
 	idx := len(e.tr.Steps)
 	st := &e.tr.Steps[idx-1]
-	if st.Kind == "rule" || st.Kind == "nat" || st.Kind == "default" {
+	if st.Kind == "rule" && ch.Type == "filter" && e.src.nat(r.ID) != nil {
+		st.Kind = "dnat-admit" // forward accepts what a port-forward translated
+	}
+	if st.Kind == "rule" || st.Kind == "nat" || st.Kind == "default" || st.Kind == "dnat-admit" {
 		st.Ref = e.src.ruleRef(r.ID, r.Comment)
 	}
 	var notes []string

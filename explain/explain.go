@@ -205,6 +205,8 @@ func describeRef(r *RuleRef) string {
 		return fmt.Sprintf("%s (merged group %s)", r.Member, r.ID)
 	case r.Name != "":
 		return r.Name
+	case r.Comment != "":
+		return r.ID + " (" + r.Comment + ")"
 	}
 	return r.ID
 }

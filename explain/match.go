@@ -82,7 +82,11 @@ func (e *evaluator) match(s policy.Stmt, p *packet) (bool, string) {
 			return false, "family is " + family(p.v6())
 		}
 		rs := s.Ranges
-		where := ""
+		var items []string
+		for _, r := range rs {
+			items = append(items, rangeText(r))
+		}
+		where := " " + strings.Join(items, ", ")
 		if s.Set != "" {
 			rs, where = e.namedSet(s.Set), " set @"+s.Set
 		}

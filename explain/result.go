@@ -53,8 +53,9 @@ type Step struct {
 	Hook  string `json:"hook"`  // prerouting, input, forward, output, postrouting
 	Chain string `json:"chain"` // kernel chain
 	// Kind says what the rule is: hygiene, dispatch, rule, merged, nat,
-	// default, reject (fwd's reject helper chain) or policy (the base
-	// chain's policy, when no rule decided).
+	// dnat-admit (forward's accept of port-forwarded flows), default,
+	// reject (fwd's reject helper chain) or policy (the base chain's
+	// policy, when no rule decided).
 	Kind    string   `json:"kind"`
 	Rule    string   `json:"rule,omitempty"` // fwd identity (kernel rule comment)
 	Text    string   `json:"text"`           // the rule in nft syntax

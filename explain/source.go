@@ -252,3 +252,20 @@ func (s *source) routeRef(key string) *RuleRef {
 	}
 	return s.ref("", key)
 }
+
+// Locator places fwd rule identities (as kernel rule comments carry
+// them) in a tenant's configuration; `fwd trace` uses it to print TOML
+// positions instead of handles. Build it once per trace.
+type Locator struct{ s *source }
+
+// NewLocator indexes cfg's file for tenant t.
+func NewLocator(cfg *config.Config, t *config.Tenant) *Locator {
+	return &Locator{s: newSource(cfg, t)}
+}
+
+// Locate returns the configuration object behind identity id: a rule, a
+// NAT entry, a zone pair's default (at its [[policy]] entry), a merged
+// group, or a built-in rule (no position).
+func (l *Locator) Locate(id, comment string) *RuleRef {
+	return l.s.ruleRef(id, comment)
+}
