@@ -30,6 +30,7 @@ func Explain(cfg *config.Config, q Query) (*Trace, error) {
 	src := newSource(cfg, t)
 	e := newEvaluator(t, rs, src, tr)
 	rt := newRouter(t)
+	rt.place = src.routeRef
 	p := &packet{proto: q.Proto, src: q.Src, dst: q.Dst, sport: q.SPort, dport: q.DPort, state: q.State}
 	if q.ICMPType != nil {
 		p.icmpType = *q.ICMPType

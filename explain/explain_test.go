@@ -171,6 +171,18 @@ func TestStepsSayWhyNot(t *testing.T) {
 	}
 }
 
+func TestRoutePosition(t *testing.T) {
+	cfg := loadFixture(t)
+	tr, err := Explain(cfg, q("lan1", "192.0.2.130", "203.0.113.9", 17, 53))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tr.Route
+	if r == nil || r.Table != "alt" || r.Dev != "dmz0" || r.Via.String() != "198.51.100.10" || r.Ref == nil || r.Ref.Key != "tenant.fw.route[2]" || r.Ref.Line == 0 {
+		t.Fatalf("route %+v ref %+v", r, r.Ref)
+	}
+}
+
 func TestJSON(t *testing.T) {
 	cfg := loadFixture(t)
 	tr, err := Explain(cfg, q("wan0", "203.0.113.2", "203.0.113.1", 6, 8080))

@@ -33,6 +33,7 @@ type router struct {
 	t      *config.Tenant
 	tables map[uint32][]rentry
 	rules  []routing.Rule
+	place  func(key string) *RuleRef // a static route's TOML position
 }
 
 func newRouter(t *config.Tenant) *router {
@@ -150,8 +151,8 @@ func (rt *router) lookup(src, dst netip.Addr, iif string) *Route {
 		}
 		e := rt.tables[c.table][best]
 		r := &Route{Rule: c.text, Table: rt.t.Routing.TableName(c.table), TableID: c.table, Dst: e.dst, Type: routing.TypeName(e.typ), Src: e.src, Origin: e.origin}
-		if e.key != "" {
-			r.Ref = &RuleRef{Key: e.key}
+		if e.key != "" && rt.place != nil {
+			r.Ref = rt.place(e.key)
 		}
 		if e.typ == routing.TypeUnicast && len(e.nhs) > 0 {
 			nh := e.nhs[0]
