@@ -37,7 +37,7 @@ type router struct {
 }
 
 func newRouter(t *config.Tenant) *router {
-	d := routing.Plan(t)
+	d := routing.Compile(t)
 	rt := &router{t: t, tables: map[uint32][]rentry{}}
 	for _, ifc := range t.Interfaces {
 		for _, a := range ifc.Addresses {
