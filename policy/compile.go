@@ -43,10 +43,21 @@ func setName(name string, v6 bool) string {
 
 func (c *compiler) sets() {
 	for _, s := range c.p.Sets {
-		v4, v6 := MergeRanges(s.V4), MergeRanges(s.V6)
-		c.rs.Sets = append(c.rs.Sets,
-			&NamedSet{Name: setName(s.Name, false), Elems: v4, Hash: elemsHash(v4)},
-			&NamedSet{Name: setName(s.Name, true), V6: true, Elems: v6, Hash: elemsHash(v6)})
+		dyn, timeout := setOptions(s)
+		for _, v6 := range []bool{false, true} {
+			el := MergeRanges(s.V4)
+			if v6 {
+				el = MergeRanges(s.V6)
+			}
+			ns := &NamedSet{Name: setName(s.Name, v6), V6: v6, Elems: el, Dynamic: dyn, Timeout: timeout}
+			// Empty sets are interval sets, so that adding a range
+			// later does not re-create them.
+			ns.Interval = dyn || len(el) == 0 || hasRanges(el)
+			if !dyn {
+				ns.Hash = elemsHash(el)
+			}
+			c.rs.Sets = append(c.rs.Sets, ns)
+		}
 	}
 }
 
