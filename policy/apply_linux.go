@@ -54,16 +54,9 @@ func Apply(h netns.NsHandle, tx *Transaction) (ApplyStats, error) {
 		stats.Commit = time.Since(t0)
 		return stats, nil
 	}
-	want := map[string]int{}
+	want := wantElements(tx)
 	for _, u := range tx.Sets {
-		n := 0
-		if u.Op == SetPatch {
-			n = len(kernelElems(u.Set, u.Add)) + len(kernelElems(u.Set, u.Del))
-		} else if !u.Set.Dynamic || u.Op == SetCreate || u.Op == SetRecreate {
-			n = len(kernelElems(u.Set, u.Set.Elems))
-		}
-		want[u.Set.Name] += n
-		stats.Elements += n
+		stats.Elements += want[u.Set.Name]
 	}
 	for _, cu := range tx.Chains {
 		stats.Rules += len(cu.Add) + len(cu.Delete)
@@ -74,6 +67,24 @@ func Apply(h netns.NsHandle, tx *Transaction) (ApplyStats, error) {
 	bs, err := sendBatch(h, func(c *nftables.Conn) error { return queue(c, tx) }, want)
 	stats.Commit, stats.Verify, stats.Messages = bs.commit, bs.verify, bs.messages
 	return stats, err
+}
+
+// wantElements is the number of kernel elements tx sends, per set.
+func wantElements(tx *Transaction) map[string]int {
+	want := map[string]int{stateSet: len(stateElems(tx.Ruleset))}
+	for _, u := range tx.IfSets {
+		want[u.Set.Name] = len(u.Set.Elems) + len(u.Set.Names)
+	}
+	for _, u := range tx.Sets {
+		n := 0
+		if u.Op == SetPatch {
+			n = len(kernelElems(u.Set, u.Add)) + len(kernelElems(u.Set, u.Del))
+		} else if !u.Set.Dynamic || u.Op == SetCreate || u.Op == SetRecreate {
+			n = len(kernelElems(u.Set, u.Set.Elems))
+		}
+		want[u.Set.Name] += n
+	}
+	return want
 }
 
 // kernelElems encodes address ranges as the kernel elements of s: start

@@ -44,6 +44,27 @@ var batchHook func([]netlink.Message) []netlink.Message
 func sendBatch(h netns.NsHandle, build func(*nftables.Conn) error, want map[string]int) (batchStats, error) {
 	var st batchStats
 	t0 := time.Now()
+	msgs, err := encodeBatch(build)
+	if err != nil {
+		return st, err
+	}
+	if batchHook != nil {
+		msgs = batchHook(msgs)
+	}
+	t1 := time.Now()
+	if err := checkBatch(msgs, want); err != nil {
+		return st, err
+	}
+	st.verify = time.Since(t1)
+	st.messages = len(msgs) - 2
+	err = send(h, msgs)
+	st.commit = time.Since(t0) - st.verify
+	return st, err
+}
+
+// encodeBatch builds a batch with build on an offline connection and
+// returns its messages (batch begin, messages, batch end) unsent.
+func encodeBatch(build func(*nftables.Conn) error) ([]netlink.Message, error) {
 	var msgs []netlink.Message
 	c, err := nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
 		if req == nil {
@@ -53,32 +74,30 @@ func sendBatch(h netns.NsHandle, build func(*nftables.Conn) error, want map[stri
 		return nil, nil
 	}))
 	if err != nil {
-		return st, fmt.Errorf("nftables: %w", err)
+		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	if err := build(c); err != nil {
-		return st, err
+		return nil, err
 	}
 	if err := c.Flush(); err != nil {
-		return st, fmt.Errorf("encode batch: %w", err)
+		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	if batchHook != nil {
-		msgs = batchHook(msgs)
-	}
-	t1 := time.Now()
+	return msgs, nil
+}
+
+// checkBatch verifies that the element messages of an encoded batch hold
+// want[set] elements for every set in want.
+func checkBatch(msgs []netlink.Message, want map[string]int) error {
 	got, err := countElements(msgs)
 	if err != nil {
-		return st, err
+		return fmt.Errorf("encoded batch: %w; nothing sent", err)
 	}
 	for set, n := range want {
 		if got[set] != n {
-			return st, fmt.Errorf("set %s: the encoded batch holds %d elements, want %d; nothing sent", set, got[set], n)
+			return fmt.Errorf("set %s: the encoded batch holds %d elements, want %d; nothing sent", set, got[set], n)
 		}
 	}
-	st.verify = time.Since(t1)
-	st.messages = len(msgs) - 2
-	err = send(h, msgs)
-	st.commit = time.Since(t0) - st.verify
-	return st, err
+	return nil
 }
 
 const (
