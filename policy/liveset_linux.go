@@ -60,12 +60,15 @@ func liveSets(c *nftables.Conn, name string) ([2]*nftables.Set, error) {
 	return out, nil
 }
 
-// liveElems encodes ranges as interval elements, each end carrying the
-// timeout (0: the set's default, or none).
+// liveElems encodes ranges as interval elements, the start of each
+// carrying the timeout (0: the set's default, or none; the kernel refuses
+// a timeout on an interval's end element).
 func liveElems(rs []config.AddrRange, timeout time.Duration) []nftables.SetElement {
 	el := addrIntervals(rs)
 	for i := range el {
-		el[i].Timeout = timeout
+		if !el[i].IntervalEnd {
+			el[i].Timeout = timeout
+		}
 	}
 	return el
 }
@@ -89,10 +92,11 @@ func liveBatch(h netns.NsHandle, name string, fn func(c *nftables.Conn, sets [2]
 	if !h.IsOpen() {
 		return errNoNamespace
 	}
-	c, err := dial(h)
+	c, err := dial(h, nftables.AsLasting())
 	if err != nil {
 		return err
 	}
+	defer c.CloseLasting()
 	sets, err := liveSets(c, name)
 	if err != nil {
 		return err
@@ -155,10 +159,11 @@ func SetList(h netns.NsHandle, name string) ([]SetElem, error) {
 	if !h.IsOpen() {
 		return nil, errNoNamespace
 	}
-	c, err := dial(h)
+	c, err := dial(h, nftables.AsLasting())
 	if err != nil {
 		return nil, err
 	}
+	defer c.CloseLasting()
 	sets, err := liveSets(c, name)
 	if err != nil {
 		return nil, err

@@ -9,8 +9,6 @@ import (
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -29,14 +27,16 @@ var table = &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
 // errNoNamespace: a kernel operation was given netns.None().
 var errNoNamespace = errors.New("namespace handle is not open")
 
-func dial(h netns.NsHandle) (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.WithNetNSFd(int(h)), nftables.WithSockOptions(
+// dial opens an nftables connection bound to namespace h; AsLasting()
+// keeps one socket for all its operations.
+func dial(h netns.NsHandle, opts ...nftables.ConnOption) (*nftables.Conn, error) {
+	c, err := nftables.New(append(opts, nftables.WithNetNSFd(int(h)), nftables.WithSockOptions(
 		func(c *netlink.Conn) error {
 			if err := c.SetWriteBuffer(writeBuffer); err != nil {
 				return fmt.Errorf("netlink write buffer: %w", err)
 			}
 			return c.SetReadBuffer(readBuffer)
-		}))
+		}))...)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
@@ -58,10 +58,10 @@ func Observe(h netns.NsHandle) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return observe(c)
+	return observe(h, c)
 }
 
-func observe(c *nftables.Conn) (*State, error) {
+func observe(h netns.NsHandle, c *nftables.Conn) (*State, error) {
 	st := &State{}
 	if _, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet); err != nil {
 		if isNotFound(err) {
@@ -114,35 +114,18 @@ func observe(c *nftables.Conn) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)
 	}
+	rules, err := dumpRules(h)
+	if err != nil {
+		return nil, err
+	}
 	for _, ch := range chains {
 		if ch.Table.Name != TableName {
 			continue
 		}
-		rules, err := c.GetRules(table, ch)
-		if err != nil {
-			return nil, fmt.Errorf("list rules of %s: %w", ch.Name, err)
-		}
-		oc := ObservedChain{Name: ch.Name, Rules: make([]ObservedRule, len(rules))}
-		for i, r := range rules {
-			oc.Rules[i] = observeRule(r)
-		}
-		st.Chains = append(st.Chains, oc)
+		st.Chains = append(st.Chains, ObservedChain{Name: ch.Name, Rules: rules[ch.Name]})
 	}
 	sort.Slice(st.Chains, func(i, j int) bool { return st.Chains[i].Name < st.Chains[j].Name })
 	return st, nil
-}
-
-func observeRule(r *nftables.Rule) ObservedRule {
-	or := ObservedRule{Handle: r.Handle}
-	or.Comment, _ = userdata.GetString(r.UserData, userdata.TypeComment)
-	or.Hash, _ = userdata.GetString(r.UserData, udataHash)
-	or.Members, _ = userdata.GetString(r.UserData, udataMembers)
-	for _, e := range r.Exprs {
-		if c, ok := e.(*expr.Counter); ok {
-			or.Counter = &Counter{Packets: c.Packets, Bytes: c.Bytes}
-		}
-	}
-	return or
 }
 
 // ReadCounters returns the counters of every rule in fwd's table in
