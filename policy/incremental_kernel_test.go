@@ -340,7 +340,7 @@ func TestTruncatedBatchSendsNothing(t *testing.T) {
 	l := newLab(t)
 	batchHook = func(msgs []netlink.Message) []netlink.Message {
 		for i := len(msgs) - 1; i >= 0; i-- {
-			if isElemMsg(msgs[i]) && strings.Contains(string(msgs[i].Data), "allow_v4") {
+			if elemsOf(msgs[i], "allow_v4") {
 				return append(msgs[:i:i], msgs[i+1:]...)
 			}
 		}
