@@ -214,6 +214,9 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 		}{{"established", expr.VerdictAccept}, {"related", expr.VerdictAccept}} {
 			el = append(el, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(ctBits[e.st]), VerdictData: &expr.Verdict{Kind: e.v}})
 		}
+		if s.Invalid != "" {
+			el = append(el, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(ctBits["invalid"]), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: s.Invalid}})
+		}
 		m := b.anon(nftables.TypeCTState, false, true, el)
 		return []expr.Any{&expr.Ct{Key: expr.CtKeySTATE, Register: reg}, &expr.Lookup{SourceRegister: reg, IsDestRegSet: true, SetName: m.Name, SetID: m.ID}}
 	case Limit:
