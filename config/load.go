@@ -1,57 +1,135 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
+	"io"
 	"os"
+	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/BurntSushi/toml"
 )
 
-// Load reads, decodes and validates a config file. A returned error is an
-// Errors value listing every problem, or an I/O error.
+// The pipeline: Load reads the file (ReadFile), Decode turns bytes into a
+// validated Config without touching the filesystem, ReadSetFiles is the
+// loader step that reads the set files Decode named. Parse composes
+// Decode and ReadSetFiles for callers that hold the bytes already.
+
+// Load reads, decodes and validates a config file and reads its set
+// files. A returned error is an Errors value listing every problem, or an
+// I/O error.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, data)
 }
 
-// Parse decodes and validates data; name is used in error messages.
-func Parse(name string, data []byte) (*Config, error) {
-	var raw rawFile
-	md, err := toml.Decode(string(data), &raw)
+// ReadFile reads a config file: only a regular file of at most
+// MaxFileBytes, so that a FIFO, a device such as /dev/zero or a runaway
+// file neither hangs nor exhausts `fwd check` or a running daemon.
+func ReadFile(path string) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO must not wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, Errors{decodeError(name, err)}
+		return nil, err
 	}
-	r := &reporter{file: name, idx: buildKeyIndex(data)}
-	for _, k := range md.Undecoded() {
-		for _, key := range r.idx.expand(k.String()) {
-			r.add(key, "unknown key")
-		}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
-	if len(r.errs) > 0 {
-		return nil, r.errs.sorted()
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	cfg := validate(r, &raw)
-	if len(r.errs) > 0 {
-		return nil, r.errs.sorted()
+	if fi.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d MiB limit for config files", path, fi.Size(), MaxFileBytes>>20)
 	}
-	cfg.File = name
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s grew past the %d MiB limit for config files while being read", path, MaxFileBytes>>20)
+	}
+	return data, nil
+}
+
+// Parse decodes and validates data and reads the set files it names
+// (relative paths are resolved against name's directory); name is used
+// in error messages.
+func Parse(name string, data []byte) (*Config, error) {
+	cfg, rep := decode(name, data)
+	if cfg != nil {
+		readSetFiles(cfg, rep)
+	}
+	if err := rep.result(); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
-func decodeError(name string, err error) *Error {
+// Decode decodes and validates data without reading anything: set files
+// are named (AddrSet.File) but not read, see ReadSetFiles. A returned
+// error is an Errors value.
+func Decode(name string, data []byte) (*Config, error) {
+	cfg, rep := decode(name, data)
+	if err := rep.result(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// ReadSetFiles reads the set files of a decoded configuration into its
+// sets. A returned error is an Errors value, one per unreadable file.
+func ReadSetFiles(cfg *Config) error {
+	rep := &report{file: cfg.File}
+	readSetFiles(cfg, rep)
+	return rep.result()
+}
+
+// decode returns the validated configuration, or nil when the file could
+// not be decoded at all, and the report of every problem found. Unknown
+// keys do not stop validation: every problem is reported in one pass.
+func decode(name string, data []byte) (*Config, *report) {
+	fail := func(e *Error) (*Config, *report) {
+		rep := &report{file: name}
+		rep.add(e)
+		return nil, rep
+	}
+	if len(data) > MaxFileBytes {
+		return fail(&Error{File: name, Msg: fmt.Sprintf("%d bytes, more than the %d MiB limit for config files", len(data), MaxFileBytes>>20)})
+	}
+	pos, serr := scanPositions(data)
+	if serr != nil {
+		return fail(&Error{File: name, Line: serr.line, Col: serr.col, Key: serr.key, Msg: serr.msg})
+	}
+	var tree map[string]any
+	if _, err := toml.Decode(string(data), &tree); err != nil {
+		return fail(decodeError(name, data, err))
+	}
+	r := newReporter(name, pos)
+	var raw rawFile
+	unify(r, tree, reflect.ValueOf(&raw).Elem())
+	cfg := validate(r, &raw)
+	cfg.File = name
+	return cfg, r.rep
+}
+
+var reTomlLine = regexp.MustCompile(`^toml: (?:line (\d+) )?(?:\(last key "([^"]*)"\): )?(.*)$`)
+
+func decodeError(name string, data []byte, err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return &Error{File: name, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Msg: pe.Message}
+		e := &Error{File: name, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Msg: pe.Message}
+		placeParseError(e, data)
+		return e
 	}
 	if m := reTomlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
@@ -60,251 +138,28 @@ func decodeError(name string, err error) *Error {
 	return &Error{File: name, Msg: err.Error()}
 }
 
-var (
-	reTenantName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,14}$`)
-	macvlanModes = map[string]bool{"": true, "bridge": true, "private": true, "vepa": true, "passthru": true}
-)
-
-// ValidIfName reports why name is not a valid Linux interface name, or "".
-func ValidIfName(name string) string {
-	switch {
-	case name == "":
-		return "is empty"
-	case len(name) > 15:
-		return fmt.Sprintf("%q is longer than 15 bytes (IFNAMSIZ)", name)
-	case name == "." || name == "..":
-		return fmt.Sprintf("%q is not a valid interface name", name)
-	case strings.ContainsAny(name, "/: \t\n%"):
-		return fmt.Sprintf("%q contains a character not allowed in interface names", name)
+// placeParseError corrects the decoder's position for a line that ends
+// too early (the decoder reports it on the next line, under the key
+// before it): the problem is at the end of that line, and in a table
+// header the key is the header's.
+func placeParseError(e *Error, data []byte) {
+	if !strings.Contains(e.Msg, `got '\n'`) || e.Line < 2 {
+		return
 	}
-	return ""
-}
-
-func validate(r *reporter, raw *rawFile) *Config {
-	cfg := &Config{}
-	validateMgmt(r, &raw.Mgmt, &cfg.Mgmt)
-	protected := map[string]bool{}
-	for _, p := range cfg.Mgmt.Protect {
-		protected[p] = true
+	start := 0 // of line e.Line-1
+	for n := 1; n < e.Line-1; n++ {
+		i := bytes.IndexByte(data[start:], '\n')
+		if i < 0 {
+			return
+		}
+		start += i + 1
 	}
-
-	names := make([]string, 0, len(raw.Tenant))
-	for n := range raw.Tenant {
-		names = append(names, n)
+	line, _, _ := bytes.Cut(data[start:], []byte("\n"))
+	prev := strings.TrimSuffix(string(line), "\r")
+	e.Line, e.Col = e.Line-1, len(prev)+1
+	e.Msg = strings.Replace(e.Msg, `got '\n' instead`, "got the end of the line", 1)
+	if h := strings.TrimSpace(prev); strings.HasPrefix(h, "[") {
+		s := &scanner{data: []byte(strings.TrimLeft(h, "[")), arrays: map[string]int{}}
+		e.Key = strings.Join(s.key(), ".")
 	}
-	sort.Strings(names)
-
-	claimedDev := map[string]string{} // device name -> key
-	claimedMAC := map[string]string{}
-	parents := map[string]string{}
-	vlans := map[string]string{}
-	for _, tn := range names {
-		rt := raw.Tenant[tn]
-		tkey := "tenant." + tn
-		if !reTenantName.MatchString(tn) {
-			r.add(tkey, "invalid tenant name %q: use 1-15 characters a-z, 0-9, '-' or '_', starting with a letter", tn)
-		}
-		t := &Tenant{Name: tn, Forwarding: true}
-		if rt.Forwarding != nil {
-			t.Forwarding = *rt.Forwarding
-		}
-		inames := make([]string, 0, len(rt.Interface))
-		for n := range rt.Interface {
-			inames = append(inames, n)
-		}
-		sort.Strings(inames)
-		addrOwner := map[netip.Addr]string{}
-		type subnet struct {
-			p   netip.Prefix
-			key string
-		}
-		var subnets []subnet
-		for _, in := range inames {
-			ri := rt.Interface[in]
-			ikey := tkey + ".interface." + in
-			iface := &Interface{Tenant: tn, Name: in, MTU: ri.MTU}
-			if why := ValidIfName(in); why != "" {
-				r.add(ikey, "interface name %s", why)
-			} else if in == "lo" {
-				r.add(ikey, "interface name \"lo\" is the namespace's loopback")
-			}
-			sources := 0
-			if ri.Device != "" {
-				sources++
-			}
-			if ri.MAC != "" {
-				sources++
-			}
-			if ri.Peer != nil {
-				sources++
-			}
-			if ri.Macvlan != nil {
-				sources++
-			}
-			if ri.VLAN != nil {
-				sources++
-			}
-			if sources != 1 {
-				r.add(ikey, "exactly one of device, mac, peer, macvlan or vlan is required (found %d)", sources)
-			}
-			switch {
-			case ri.Device != "":
-				iface.Kind, iface.Device = KindPhysical, ri.Device
-				if why := ValidIfName(ri.Device); why != "" {
-					r.add(ikey+".device", "%s", why)
-				}
-				if protected[ri.Device] {
-					r.add(ikey+".device", "%q is protected by mgmt.protect and is never moved", ri.Device)
-				}
-				if prev, ok := claimedDev[ri.Device]; ok {
-					r.add(ikey+".device", "device %q is already claimed by %s", ri.Device, prev)
-				} else {
-					claimedDev[ri.Device] = ikey
-				}
-			case ri.MAC != "":
-				iface.Kind = KindPhysical
-				mac, err := net.ParseMAC(ri.MAC)
-				if err != nil || len(mac) != 6 {
-					r.add(ikey+".mac", "invalid MAC address %q", ri.MAC)
-					break
-				}
-				iface.MAC = mac
-				if prev, ok := claimedMAC[mac.String()]; ok {
-					r.add(ikey+".mac", "MAC %s is already claimed by %s", mac, prev)
-				} else {
-					claimedMAC[mac.String()] = ikey
-				}
-			case ri.Peer != nil:
-				iface.Kind, iface.PeerTenant, iface.PeerName = KindVeth, ri.Peer.Tenant, ri.Peer.Name
-				if ri.Peer.Tenant == "" || ri.Peer.Name == "" {
-					r.add(ikey+".peer", "peer needs both tenant and name")
-				}
-			case ri.Macvlan != nil:
-				iface.Kind, iface.Parent, iface.MacvlanMode = KindMacvlan, ri.Macvlan.Parent, ri.Macvlan.Mode
-				if why := ValidIfName(ri.Macvlan.Parent); why != "" {
-					r.add(ikey+".macvlan.parent", "%s", why)
-				}
-				if !macvlanModes[ri.Macvlan.Mode] {
-					r.add(ikey+".macvlan.mode", "unknown macvlan mode %q (bridge, private, vepa, passthru)", ri.Macvlan.Mode)
-				}
-				if iface.MacvlanMode == "" {
-					iface.MacvlanMode = "bridge"
-				}
-				parents[ri.Macvlan.Parent] = ikey + ".macvlan.parent"
-			case ri.VLAN != nil:
-				iface.Kind, iface.Parent, iface.VLANID = KindVLAN, ri.VLAN.Parent, ri.VLAN.ID
-				if why := ValidIfName(ri.VLAN.Parent); why != "" {
-					r.add(ikey+".vlan.parent", "%s", why)
-				}
-				if ri.VLAN.ID < 1 || ri.VLAN.ID > 4094 {
-					r.add(ikey+".vlan.id", "VLAN id %d out of range 1-4094", ri.VLAN.ID)
-				}
-				vk := fmt.Sprintf("%s.%d", ri.VLAN.Parent, ri.VLAN.ID)
-				if prev, ok := vlans[vk]; ok {
-					r.add(ikey+".vlan", "VLAN %d on %s is already used by %s", ri.VLAN.ID, ri.VLAN.Parent, prev)
-				} else {
-					vlans[vk] = ikey
-				}
-				parents[ri.VLAN.Parent] = ikey + ".vlan.parent"
-			}
-			if ri.MTU != 0 && (ri.MTU < 68 || ri.MTU > 65535) {
-				r.add(ikey+".mtu", "MTU %d out of range 68-65535", ri.MTU)
-			}
-			hasV6 := false
-			for ai, a := range ri.Addresses {
-				akey := fmt.Sprintf("%s.addresses[%d]", ikey, ai)
-				p, err := netip.ParsePrefix(a)
-				if err != nil {
-					r.add(akey, "invalid address %q: want address/prefix-length, e.g. 192.0.2.1/24", a)
-					continue
-				}
-				if p.Addr().Zone() != "" || p.Addr().Is4In6() {
-					r.add(akey, "invalid address %q", a)
-					continue
-				}
-				if p.Addr().Is6() {
-					hasV6 = true
-				}
-				if p.Addr().IsLinkLocalUnicast() && p.Addr().Is6() {
-					r.add(akey, "%s is link-local: the kernel assigns IPv6 link-local addresses", a)
-					continue
-				}
-				if p.Addr().IsMulticast() || p.Addr().IsUnspecified() || p.Addr().IsLoopback() {
-					r.add(akey, "%s is not a unicast host address", a)
-					continue
-				}
-				if p.Addr().Is4() && p.Bits() < 31 {
-					if p.Addr() == p.Masked().Addr() {
-						r.add(akey, "%s is the network address of %s", p.Addr(), p.Masked())
-						continue
-					}
-					if p.Addr() == lastAddr(p) {
-						r.add(akey, "%s is the broadcast address of %s", p.Addr(), p.Masked())
-						continue
-					}
-				}
-				if prev, ok := addrOwner[p.Addr()]; ok {
-					r.add(akey, "address %s is already assigned at %s", p.Addr(), prev)
-					continue
-				}
-				addrOwner[p.Addr()] = akey
-				for _, s := range subnets {
-					if s.p.Overlaps(p.Masked()) && !strings.HasPrefix(s.key, ikey+".") {
-						r.add(akey, "prefix %s overlaps %s at %s", p.Masked(), s.p, s.key)
-					}
-				}
-				subnets = append(subnets, subnet{p.Masked(), akey})
-				iface.Addresses = append(iface.Addresses, p)
-			}
-			if hasV6 && ri.MTU != 0 && ri.MTU < 1280 {
-				r.add(ikey+".mtu", "MTU %d is below the IPv6 minimum of 1280 and the interface has IPv6 addresses", ri.MTU)
-			}
-			sort.Slice(iface.Addresses, func(i, j int) bool { return iface.Addresses[i].String() < iface.Addresses[j].String() })
-			t.Interfaces = append(t.Interfaces, iface)
-		}
-		validatePolicy(r, tkey, &rt, t)
-		validateRouting(r, tkey, &rt, t)
-		validateBGP(r, tkey, &rt, t)
-		cfg.Tenants = append(cfg.Tenants, t)
-	}
-	for p, key := range parents {
-		if prev, ok := claimedDev[p]; ok {
-			r.add(key, "parent %q stays in the default namespace but is moved by %s", p, prev)
-		}
-	}
-	// veth peers must exist and be mutual.
-	for _, t := range cfg.Tenants {
-		for _, i := range t.Interfaces {
-			if i.Kind != KindVeth || i.PeerTenant == "" || i.PeerName == "" {
-				continue
-			}
-			key := "tenant." + t.Name + ".interface." + i.Name + ".peer"
-			pt := cfg.Tenant(i.PeerTenant)
-			if pt == nil {
-				r.add(key, "peer tenant %q is not declared", i.PeerTenant)
-				continue
-			}
-			if pt == t {
-				r.add(key, "a veth peer must be in another tenant")
-				continue
-			}
-			pi := pt.Interface(i.PeerName)
-			if pi == nil {
-				r.add(key, "peer interface %q is not declared in tenant %q", i.PeerName, i.PeerTenant)
-				continue
-			}
-			if pi.Kind != KindVeth || pi.PeerTenant != t.Name || pi.PeerName != i.Name {
-				r.add(key, "peer is not mutual: tenant.%s.interface.%s must have peer = { tenant = %q, name = %q }", pt.Name, pi.Name, t.Name, i.Name)
-			}
-		}
-	}
-	return cfg
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	v |= host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }

@@ -72,7 +72,7 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, in, want string
 	}{
-		{"syntax", "[tenant.edge\n", "fwd.toml:2:13: expected '.' or ']' to end table name"},
+		{"syntax", "[tenant.edge\n", "fwd.toml:1:13: tenant.edge: expected '.' or ']' to end table name, but got the end of the line"},
 		{"wrong type", "[tenant.edge.interface.wan]\ndevice = 5\n", "fwd.toml:2: tenant.edge.interface.wan.device: incompatible types"},
 		{"unknown key", "[tenant.edge.interface.wan]\ndevice = \"eth1\"\ndevcie = \"eth2\"\n", "fwd.toml:3: tenant.edge.interface.wan.devcie: unknown key"},
 		{"unknown key in array of tables", "[[tenant.a.route]]\nto = \"default\"\n[[tenant.a.route]]\nto = \"192.0.2.0/24\"\nvai = \"1\"\n", "fwd.toml:5: tenant.a.route[1].vai: unknown key"},
@@ -132,14 +132,14 @@ func TestAllErrorsReported(t *testing.T) {
 }
 
 func TestKeyIndex(t *testing.T) {
-	idx := buildKeyIndex([]byte("a = 1\n[tenant.\"x.y\".interface.wan]\n  device = \"e\"\n[[tenant.x.route]]\nvia = 1\n[[tenant.x.route]]\nvia = 2\ns = '''\n[fake]\n'''\n"))
+	idx, _ := scanPositions([]byte("a = 1\n[tenant.\"x.y\".interface.wan]\n  device = \"e\"\n[[tenant.x.route]]\nvia = 1\n[[tenant.x.route]]\nvia = 2\ns = '''\n[fake]\n'''\n"))
 	for key, line := range map[string]int{"a": 1, "tenant.x.y.interface.wan": 2, "tenant.x.y.interface.wan.device": 3,
 		"tenant.x.route[0].via": 5, "tenant.x.route[1].via": 7, "tenant.x.route[1].other": 6} {
 		if got := idx.line(key); got != line {
 			t.Errorf("line(%q) = %d, want %d", key, got, line)
 		}
 	}
-	if _, ok := idx["fake"]; ok {
+	if _, ok := idx.keys["fake"]; ok {
 		t.Error("a header inside a multi-line string was indexed")
 	}
 }
@@ -162,4 +162,23 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Decode is pure: it names set files without reading them; ReadSetFiles
+// is the loader step and places its errors at the set's file key.
+func TestDecodeDoesNotReadSetFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := Decode(dir+"/fwd.toml", []byte("[tenant.a.interface.x]\ndevice = \"eth1\"\n[tenant.a.set.s]\nfile = \"missing.txt\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Tenants[0].Policy.Set("s")
+	if s.File != dir+"/missing.txt" || len(s.V4)+len(s.V6) != 0 {
+		t.Fatalf("set: %+v", s)
+	}
+	err = ReadSetFiles(cfg)
+	want := dir + "/fwd.toml:4: tenant.a.set.s.file: stat " + dir + "/missing.txt: no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
 }

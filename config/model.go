@@ -1,6 +1,3 @@
-// Package config owns fwd's configuration: decoding the TOML file, applying
-// defaults, and validating it into the model the planners consume. It never
-// touches the kernel.
 package config
 
 import (

@@ -23,7 +23,7 @@ type rawInterface struct {
 	Macvlan   *rawMacvlan `toml:"macvlan"`
 	VLAN      *rawVLAN    `toml:"vlan"`
 	Addresses []string    `toml:"addresses"`
-	MTU       int         `toml:"mtu"`
+	MTU       *int        `toml:"mtu"` // nil: leave as is; 0 is refused
 }
 
 type rawPeer struct {
@@ -39,4 +39,158 @@ type rawMacvlan struct {
 type rawVLAN struct {
 	Parent string `toml:"parent"`
 	ID     int    `toml:"id"`
+}
+
+// [mgmt]
+
+type rawMgmt struct {
+	Protect       []string `toml:"protect"`
+	Socket        *string  `toml:"socket"`
+	MetricsListen *string  `toml:"metrics_listen"`
+	APIListen     *string  `toml:"api_listen"`
+	APITokenFile  *string  `toml:"api_token_file"`
+	RevisionDir   *string  `toml:"revision_dir"`
+	Revisions     *int     `toml:"revisions"`
+	LogFormat     *string  `toml:"log_format"`
+}
+
+// Policy: zones, default policies, rules, sets, NAT (docs/policy.md).
+
+type rawPolicy struct {
+	Zone   map[string]rawZone    `toml:"zone"`
+	Policy []rawZonePolicy       `toml:"policy"`
+	Rule   []rawRule             `toml:"rule"`
+	Set    map[string]rawAddrSet `toml:"set"`
+	NAT    []rawNAT              `toml:"nat"`
+}
+
+type rawZone struct {
+	Interfaces []string `toml:"interfaces"`
+}
+
+type rawZonePolicy struct {
+	From   any    `toml:"from"`
+	To     any    `toml:"to"`
+	Action string `toml:"action"`
+}
+
+type rawRule struct {
+	Name       string `toml:"name"`
+	Comment    string `toml:"comment"`
+	From       any    `toml:"from"`
+	To         any    `toml:"to"`
+	Saddr      any    `toml:"saddr"`
+	Daddr      any    `toml:"daddr"`
+	Proto      any    `toml:"proto"`
+	Sport      any    `toml:"sport"`
+	Dport      any    `toml:"dport"`
+	ICMPType   any    `toml:"icmp_type"`
+	CtState    any    `toml:"ct_state"`
+	Action     string `toml:"action"`
+	Log        any    `toml:"log"`
+	LogLimit   string `toml:"log_limit"`
+	Limit      string `toml:"limit"`
+	LimitBurst int    `toml:"limit_burst"`
+}
+
+type rawAddrSet struct {
+	Elements []string `toml:"elements"`
+	File     string   `toml:"file"`
+}
+
+type rawNAT struct {
+	Name    string `toml:"name"`
+	Type    string `toml:"type"`
+	In      string `toml:"in"`
+	Out     string `toml:"out"`
+	Saddr   any    `toml:"saddr"`
+	Daddr   any    `toml:"daddr"`
+	Proto   any    `toml:"proto"`
+	Dport   any    `toml:"dport"`
+	To      string `toml:"to"`
+	Prefix  string `toml:"prefix"`
+	Hairpin bool   `toml:"hairpin"`
+}
+
+// Routing: tables, routes, route rules (docs/routing.md).
+
+type rawRouting struct {
+	Table     map[string]rawTable `toml:"table"`
+	Route     []rawRoute          `toml:"route"`
+	RouteRule []rawRouteRule      `toml:"route_rule"`
+}
+
+type rawTable struct {
+	ID *int64 `toml:"id"`
+}
+
+type rawRoute struct {
+	To       string       `toml:"to"`
+	Via      string       `toml:"via"`
+	Dev      string       `toml:"dev"`
+	OnLink   bool         `toml:"onlink"`
+	Nexthops []rawNexthop `toml:"nexthops"`
+	Metric   *int64       `toml:"metric"`
+	Table    string       `toml:"table"`
+	Type     string       `toml:"type"`
+	Src      string       `toml:"src"`
+}
+
+type rawNexthop struct {
+	Via    string `toml:"via"`
+	Dev    string `toml:"dev"`
+	Weight *int64 `toml:"weight"`
+	OnLink bool   `toml:"onlink"`
+}
+
+type rawRouteRule struct {
+	Priority *int64 `toml:"priority"`
+	From     string `toml:"from"`
+	To       string `toml:"to"`
+	IIF      string `toml:"iif"`
+	OIF      string `toml:"oif"`
+	FwMark   *int64 `toml:"fwmark"`
+	FwMask   *int64 `toml:"fwmask"`
+	Family   string `toml:"family"`
+	Table    string `toml:"table"`
+}
+
+// BGP (docs/bgp.md).
+
+type rawBGPHook struct {
+	BGP *rawBGP `toml:"bgp"`
+}
+
+type rawBGP struct {
+	ASN             int64         `toml:"asn"`
+	RouterID        string        `toml:"router_id"`
+	Listen          any           `toml:"listen"`
+	Table           string        `toml:"table"`
+	Announce        []string      `toml:"announce"`
+	AnnounceIfRoute []string      `toml:"announce_if_route"`
+	Neighbor        []rawNeighbor `toml:"neighbor"`
+}
+
+type rawNeighbor struct {
+	Address             string     `toml:"address"`
+	ASN                 int64      `toml:"asn"`
+	Description         string     `toml:"description"`
+	Password            string     `toml:"password"`
+	Multihop            int        `toml:"multihop"`
+	HoldTime            *int       `toml:"hold_time"`
+	Keepalive           *int       `toml:"keepalive"`
+	Passive             bool       `toml:"passive"`
+	Families            []string   `toml:"families"`
+	Import              *rawFilter `toml:"import"`
+	Export              *rawFilter `toml:"export"`
+	MaxPrefixes         int64      `toml:"max_prefixes"`
+	MaxPrefixesAction   string     `toml:"max_prefixes_action"`
+	NextHopSelf         bool       `toml:"next_hop_self"`
+	GracefulRestart     bool       `toml:"graceful_restart"`
+	GracefulRestartTime int        `toml:"graceful_restart_time"`
+}
+
+type rawFilter struct {
+	Allow []string `toml:"allow"`
+	Deny  []string `toml:"deny"`
 }

@@ -3,12 +3,21 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/policy"
 	"github.com/vishvananda/netns"
 )
+
+// appliedPolicy remembers, per tenant, the last ruleset applied, so that
+// a reload patches changed address sets element by element instead of
+// refilling them. It is only a hint: policy.PlanFrom uses it only when
+// the kernel's recorded set hash matches it, so after a restart (empty
+// memory) or a namespace recreated behind fwd's back the plan is still
+// right, only larger.
+var appliedPolicy sync.Map // tenant name → *policy.Ruleset
 
 // policyStage observes fwd's nftables table in the tenant's namespace and
 // plans the tenant's compiled policy against it.
@@ -20,15 +29,21 @@ var policyStage = tenantStage{name: "policy", plan: func(ctx context.Context, lo
 	if err != nil {
 		return nil, err
 	}
+	var prev *policy.Ruleset
+	if v, ok := appliedPolicy.Load(t.Name); ok {
+		prev = v.(*policy.Ruleset)
+	}
 	rs := policy.Compile(t)
-	return &policyPlan{log: log, h: h, tx: policy.Plan(t.Name, rs, st), index: policy.NewRuleIndex(rs)}, nil
+	return &policyPlan{log: log, tenant: t.Name, h: h, rs: rs, tx: policy.PlanFrom(t.Name, rs, prev, st), index: policy.NewRuleIndex(rs)}, nil
 }}
 
 // policyPlan is one tenant's policy transaction.
 type policyPlan struct {
-	log *slog.Logger
-	h   netns.NsHandle
-	tx  *policy.Transaction
+	log    *slog.Logger
+	tenant string
+	h      netns.NsHandle
+	rs     *policy.Ruleset
+	tx     *policy.Transaction
 	// index lets counter reads name merged groups' members without
 	// compiling again.
 	index *policy.RuleIndex
@@ -44,13 +59,26 @@ func (p *policyPlan) Apply(ctx context.Context) error {
 		return err
 	}
 	if p.tx.Empty() {
+		p.remember()
 		return nil
 	}
-	if _, err := policy.Apply(p.h, p.tx); err != nil {
+	stats, err := policy.Apply(p.h, p.tx)
+	if err != nil {
+		appliedPolicy.Delete(p.tenant) // the kernel state is unknown
 		return err
 	}
+	p.remember()
 	if rs := p.tx.Ruleset; rs != nil {
-		p.log.Info("policy applied", "changes", len(p.tx.Changes()), "chains", len(rs.Chains), "sets", len(rs.Sets))
+		p.log.Info("policy applied", "changes", len(p.tx.Changes()), "chains", len(rs.Chains), "sets", len(rs.Sets),
+			"rules_sent", stats.Rules, "set_elements_sent", stats.Elements, "commit", stats.Commit)
 	}
 	return nil
+}
+
+func (p *policyPlan) remember() {
+	if p.rs == nil {
+		appliedPolicy.Delete(p.tenant)
+		return
+	}
+	appliedPolicy.Store(p.tenant, p.rs)
 }

@@ -43,10 +43,21 @@ func setName(name string, v6 bool) string {
 
 func (c *compiler) sets() {
 	for _, s := range c.p.Sets {
-		v4, v6 := MergeRanges(s.V4), MergeRanges(s.V6)
-		c.rs.Sets = append(c.rs.Sets,
-			&NamedSet{Name: setName(s.Name, false), Elems: v4, Hash: elemsHash(v4)},
-			&NamedSet{Name: setName(s.Name, true), V6: true, Elems: v6, Hash: elemsHash(v6)})
+		dyn, timeout := setOptions(s)
+		for _, v6 := range []bool{false, true} {
+			el := MergeRanges(s.V4)
+			if v6 {
+				el = MergeRanges(s.V6)
+			}
+			ns := &NamedSet{Name: setName(s.Name, v6), V6: v6, Elems: el, Dynamic: dyn, Timeout: timeout}
+			// Empty sets are interval sets, so that adding a range
+			// later does not re-create them.
+			ns.Interval = dyn || len(el) == 0 || hasRanges(el)
+			if !dyn {
+				ns.Hash = elemsHash(el)
+			}
+			c.rs.Sets = append(c.rs.Sets, ns)
+		}
 	}
 }
 
@@ -114,23 +125,37 @@ var (
 	icmpv6Local     = []uint8{130, 131, 133, 134, 135, 136, 143} // MLD and neighbour discovery
 )
 
-// hygiene is the head of every base filter chain: established and
-// related traffic accepted by one verdict-map lookup, loopback accepted,
-// neighbour discovery and MLD accepted before invalid is dropped (conntrack
-// does not track them, so they look invalid), then ICMP errors (PMTU).
+// hygiene is the head of every base filter chain. Its first rule is the
+// one every packet of every flow evaluates, so it is one conntrack load
+// and one verdict-map lookup, without a counter: established and related
+// traffic is accepted there. In the forward chain (the router's hot
+// path) the same lookup also sends invalid packets to drop_invalid,
+// which counts and drops them, so a new flow pays no separate invalid
+// rule. Local chains then accept loopback and neighbour discovery and MLD
+// before dropping invalid (conntrack does not track ND and MLD, so they
+// look invalid), then ICMP errors (PMTU).
 func hygiene(local bool, dirOut bool) []*Rule {
-	rules := []*Rule{{ID: idCtState, Stmts: []Stmt{Counter{}, CtStateVmap{}}}}
-	if local {
-		rules = append(rules,
-			&Rule{ID: idLoopback, Stmts: []Stmt{Ifname{Out: dirOut, Names: []string{"lo"}}, Counter{}, Verdict{Kind: "accept"}}},
-			&Rule{ID: idND, Stmts: []Stmt{L4Proto{[]uint8{58}}, ICMPType{V6: true, Types: icmpv6Local}, Counter{}, Verdict{Kind: "accept"}}})
+	if !local {
+		return []*Rule{
+			{ID: idCtState, Stmts: []Stmt{CtStateVmap{Invalid: chainDropInvalid}}},
+			{ID: idICMP, Stmts: []Stmt{L4Proto{[]uint8{1}}, ICMPType{Types: icmpEssential}, Counter{}, Verdict{Kind: "accept"}}},
+			{ID: idICMPv6, Stmts: []Stmt{L4Proto{[]uint8{58}}, ICMPType{V6: true, Types: icmpv6Essential}, Counter{}, Verdict{Kind: "accept"}}},
+		}
 	}
-	rules = append(rules, &Rule{ID: idInvalid, Stmts: []Stmt{CtState{States: []string{"invalid"}}, Counter{}, Verdict{Kind: "drop"}}})
+	rules := []*Rule{
+		{ID: idCtState, Stmts: []Stmt{CtStateVmap{}}},
+		{ID: idLoopback, Stmts: []Stmt{Ifname{Out: dirOut, Names: []string{"lo"}}, Counter{}, Verdict{Kind: "accept"}}},
+		{ID: idND, Stmts: []Stmt{L4Proto{[]uint8{58}}, ICMPType{V6: true, Types: icmpv6Local}, Counter{}, Verdict{Kind: "accept"}}},
+		{ID: idInvalid, Stmts: []Stmt{CtState{States: []string{"invalid"}}, Counter{}, Verdict{Kind: "drop"}}},
+	}
 	if !dirOut {
 		rules = append(rules, &Rule{ID: idICMP, Stmts: []Stmt{L4Proto{[]uint8{1}}, ICMPType{Types: icmpEssential}, Counter{}, Verdict{Kind: "accept"}}})
 	}
 	return append(rules, &Rule{ID: idICMPv6, Stmts: []Stmt{L4Proto{[]uint8{58}}, ICMPType{V6: true, Types: icmpv6Essential}, Counter{}, Verdict{Kind: "accept"}}})
 }
+
+// chainDropInvalid counts and drops invalid forwarded packets.
+const chainDropInvalid = "drop_invalid"
 
 func (c *compiler) ifaces(zone string) []string {
 	if z := c.p.Zone(zone); z != nil {
@@ -182,6 +207,9 @@ func (c *compiler) filter() {
 	input := c.chain(&Chain{Name: "hook_input", Type: "filter", Hook: "input", Policy: "drop"})
 	forward := c.chain(&Chain{Name: "hook_forward", Type: "filter", Hook: "forward", Policy: "drop"})
 	output := c.chain(&Chain{Name: "hook_output", Type: "filter", Hook: "output", Policy: "accept"})
+	c.chain(&Chain{Name: chainDropInvalid, Rules: []*Rule{
+		{ID: idInvalid, Stmts: []Stmt{Counter{}, Verdict{Kind: "drop"}}},
+	}})
 	c.chain(&Chain{Name: "do_reject", Rules: []*Rule{
 		{ID: idReject, Stmts: []Stmt{L4Proto{[]uint8{6}}, RejectStmt{TCP: true}}},
 		{ID: idReject, Stmts: []Stmt{RejectStmt{}}},

@@ -4,18 +4,26 @@
 //
 // The pipeline, file by file:
 //
-//   - Compile (compile.go, nat.go, merge.go, stmt.go) turns the validated
-//     policy into a Ruleset (ruleset.go), a pure value rendered to nft
-//     syntax by String (render.go).
-//   - Observe (observe_linux.go) reads fwd's table into a State
-//     (state.go): chains, rules with their identity, handle and counter,
-//     named sets and the state hash.
-//   - Plan (plan.go) is pure: desired Ruleset + observed State → a
-//     Transaction (what one nftables batch sends) and its changes. An
+//   - Compile (compile.go, nat.go, merge.go, stmt.go, setopts.go) turns
+//     the validated policy into a Ruleset (ruleset.go), a pure value
+//     rendered to nft syntax by String (render.go). key.go gives every
+//     rule a content hash, stored in the kernel rule's userdata.
+//   - Observe (observe_linux.go, ruledump_linux.go) reads fwd's table
+//     into a State (state.go): chains, rules with handle, identity, hash
+//     and counter, set declarations, the recorded set hashes and the
+//     state hash.
+//   - Plan/PlanFrom (plan.go, plan_rules.go, plan_sets.go, changes.go)
+//     are pure: desired Ruleset (+ the previous one) + observed State → a
+//     Transaction: per-chain rule deletions by handle and positioned
+//     insertions, element-level set patches, and its changes. An
 //     unchanged ruleset gives an empty transaction.
-//   - Apply (apply_linux.go) is the only writer: one batch, one commit
-//     per namespace, abandoned unsent if building it fails; exprs_linux.go
-//     encodes statements as netlink expressions.
+//   - Apply (apply_linux.go, batch_linux.go) is the only writer of the
+//     ruleset: one batch, one commit per namespace, checked element by
+//     element before sending and acknowledged message by message;
+//     exprs_linux.go encodes statements as netlink expressions.
+//   - Live sets (liveset_linux.go): SetAdd, SetDel, SetFlush, SetList,
+//     SetCounts change and read the elements of dynamic sets without a
+//     reload.
 //
 // Read side: ReadCounters reads rule counters from one dump of the table;
 // a RuleIndex (counters.go), computed once per applied ruleset and kept by

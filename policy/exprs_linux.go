@@ -74,9 +74,10 @@ func addrIntervals(rs []config.AddrRange) []nftables.SetElement {
 		})
 }
 
-// addIfSet queues a named interface set or dispatch map. Host byte order
-// in the set's metadata makes nft print the names.
-func addIfSet(c *nftables.Conn, s *IfSet) error {
+// addIfSet queues a named interface set or dispatch map, or (refill) a
+// flush of its elements and the new ones. Host byte order in the set's
+// metadata makes nft print the names.
+func addIfSet(c *nftables.Conn, s *IfSet, refill bool) error {
 	ks := &nftables.Set{Table: table, Name: s.Name, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian}
 	var el []nftables.SetElement
 	if s.Map {
@@ -88,6 +89,10 @@ func addIfSet(c *nftables.Conn, s *IfSet) error {
 		for _, n := range s.Names {
 			el = append(el, nftables.SetElement{Key: ifnameBytes(n)})
 		}
+	}
+	if refill {
+		c.FlushSet(ks)
+		return c.SetAddElements(ks, el)
 	}
 	return c.AddSet(ks, el)
 }
@@ -208,6 +213,9 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 			v  expr.VerdictKind
 		}{{"established", expr.VerdictAccept}, {"related", expr.VerdictAccept}} {
 			el = append(el, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(ctBits[e.st]), VerdictData: &expr.Verdict{Kind: e.v}})
+		}
+		if s.Invalid != "" {
+			el = append(el, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(ctBits["invalid"]), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: s.Invalid}})
 		}
 		m := b.anon(nftables.TypeCTState, false, true, el)
 		return []expr.Any{&expr.Ct{Key: expr.CtKeySTATE, Register: reg}, &expr.Lookup{SourceRegister: reg, IsDestRegSet: true, SetName: m.Name, SetID: m.ID}}

@@ -9,10 +9,9 @@ import (
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Socket buffers for one batch. A 10k-rule policy with a 100k-element set
@@ -28,14 +27,16 @@ var table = &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
 // errNoNamespace: a kernel operation was given netns.None().
 var errNoNamespace = errors.New("namespace handle is not open")
 
-func dial(h netns.NsHandle) (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.WithNetNSFd(int(h)), nftables.WithSockOptions(
+// dial opens an nftables connection bound to namespace h; AsLasting()
+// keeps one socket for all its operations.
+func dial(h netns.NsHandle, opts ...nftables.ConnOption) (*nftables.Conn, error) {
+	c, err := nftables.New(append(opts, nftables.WithNetNSFd(int(h)), nftables.WithSockOptions(
 		func(c *netlink.Conn) error {
 			if err := c.SetWriteBuffer(writeBuffer); err != nil {
 				return fmt.Errorf("netlink write buffer: %w", err)
 			}
 			return c.SetReadBuffer(readBuffer)
-		}))
+		}))...)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
@@ -57,10 +58,10 @@ func Observe(h netns.NsHandle) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return observe(c)
+	return observe(h, c)
 }
 
-func observe(c *nftables.Conn) (*State, error) {
+func observe(h netns.NsHandle, c *nftables.Conn) (*State, error) {
 	st := &State{}
 	if _, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet); err != nil {
 		if isNotFound(err) {
@@ -73,47 +74,58 @@ func observe(c *nftables.Conn) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list sets: %w", err)
 	}
+	var hashes map[string]string
 	for _, s := range sets {
 		if s.Anonymous || strings.HasPrefix(s.Name, "__") {
 			continue // bound to rules; freed with them
 		}
-		st.Sets = append(st.Sets, ObservedSet{Name: s.Name, Comment: s.Comment})
-		if s.Name == stateSet {
+		o := ObservedSet{Name: s.Name, Comment: s.Comment, Interval: s.Interval, Timeout: s.HasTimeout, DefaultTimeout: s.Timeout}
+		switch {
+		case s.Name == stateSet:
 			st.Hash = hashFromComment(s.Comment)
+			el, err := c.GetSetElements(s)
+			if err != nil {
+				return nil, fmt.Errorf("list set %s: %w", s.Name, err)
+			}
+			var cs []string
+			for _, e := range el {
+				cs = append(cs, e.Comment)
+			}
+			hashes = setHashes(cs)
+		case s.KeyType.Name == nftables.TypeIFName.Name:
+			// Interface sets and dispatch maps: a few elements each.
+			el, err := c.GetSetElements(s)
+			if err != nil {
+				return nil, fmt.Errorf("list set %s: %w", s.Name, err)
+			}
+			for _, e := range el {
+				chain := verdictChain(e.Val)
+				o.Elems = append(o.Elems, ifElemText(cstring(e.Key), chain))
+			}
+			sort.Strings(o.Elems)
 		}
+		st.Sets = append(st.Sets, o)
+	}
+	for i := range st.Sets {
+		st.Sets[i].Hash = hashes[st.Sets[i].Name]
 	}
 	sort.Slice(st.Sets, func(i, j int) bool { return st.Sets[i].Name < st.Sets[j].Name })
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)
 	}
+	rules, err := dumpRules(h)
+	if err != nil {
+		return nil, err
+	}
 	for _, ch := range chains {
 		if ch.Table.Name != TableName {
 			continue
 		}
-		rules, err := c.GetRules(table, ch)
-		if err != nil {
-			return nil, fmt.Errorf("list rules of %s: %w", ch.Name, err)
-		}
-		oc := ObservedChain{Name: ch.Name, Rules: make([]ObservedRule, len(rules))}
-		for i, r := range rules {
-			oc.Rules[i] = observeRule(r)
-		}
-		st.Chains = append(st.Chains, oc)
+		st.Chains = append(st.Chains, ObservedChain{Name: ch.Name, Rules: rules[ch.Name]})
 	}
 	sort.Slice(st.Chains, func(i, j int) bool { return st.Chains[i].Name < st.Chains[j].Name })
 	return st, nil
-}
-
-func observeRule(r *nftables.Rule) ObservedRule {
-	or := ObservedRule{Handle: r.Handle}
-	or.Comment, _ = userdata.GetString(r.UserData, userdata.TypeComment)
-	for _, e := range r.Exprs {
-		if c, ok := e.(*expr.Counter); ok {
-			or.Counter = &Counter{Packets: c.Packets, Bytes: c.Bytes}
-		}
-	}
-	return or
 }
 
 // ReadCounters returns the counters of every rule in fwd's table in
@@ -141,4 +153,17 @@ func ReadCounters(h netns.NsHandle, idx *RuleIndex) ([]RuleCounter, error) {
 // ruleset and call ReadCounters instead.
 func ReadRuleCounters(t *config.Tenant, h netns.NsHandle) ([]RuleCounter, error) {
 	return ReadCounters(h, NewRuleIndex(Compile(t)))
+}
+
+// verdictChain returns the chain of a map element's verdict (google/nftables
+// leaves the verdict undecoded in Val: NFTA_VERDICT_CODE, NFTA_VERDICT_CHAIN).
+func verdictChain(val []byte) string {
+	chain := ""
+	_ = walkAttrs(val, func(typ uint16, data []byte) error {
+		if typ == unix.NFTA_VERDICT_CHAIN {
+			chain = cstring(data)
+		}
+		return nil
+	})
+	return chain
 }

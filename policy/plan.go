@@ -1,23 +1,24 @@
 package policy
 
 import (
-	"fmt"
-	"slices"
-	"sort"
+	"encoding/binary"
+	"net/netip"
 	"strings"
 
 	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/config"
 )
 
 // Transaction is what one Apply sends to fwd's table in one namespace: a
 // single nftables batch, committed atomically. Plan computes it without
 // kernel access; an empty transaction sends nothing.
 //
-// A rewrite does not delete the table: it flushes every chain, replaces
-// only the address sets whose content changed (plus the state set and the
-// small interface sets), deletes the chains no longer wanted and re-adds
-// every rule. Packets see the old or the new ruleset, never a mix, and
-// conntrack entries (established flows, NAT mappings) are untouched.
+// A reload is incremental: only the chains whose rules changed are
+// touched, and in them only the rules that changed (deleted by handle,
+// inserted at their position); address sets are patched element by
+// element. Untouched rules keep their handles and counters. Packets see
+// the old or the new ruleset, never a mix, and conntrack entries
+// (established flows, NAT mappings) are untouched.
 type Transaction struct {
 	// DeleteTable: the tenant has no policy any more; the batch deletes
 	// fwd's table and nothing else.
@@ -26,31 +27,91 @@ type Transaction struct {
 	Ruleset *Ruleset
 	// CreateTable: the table does not exist yet (nothing to flush or delete).
 	CreateTable bool
-	// FlushChains lists every existing chain: all rules are re-added.
-	FlushChains []string
-	// DeleteSets lists the sets removed before the new ones are added:
-	// address sets whose content changed or that are no longer wanted,
-	// the state set and the interface sets (rebuilt on every write).
-	DeleteSets []string
-	// DeleteChains lists the chains no longer wanted.
+	// AddChains are the chains that do not exist yet. They are created
+	// empty, before any rule or map element refers to them.
+	AddChains []*Chain
+	// Sets are the address sets created, re-created, refilled or patched.
+	Sets []SetUpdate
+	// IfSets are the interface sets and maps created or refilled.
+	IfSets []IfSetUpdate
+	// Chains are the rule changes, per chain that has any.
+	Chains []ChainUpdate
+	// DeleteSets and DeleteChains are no longer wanted; they go after the
+	// rules and map elements that refer to them.
+	DeleteSets   []string
 	DeleteChains []string
-	// SendSets are the address sets sent with their elements; Apply reads
-	// back their element counts after the commit. Unchanged sets, however
-	// large, are neither resent nor re-read.
-	SendSets []*NamedSet
-	// Counters carries the packet and byte counts of rules whose identity
-	// survives the rewrite.
-	Counters map[RuleKey]Counter
 
-	changes []change.Change
+	observedState bool // the state set exists (it is replaced)
+	changes       []change.Change
 }
 
-// RuleKey identifies a kernel rule across reloads: its chain, its
-// identity and the occurrence of that identity in the chain (one config
-// rule may compile to several kernel rules).
-type RuleKey struct {
-	Chain, ID string
-	N         int
+// SetOp is how a set is brought to its desired content.
+type SetOp int
+
+const (
+	// SetCreate adds a set that does not exist, with its elements.
+	SetCreate SetOp = iota
+	// SetRecreate deletes and re-adds a set whose declaration changed
+	// (hash ↔ interval, static ↔ dynamic, timeout); the rules that refer
+	// to it are re-added around it in the same batch.
+	SetRecreate
+	// SetRefill flushes the set and adds every element in the same batch
+	// (atomic: no packet sees it empty). Used when the elements the
+	// kernel holds are not known (no previous ruleset, e.g. after a
+	// daemon restart).
+	SetRefill
+	// SetPatch deletes and adds only the changed elements.
+	SetPatch
+)
+
+func (o SetOp) String() string {
+	return [...]string{"create", "recreate", "refill", "patch"}[o]
+}
+
+// SetUpdate is one address set's part of a transaction.
+type SetUpdate struct {
+	Set *NamedSet
+	Op  SetOp
+	// Add and Del are the ranges a SetPatch adds and deletes.
+	Add, Del []config.AddrRange
+}
+
+// Ranges is the number of address ranges the update sends.
+func (u SetUpdate) Ranges() int {
+	if u.Op == SetPatch {
+		return len(u.Add) + len(u.Del)
+	}
+	if u.Set.Dynamic && u.Op != SetCreate && u.Op != SetRecreate {
+		return 0
+	}
+	return len(u.Set.Elems)
+}
+
+// IfSetUpdate creates an interface set or map, or flushes and refills it.
+type IfSetUpdate struct {
+	Set    *IfSet
+	Create bool
+}
+
+// ChainUpdate is one chain's rule changes, applied in order: deletions
+// (or a flush), then additions.
+type ChainUpdate struct {
+	Name string
+	// Flush removes every rule of the chain (none is kept): cheaper than
+	// deleting each by handle.
+	Flush  bool
+	Delete []uint64 // handles
+	Add    []RuleAdd
+}
+
+// RuleAdd is one rule added to a chain, with the counter it inherits.
+type RuleAdd struct {
+	Rule    *Rule
+	Counter Counter // seeds the rule's counter (carried from the rule it replaces)
+	// Position is the handle of the kept rule the new rule goes after
+	// (or, with Before, before); 0 appends.
+	Position uint64
+	Before   bool
 }
 
 // Empty reports whether the transaction sends nothing.
@@ -60,13 +121,36 @@ func (tx *Transaction) Empty() bool { return !tx.DeleteTable && tx.Ruleset == ni
 // `fwd plan` and the engine's "changed" lines).
 func (tx *Transaction) Changes() []change.Change { return tx.changes }
 
+// Rules is the number of rules the transaction adds and deletes (a
+// flushed chain counts its rules as observed).
+func (tx *Transaction) Rules() (added, deleted int) {
+	for _, cu := range tx.Chains {
+		added += len(cu.Add)
+		deleted += len(cu.Delete)
+	}
+	return added, deleted
+}
+
 // Plan computes the transaction that brings the observed table to the
 // desired ruleset (nil: the tenant has no policy, so fwd owns no table).
-// tenant only labels the changes. An unchanged ruleset (same hash, same
-// chains, the same rules in every chain and the same sets) gives an empty
-// transaction; rules added or removed behind fwd's back are drift and
-// give a rewrite.
+// tenant only labels the changes. It is PlanFrom without a previous
+// ruleset: changed static sets are refilled rather than patched.
 func Plan(tenant string, desired *Ruleset, observed *State) *Transaction {
+	return PlanFrom(tenant, desired, nil, observed)
+}
+
+// PlanFrom is Plan with the ruleset the caller applied last to this
+// namespace (nil if unknown, e.g. after a restart). A static set whose
+// kernel content is recorded as previous's content of that set is
+// patched element by element; otherwise a changed set is refilled
+// (flush and add in the same batch). previous is trusted only through
+// that hash check, so a stale or foreign previous is harmless.
+//
+// An unchanged ruleset (same hash; every chain holding the same rules in
+// the same order, by content hash; the same sets) gives an empty
+// transaction. Rules added or removed behind fwd's back are drift: the
+// foreign rules are deleted and the missing ones re-added.
+func PlanFrom(tenant string, desired, previous *Ruleset, observed *State) *Transaction {
 	tx := &Transaction{}
 	st := observed
 	if st == nil {
@@ -82,192 +166,50 @@ func Plan(tenant string, desired *Ruleset, observed *State) *Transaction {
 		}
 		return tx
 	}
-	if upToDate(st, desired) {
-		return tx
+	tx.CreateTable = !st.Exists
+	recreated := planSets(tx, desired, previous, st)
+	planIfSets(tx, desired, st)
+	planChains(tx, desired, st, recreated)
+	_, tx.observedState = st.sets()[stateSet]
+	if !tx.CreateTable && st.Hash == desired.Hash && tx.nothingToDo() {
+		return &Transaction{}
 	}
 	tx.Ruleset = desired
-	tx.changes = diff(mk, st, desired)
-	tx.CreateTable = !st.Exists
-	have := st.sets()
-	if st.Exists {
-		wantChain := map[string]bool{}
-		for _, ch := range desired.Chains {
-			wantChain[ch.Name] = true
-		}
-		wantSet := map[string]string{}
-		for _, s := range desired.Sets {
-			wantSet[s.Name] = s.comment()
-		}
-		for _, ch := range st.Chains {
-			tx.FlushChains = append(tx.FlushChains, ch.Name)
-			if !wantChain[ch.Name] {
-				tx.DeleteChains = append(tx.DeleteChains, ch.Name)
-			}
-		}
-		for _, ks := range st.Sets {
-			if cm, ok := wantSet[ks.Name]; !ok || cm != ks.Comment || ks.Name == stateSet {
-				tx.DeleteSets = append(tx.DeleteSets, ks.Name)
-			}
-		}
-	}
-	for _, s := range desired.Sets {
-		if ks, ok := have[s.Name]; ok && ks.Comment == s.comment() {
-			continue
-		}
-		tx.SendSets = append(tx.SendSets, s)
-	}
-	tx.Counters = carriedCounters(st)
+	tx.changes = describe(mk, tx, st)
 	return tx
 }
 
-// upToDate reports whether the observed table already is rs.
-func upToDate(st *State, rs *Ruleset) bool {
-	if !st.Exists || st.Hash != rs.Hash || len(st.Chains) != len(rs.Chains) {
-		return false
-	}
-	have := make([]string, len(st.Chains))
-	for i, ch := range st.Chains {
-		have[i] = ch.Name
-	}
-	want := make([]string, len(rs.Chains))
-	for i, ch := range rs.Chains {
-		want[i] = ch.Name
-	}
-	sort.Strings(have)
-	sort.Strings(want)
-	if !slices.Equal(have, want) {
-		return false
-	}
-	// Rules added or deleted behind fwd's back: compare each chain's rule
-	// comments (cheap once rules are merged; sets are trusted by hash).
-	chains := st.chains()
-	for _, ch := range rs.Chains {
-		got := chains[ch.Name]
-		if len(got.Rules) != len(ch.Rules) {
-			return false
-		}
-		for i, r := range ch.Rules {
-			if got.Rules[i].Comment != r.comment() {
-				return false
-			}
-		}
-	}
-	sets := st.sets()
+func (tx *Transaction) nothingToDo() bool {
+	return len(tx.AddChains)+len(tx.Sets)+len(tx.IfSets)+len(tx.Chains)+len(tx.DeleteSets)+len(tx.DeleteChains) == 0
+}
+
+// stateElem is one element of the state set: a static address set's
+// name and element hash, keyed by a counter (the key carries no meaning).
+type stateElem struct {
+	key     netip.Addr
+	comment string
+}
+
+func stateElems(rs *Ruleset) []stateElem {
+	var out []stateElem
 	for _, s := range rs.Sets {
-		if ks, ok := sets[s.Name]; !ok || ks.Comment != s.comment() {
-			return false
-		}
-	}
-	return true
-}
-
-// carriedCounters indexes the observed counters by rule key.
-func carriedCounters(st *State) map[RuleKey]Counter {
-	out := map[RuleKey]Counter{}
-	for _, ch := range st.Chains {
-		seen := map[string]int{}
-		for _, r := range ch.Rules {
-			id := r.ID()
-			k := RuleKey{ch.Name, id, seen[id]}
-			seen[id]++
-			if r.Counter != nil {
-				out[k] = *r.Counter
-			}
-		}
-	}
-	return out
-}
-
-// diff describes, per chain and set, what rewriting st into rs changes.
-func diff(mk func(action, obj, detail string) change.Change, st *State, rs *Ruleset) []change.Change {
-	if !st.Exists {
-		n := 0
-		for _, ch := range rs.Chains {
-			n += len(ch.Rules)
-		}
-		el := 0
-		for _, s := range rs.Sets {
-			el += len(s.Elems)
-		}
-		return []change.Change{mk("create-table", "inet "+TableName, fmt.Sprintf("%d chains, %d rules, %d sets, %d set elements", len(rs.Chains), n, len(rs.Sets), el))}
-	}
-	var out []change.Change
-	want := map[string]bool{}
-	chains := st.chains()
-	for _, ch := range rs.Chains {
-		want[ch.Name] = true
-		old := chains[ch.Name]
-		if old == nil {
-			out = append(out, mk("add-chain", ch.Name, fmt.Sprintf("%d rules", len(ch.Rules))))
+		if s.Dynamic {
 			continue
 		}
-		// Compare by full comment: it carries the identity, and for merged
-		// groups the member list, so a changed group shows up too.
-		oldC := map[string]int{}
-		for _, r := range old.Rules {
-			oldC[r.Comment]++
-		}
-		newC := map[string]int{}
-		for _, r := range ch.Rules {
-			newC[r.comment()]++
-		}
-		reported := map[string]bool{}
-		for _, r := range ch.Rules {
-			cm := r.comment()
-			if newC[cm] > oldC[cm] && !reported[cm] {
-				reported[cm] = true
-				out = append(out, mk("add-rule", ch.Name+" "+r.ID, ruleSummary(r)))
-			}
-		}
-		for cm, n := range oldC {
-			if newC[cm] < n {
-				out = append(out, mk("delete-rule", ch.Name+" "+IDFromComment(cm), ""))
-			}
-		}
+		var k [4]byte
+		binary.BigEndian.PutUint32(k[:], uint32(len(out)+1))
+		out = append(out, stateElem{key: netip.AddrFrom4(k), comment: s.Name + " " + s.Hash})
 	}
-	for _, ch := range st.Chains {
-		if !want[ch.Name] {
-			out = append(out, mk("delete-chain", ch.Name, ""))
-		}
-	}
-	wantSet := map[string]bool{stateSet: true}
-	for _, s := range rs.Sets {
-		wantSet[s.Name] = true
-	}
-	for _, s := range rs.IfSets {
-		wantSet[s.Name] = true
-	}
-	have := st.sets()
-	for _, ks := range st.Sets {
-		if !wantSet[ks.Name] {
-			out = append(out, mk("delete-set", ks.Name, ""))
-		}
-	}
-	for _, s := range rs.Sets {
-		ks, ok := have[s.Name]
-		switch {
-		case !ok:
-			out = append(out, mk("add-set", s.Name, fmt.Sprintf("%d elements", len(s.Elems))))
-		case ks.Comment != s.comment():
-			out = append(out, mk("update-set", s.Name, fmt.Sprintf("%d elements", len(s.Elems))))
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, mk("update-table", "inet "+TableName, "rule contents changed"))
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Object < out[j].Object })
 	return out
 }
 
-// ruleSummary is the rule in nft syntax, shortened for plan output.
-func ruleSummary(r *Rule) string {
-	parts := make([]string, len(r.Stmts))
-	for i, s := range r.Stmts {
-		parts[i] = s.text()
+// setHashes parses the state set's element comments: set name → hash.
+func setHashes(comments []string) map[string]string {
+	out := map[string]string{}
+	for _, c := range comments {
+		if name, hash, ok := strings.Cut(c, " "); ok {
+			out[name] = hash
+		}
 	}
-	t := strings.Join(parts, " ")
-	if len(t) > 200 {
-		t = t[:200] + "…"
-	}
-	return t
+	return out
 }

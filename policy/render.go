@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fwdproject/fwd/config"
 )
@@ -10,28 +11,38 @@ import (
 // and `nft -f` accepts).
 func (rs *Ruleset) String() string {
 	var b strings.Builder
-	writeRuleset(&b, rs, true)
+	writeRuleset(&b, rs)
 	return b.String()
 }
 
-type writer interface {
-	Write([]byte) (int, error)
-}
-
-func writeRuleset(w writer, rs *Ruleset, withHash bool) {
+func writeRuleset(b *strings.Builder, rs *Ruleset) {
+	w := b
 	fmt.Fprintf(w, "table inet %s {\n", TableName)
-	if withHash {
-		fmt.Fprintf(w, "\tset %s {\n\t\ttype ipv4_addr\n\t\tcomment %q\n\t}\n\n", stateSet, "sha256:"+rs.Hash)
+	fmt.Fprintf(w, "\tset %s {\n\t\ttype ipv4_addr\n\t\tcomment %q\n", stateSet, "sha256:"+rs.Hash)
+	if es := stateElems(rs); len(es) > 0 {
+		items := make([]string, len(es))
+		for i, e := range es {
+			items[i] = fmt.Sprintf("%s comment %q", e.key, e.comment)
+		}
+		fmt.Fprintf(w, "\t\telements = { %s }\n", strings.Join(items, ",\n\t\t\t     "))
 	}
+	fmt.Fprintf(w, "\t}\n\n")
 	for _, s := range rs.Sets {
 		typ := "ipv4_addr"
 		if s.V6 {
 			typ = "ipv6_addr"
 		}
-		fmt.Fprintf(w, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\tcomment %q\n", s.Name, typ, s.comment())
-		// The comment already hashes the elements: hashing the ruleset
-		// need not render 100k of them again.
-		if len(s.Elems) > 0 && withHash {
+		fmt.Fprintf(w, "\tset %s {\n\t\ttype %s\n", s.Name, typ)
+		switch k := s.kind(); {
+		case k.Timeout:
+			fmt.Fprintf(w, "\t\tflags interval,timeout\n")
+			if k.DefaultTimeout > 0 {
+				fmt.Fprintf(w, "\t\ttimeout %s\n", nftDuration(k.DefaultTimeout))
+			}
+		case k.Interval:
+			fmt.Fprintf(w, "\t\tflags interval\n")
+		}
+		if len(s.Elems) > 0 {
 			fmt.Fprintf(w, "\t\telements = { ")
 			for i, e := range s.Elems {
 				if i > 0 {
@@ -149,4 +160,22 @@ func addrMatchText(m config.AddrMatch) string {
 		items[i] = rangeText(r)
 	}
 	return strings.Join(items, ",")
+}
+
+// nftDuration renders d in nft's time syntax (1h30m, 10m, 45s, 500ms).
+func nftDuration(d time.Duration) string {
+	var b strings.Builder
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}} {
+		if n := d / u.d; n > 0 {
+			fmt.Fprintf(&b, "%d%s", n, u.name)
+			d -= n * u.d
+		}
+	}
+	if b.Len() == 0 {
+		return "0s"
+	}
+	return b.String()
 }

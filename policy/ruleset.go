@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"time"
 
 	"github.com/fwdproject/fwd/config"
 )
@@ -12,8 +13,11 @@ import (
 // nft keyword, so `nft list ruleset` can print it.
 const TableName = "fwd_policy"
 
-// stateSet carries the ruleset hash in its comment; reloads compare it to
-// decide whether anything must be sent to the kernel.
+// stateSet carries the ruleset hash in its comment and, as one element
+// per static address set, the hash of the elements that set holds (a
+// set's own comment cannot be changed without re-creating the set, and
+// sets are updated element by element). Reloads compare them to decide
+// what must be sent. It is rewritten by every non-empty transaction.
 const stateSet = "fwd_state"
 
 // Ruleset is the desired content of fwd's table: a pure value compiled
@@ -25,15 +29,48 @@ type Ruleset struct {
 	Hash   string // sha256 of the rendered ruleset (without the hash)
 }
 
-// NamedSet is a kernel interval set of one address family.
+// NamedSet is a kernel address set of one address family.
 type NamedSet struct {
 	Name  string
 	V6    bool
 	Elems []config.AddrRange // sorted, merged
-	Hash  string             // of the elements; kept in the set's comment
+	Hash  string             // of the elements; recorded in the state set
+	// Interval: some element is a range or prefix, so the set is an
+	// interval set (rbtree). A set of single addresses is a hash set: one
+	// O(1) lookup per new flow instead of a tree walk.
+	Interval bool
+	// Dynamic: a live set for automation (SetAdd, SetDel…). Elems only
+	// seed it when it is created; reloads never flush it nor touch its
+	// elements. It is always an interval set with the timeout flag, so
+	// elements may carry their own timeout.
+	Dynamic bool
+	Timeout time.Duration // dynamic sets: default element timeout (0: none)
 }
 
-func (s *NamedSet) comment() string { return "sha256:" + s.Hash }
+// kind is what fixes a set's kernel declaration; a set whose kind changed
+// must be re-created.
+func (s *NamedSet) kind() setKind {
+	if s.Dynamic {
+		return setKind{Interval: true, Timeout: true, DefaultTimeout: s.Timeout}
+	}
+	return setKind{Interval: s.Interval}
+}
+
+// setKind is the part of a set's declaration that cannot change in place.
+type setKind struct {
+	Interval, Timeout bool
+	DefaultTimeout    time.Duration
+}
+
+// hasRanges reports whether some range is not a single address.
+func hasRanges(rs []config.AddrRange) bool {
+	for _, r := range rs {
+		if r.From != r.To {
+			return true
+		}
+	}
+	return false
+}
 
 func elemsHash(rs []config.AddrRange) string {
 	h := sha256.New()
@@ -71,6 +108,8 @@ type Rule struct {
 	Comment string
 	Stmts   []Stmt
 	Members []string // merged groups: identities of the config rules merged
+
+	hash string // content hash, computed once (see key.go)
 }
 
 // comment is what is stored in the kernel: "id" or "id: comment".
@@ -110,9 +149,3 @@ const (
 
 // isMerged reports whether id names a merged group of rules.
 func isMerged(id string) bool { return strings.HasPrefix(id, idMerged+"/") }
-
-func hashOf(rs *Ruleset) string {
-	h := sha256.New()
-	writeRuleset(h, rs, false) // sets contribute their element hash
-	return hex.EncodeToString(h.Sum(nil))
-}

@@ -1,6 +1,9 @@
 package policy
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // State is fwd's table in one namespace as Observe read it: a plain
 // value, so that Plan and Counters can be tested with hand-built states.
@@ -22,23 +25,39 @@ type ObservedChain struct {
 }
 
 // ObservedRule is one kernel rule: its handle, its comment (which carries
-// the rule's identity: "id" or "id: comment") and its counter.
+// the rule's identity: "id" or "id: comment"), its content hash and, for
+// a merged group's counting rule, the hash of its members (both from the
+// rule's userdata; "" for a rule fwd did not write), and its counter.
 type ObservedRule struct {
 	Handle  uint64
 	Comment string
+	Hash    string
+	Members string
 	Counter *Counter // nil: the rule has no counter
 }
 
 // ID is the rule's identity, recovered from its comment.
 func (r ObservedRule) ID() string { return IDFromComment(r.Comment) }
 
-// ObservedSet is one named set or map. Address sets carry the hash of
-// their elements in their comment, so a set whose comment matches the
-// desired one holds the desired elements (Apply verified the element
-// count when it sent them); its elements are therefore not read.
+// ObservedSet is one named set or map. The elements of address sets are
+// not read: the state set records the hash of the elements each static
+// set holds (Hash), which Apply verified when it sent them. Interface
+// sets and maps are small and read in full (Elems).
 type ObservedSet struct {
 	Name    string
 	Comment string
+	// Kernel declaration: interval and timeout flags, default timeout.
+	Interval, Timeout bool
+	DefaultTimeout    time.Duration
+	// Hash of the elements of a static address set, as recorded in the
+	// state set by the last apply ("" if unknown).
+	Hash string
+	// Elems of interface sets and maps, rendered by ifElemText.
+	Elems []string
+}
+
+func (s ObservedSet) kind() setKind {
+	return setKind{Interval: s.Interval, Timeout: s.Timeout, DefaultTimeout: s.DefaultTimeout}
 }
 
 // chains indexes the observed chains by name.
@@ -51,10 +70,10 @@ func (st *State) chains() map[string]*ObservedChain {
 }
 
 // sets indexes the observed sets by name.
-func (st *State) sets() map[string]ObservedSet {
-	m := make(map[string]ObservedSet, len(st.Sets))
-	for _, s := range st.Sets {
-		m[s.Name] = s
+func (st *State) sets() map[string]*ObservedSet {
+	m := make(map[string]*ObservedSet, len(st.Sets))
+	for i := range st.Sets {
+		m[st.Sets[i].Name] = &st.Sets[i]
 	}
 	return m
 }

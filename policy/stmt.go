@@ -64,8 +64,8 @@ type CtState struct{ States []string }
 type CtStatusDNAT struct{}
 
 // CtStateVmap is the hygiene verdict map: established and related
-// accepted.
-type CtStateVmap struct{}
+// accepted, and, with Invalid, invalid sent to that chain.
+type CtStateVmap struct{ Invalid string }
 
 // Limit matches while under the rate.
 type Limit struct{ Rate config.Rate }
@@ -229,7 +229,10 @@ func (s ICMPType) text() string {
 
 func (s CtState) text() string    { return "ct state " + strings.Join(s.States, ",") }
 func (CtStatusDNAT) text() string { return "ct status dnat" }
-func (CtStateVmap) text() string {
+func (s CtStateVmap) text() string {
+	if s.Invalid != "" {
+		return "ct state vmap { invalid : goto " + s.Invalid + ", established : accept, related : accept }"
+	}
 	return "ct state vmap { established : accept, related : accept }"
 }
 func (s Limit) text() string {

@@ -32,9 +32,12 @@ func TestCheckCommand(t *testing.T) {
 	if code != exitFailure {
 		t.Fatalf("check bad: exit %d", code)
 	}
-	lines := strings.Split(strings.TrimSpace(errOut), "\n")
-	if len(lines) != 1 || !strings.HasPrefix(lines[0], bad+":6: tenant.x.interface.y.foo: unknown key") {
-		t.Fatalf("check bad output:\n%s", errOut)
+	// Every problem in one pass: the unknown key hides none of the others.
+	want := bad + ":3: tenant.edge.interface.wan.mtu: MTU 1 out of range 68-65535 (leave mtu out to keep the device's)\n" +
+		bad + ":5: tenant.x.interface.y.device: device \"eth1\" is already claimed by tenant.edge.interface.wan\n" +
+		bad + ":6: tenant.x.interface.y.foo: unknown key"
+	if strings.TrimSpace(errOut) != want {
+		t.Fatalf("check bad output:\n%s\nwant:\n%s", errOut, want)
 	}
 	if _, _, code := testkit.Fwd(t, "check", "-c", filepath.Join(dir, "missing.toml")); code != exitFailure {
 		t.Fatalf("missing file: exit %d", code)
