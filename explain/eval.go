@@ -153,6 +153,10 @@ func (e *evaluator) rule(hook string, ch *policy.Chain, r *policy.Rule, p *packe
 				st.Matched, st.Action = true, "accept ("+p.state+")"
 				return outcome{verdict: Accept, step: idx}, ""
 			}
+			if p.state == "invalid" && s.Invalid != "" {
+				st.Matched, st.Action = true, "goto "+s.Invalid
+				return outcome{}, s.Invalid
+			}
 			st.Reason = "ct state is " + p.state
 			return outcome{}, ""
 		case policy.IfnameVmap:

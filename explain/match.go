@@ -209,6 +209,9 @@ func stmtText(s policy.Stmt) string {
 	case policy.CtStatusDNAT:
 		return "ct status dnat"
 	case policy.CtStateVmap:
+		if s.Invalid != "" {
+			return "ct state vmap { established : accept, related : accept, invalid : goto " + s.Invalid + " }"
+		}
 		return "ct state vmap { established : accept, related : accept }"
 	case policy.Limit:
 		return fmt.Sprintf("limit rate %d/%s", s.Rate.Count, s.Rate.Unit)
