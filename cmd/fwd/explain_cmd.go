@@ -117,3 +117,5 @@ func portFlag(v uint) (uint16, error) {
 	}
 	return uint16(v), nil
 }
+
+func init() { register(newExplainCommand()) }

@@ -166,3 +166,5 @@ func dashIfEmpty(s string) string {
 	}
 	return s
 }
+
+func init() { register(newTraceCommand()) }
