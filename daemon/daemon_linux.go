@@ -15,8 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,8 +27,6 @@ import (
 	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/fwdproject/fwd/zones"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Options configure the daemon.
@@ -164,20 +160,11 @@ func Run(ctx context.Context, opts Options) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	links := make(chan netlink.LinkUpdate, 64)
-	done := make(chan struct{})
-	defer close(done)
-	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) {
-			select {
-			case <-done: // shutting down: the socket was closed on purpose
-			default:
-				log.Warn("link watch", "error", err)
-			}
-		},
-	}); err != nil {
-		return fmt.Errorf("watch links: %w", err)
+	links, stopLinks, err := d.watchLinks()
+	if err != nil {
+		return err
 	}
+	defer stopLinks()
 
 	d.Start(ctx)
 	stop, err := d.serve()
@@ -205,7 +192,7 @@ func Run(ctx context.Context, opts Options) error {
 			if !ok {
 				return errors.New("link watch closed")
 			}
-			if u.Header.Type == unix.RTM_NEWLINK && d.waitingFor(u.Link) && retry == nil {
+			if d.linkEvent(u) && retry == nil {
 				// Debounce: a driver reload sends several events.
 				retry = time.After(300 * time.Millisecond)
 			}
@@ -498,21 +485,6 @@ func (d *Daemon) finish(res *mgmt.Result) {
 	d.metrics.reloaded(res)
 }
 
-func (d *Daemon) waitingFor(l netlink.Link) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.absent) == 0 {
-		return false
-	}
-	a := l.Attrs()
-	for _, sel := range d.absent {
-		if sel == "device "+a.Name || (a.HardwareAddr != nil && sel == "mac "+a.HardwareAddr.String()) {
-			return true
-		}
-	}
-	return false
-}
-
 // apply runs one engine apply and logs its one-line summary.
 func (d *Daemon) apply(ctx context.Context, why string, cfg *config.Config) (*engine.Report, error) {
 	rep, err := d.app.Apply(ctx, cfg, false)
@@ -553,23 +525,4 @@ func errorLines(err error) []string {
 		}
 	}
 	return out
-}
-
-func writePid(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	if pid, err := ReadPid(path); err == nil && syscall.Kill(pid, 0) == nil && pid != os.Getpid() {
-		return fmt.Errorf("another fwd daemon runs as pid %d (%s)", pid, path)
-	}
-	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
-}
-
-// ReadPid reads the daemon's pid file.
-func ReadPid(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
