@@ -45,20 +45,49 @@ func (e *executor) close() {
 	}
 }
 
-// moveLink moves a link from namespace from (the tenant's, or "" for the
+// conn is the rtnl connection of a tenant's namespace ("" for the
+// default one), opened once per apply.
+func (e *executor) conn(tenant string) (*rtnl.Conn, error) {
+	if c, ok := e.rt[tenant]; ok {
+		return c, nil
+	}
+	h := e.defaultNS
+	if tenant != "" {
+		var err error
+		if h, _, err = e.ns(tenant); err != nil {
+			return nil, err
+		}
+	}
+	c, err := rtnl.Open(h)
+	if err != nil {
+		return nil, err
+	}
+	e.rt[tenant] = c
+	return c, nil
+}
+
+// moveLink moves a link from namespace from (a tenant's, or "" for the
 // default one) in one RTM_SETLINK (rtnl.Conn.MoveLink): renamed, marked
 // with alias and given its MTU as it arrives, so it clashes with no name
 // and is never in the target unmarked.
-func (e *executor) moveLink(from string, fromNS netns.NsHandle, m rtnl.LinkMove) error {
-	c, ok := e.rt[from]
-	if !ok {
-		var err error
-		if c, err = rtnl.Open(fromNS); err != nil {
-			return err
-		}
-		e.rt[from] = c
+func (e *executor) moveLink(from string, m rtnl.LinkMove) error {
+	c, err := e.conn(from)
+	if err != nil {
+		return err
 	}
 	return c.MoveLink(m)
+}
+
+// failpoint, when set (tests only), is called between the steps of a
+// multi-message operation; an error it returns stops the apply there,
+// with no clean-up, as a kill -9 would.
+var failpoint func(point string) error
+
+func hit(point string) error {
+	if failpoint == nil {
+		return nil
+	}
+	return failpoint(point)
 }
 
 func (e *executor) ns(tenant string) (netns.NsHandle, *netlink.Handle, error) {
@@ -118,20 +147,9 @@ func (e *executor) run(s Step) error {
 		}
 		return ns.Do(h, func() error { return writeSysctl(s.Sysctl, s.Value) })
 	case OpMoveLink:
-		l, err := e.def.LinkByName(s.Device)
-		if err != nil {
-			return fmt.Errorf("find %s: %w", s.Device, err)
-		}
-		if err := e.def.LinkSetDown(l); err != nil {
-			return err
-		}
-		target, _, err := e.ns(s.Tenant)
-		if err != nil {
-			return err
-		}
-		return e.moveLink("", e.defaultNS, rtnl.LinkMove{Index: l.Attrs().Index, Target: target, Name: s.Link, Alias: s.Mark.String(), MTU: s.MTU})
+		return e.moveIn(s)
 	case OpReturnLink:
-		src, nh, err := e.ns(s.Tenant)
+		_, nh, err := e.ns(s.Tenant)
 		if err != nil {
 			return err
 		}
@@ -139,22 +157,20 @@ func (e *executor) run(s Step) error {
 		if err != nil {
 			return fmt.Errorf("find %s: %w", s.Link, err)
 		}
-		if err := nh.LinkSetDown(l); err != nil {
-			return err
-		}
 		// A NIC goes back as it came: its addresses are flushed by the
-		// move, its alias cleared, its name, MTU and admin state restored.
-		if err := e.moveLink(s.Tenant, src, rtnl.LinkMove{Index: l.Attrs().Index, Target: e.defaultNS, Name: s.Device, MTU: s.MTU}); err != nil {
+		// move (which also closes it), its name and MTU restored in the
+		// same message. It keeps its mark until its admin state is
+		// restored too: a crash in between leaves a NIC in transit,
+		// which the next apply restores from the mark.
+		if err := e.moveLink(s.Tenant, rtnl.LinkMove{Index: l.Attrs().Index, Target: e.defaultNS, Name: s.Device, Alias: s.Mark.String(), MTU: s.MTU}); err != nil {
 			return err
 		}
-		if !s.Up {
-			return nil
+		if err := hit("return-moved"); err != nil {
+			return err
 		}
-		back, err := e.def.LinkByName(s.Device)
-		if err != nil {
-			return fmt.Errorf("find %s after hand-back: %w", s.Device, err)
-		}
-		return e.def.LinkSetUp(back)
+		return e.restore(s.Device, s.Mark)
+	case OpRestoreLink:
+		return e.restore(s.Link, s.Mark)
 	case OpDeleteLink:
 		_, nh, err := e.ns(s.Tenant)
 		if err != nil {
@@ -178,14 +194,21 @@ func (e *executor) run(s Step) error {
 		if err != nil {
 			return err
 		}
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: s.Link}, PeerName: s.PeerName, PeerNamespace: netlink.NsFd(int(peerNS))}
+		// Both ends start under temporary names and get their declared
+		// name and mark in one message each: a crash leaves links fwd
+		// recognises (by name, or half a marked pair) and deletes.
+		tmp, peerTmp := tempName(s.Tenant, s.Link), tempName(s.PeerTenant, s.PeerName)
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: tmp}, PeerName: peerTmp, PeerNamespace: netlink.NsFd(int(peerNS))}
 		if err := nh.LinkAdd(v); err != nil {
 			return fmt.Errorf("create veth: %w", err)
 		}
-		if err := setAlias(nh, s.Link, s.Mark.String()); err != nil {
+		if err := e.name(s.Tenant, nh, tmp, s.Link, s.Mark); err != nil {
 			return err
 		}
-		return setAlias(peerH, s.PeerName, s.PeerMark.String())
+		if err := hit("veth-half-named"); err != nil {
+			return err
+		}
+		return e.name(s.PeerTenant, peerH, peerTmp, s.PeerName, s.PeerMark)
 	case OpCreateMacvlan, OpCreateVLAN:
 		parent, err := e.def.LinkByName(s.Device)
 		if err != nil {
@@ -195,7 +218,8 @@ func (e *executor) run(s Step) error {
 		if err != nil {
 			return err
 		}
-		attrs := netlink.LinkAttrs{Name: s.Link, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(target))}
+		tmp := tempName(s.Tenant, s.Link)
+		attrs := netlink.LinkAttrs{Name: tmp, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(target))}
 		var l netlink.Link
 		if s.Op == OpCreateVLAN {
 			l = &netlink.Vlan{LinkAttrs: attrs, VlanId: s.VLANID}
@@ -210,13 +234,7 @@ func (e *executor) run(s Step) error {
 			}
 			return fmt.Errorf("create %s on %s: %w", s.Op, s.Device, err)
 		}
-		return setAlias(nh, s.Link, s.Mark.String())
-	case OpMarkLink:
-		_, nh, err := e.ns(s.Tenant)
-		if err != nil {
-			return err
-		}
-		return setAlias(nh, s.Link, s.Mark.String())
+		return e.name(s.Tenant, nh, tmp, s.Link, s.Mark)
 	}
 	// Per-link configuration inside a tenant.
 	_, nh, err := e.ns(s.Tenant)
@@ -248,13 +266,100 @@ func (e *executor) run(s Step) error {
 	return fmt.Errorf("unknown step %q", s.Op)
 }
 
-func setAlias(h *netlink.Handle, name, alias string) error {
-	l, err := h.LinkByName(name)
+// name gives a link fwd created under its temporary name its declared
+// name and its mark, in one message.
+func (e *executor) name(tenant string, nh *netlink.Handle, tmp, name string, m Mark) error {
+	l, err := nh.LinkByName(tmp)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", tmp, err)
+	}
+	c, err := e.conn(tenant)
+	if err != nil {
+		return err
+	}
+	return c.RenameLink(l.Attrs().Index, name, m.String())
+}
+
+// moveIn moves a NIC of the default namespace into a tenant. Its
+// original state (name, MTU, admin state) is written into the kernel, as
+// the NIC's mark, before anything about it changes; then one message
+// moves, renames and re-marks it (the kernel closes a NIC it moves, so
+// there is no separate set-down whose crash window would lose "it was
+// up"). From the first step on, a crash leaves a NIC fwd recognises: in
+// transit in the default namespace, or marked in the tenant.
+func (e *executor) moveIn(s Step) error {
+	l, err := e.def.LinkByName(s.Device)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", s.Device, err)
+	}
+	mark := s.Mark.String()
+	if l.Attrs().Alias != mark {
+		if err := e.def.LinkSetAlias(l, mark); err != nil {
+			return fmt.Errorf("mark %s: %w", s.Device, err)
+		}
+	}
+	if err := hit("move-marked"); err != nil {
+		return err
+	}
+	idx := l.Attrs().Index
+	target, th, err := e.ns(s.Tenant)
+	if err == nil {
+		err = e.moveLink("", rtnl.LinkMove{Index: idx, Target: target, Name: s.Link, Alias: mark, MTU: s.MTU})
+	}
+	if err == nil {
+		return nil
+	}
+	// The kernel moves the NIC before it renames it and sets its MTU:
+	// a refused MTU leaves it in the tenant, closed. Either way it goes
+	// back to the state its mark recorded.
+	if th != nil {
+		if back := e.findMarked(th, mark, idx, s.Device, s.Link); back != nil {
+			if uerr := e.moveLink(s.Tenant, rtnl.LinkMove{Index: back.Attrs().Index, Target: e.defaultNS, Name: s.Mark.Device, Alias: mark, MTU: s.Mark.MTU}); uerr != nil {
+				return fmt.Errorf("%w (and handing %s back failed: %v)", err, s.Device, uerr)
+			}
+		}
+	}
+	if rerr := e.restore(s.Mark.Device, s.Mark); rerr != nil {
+		return fmt.Errorf("%w (and restoring %s failed: %v)", err, s.Device, rerr)
+	}
+	return err
+}
+
+// findMarked finds, in a tenant namespace, the link carrying mark by
+// index or by one of the names it may have; nil if it is not there.
+func (e *executor) findMarked(h *netlink.Handle, mark string, idx int, names ...string) netlink.Link {
+	cands := []func() (netlink.Link, error){func() (netlink.Link, error) { return h.LinkByIndex(idx) }}
+	for _, n := range names {
+		cands = append(cands, func() (netlink.Link, error) { return h.LinkByName(n) })
+	}
+	for _, c := range cands {
+		if l, err := c(); err == nil && l.Attrs().Alias == mark {
+			return l
+		}
+	}
+	return nil
+}
+
+// restore gives a NIC in transit in the default namespace the state its
+// mark recorded (MTU, admin state), and clears the mark last: until then
+// a crash leaves it recognisable.
+func (e *executor) restore(name string, m Mark) error {
+	l, err := e.def.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", name, err)
 	}
-	if err := h.LinkSetAlias(l, alias); err != nil {
-		return fmt.Errorf("mark %s: %w", name, err)
+	if m.MTU > 0 && l.Attrs().MTU != m.MTU {
+		if err := e.def.LinkSetMTU(l, m.MTU); err != nil {
+			return fmt.Errorf("restore mtu of %s: %w", name, err)
+		}
+	}
+	if m.Up && l.Attrs().Flags&net.FlagUp == 0 {
+		if err := e.def.LinkSetUp(l); err != nil {
+			return fmt.Errorf("bring %s back up: %w", name, err)
+		}
+	}
+	if err := e.def.LinkSetAlias(l, ""); err != nil {
+		return fmt.Errorf("unmark %s: %w", name, err)
 	}
 	return nil
 }

@@ -2,10 +2,12 @@ package zones
 
 import (
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
@@ -23,7 +25,7 @@ const (
 	OpCreateVeth      Op = "create-veth"
 	OpCreateMacvlan   Op = "create-macvlan"
 	OpCreateVLAN      Op = "create-vlan"
-	OpMarkLink        Op = "mark-link" // adopt a link fwd created but could not mark (crash window)
+	OpRestoreLink     Op = "restore-link" // give a NIC fwd was moving when it stopped its recorded state
 	OpSetMTU          Op = "set-mtu"
 	OpDelAddr         Op = "del-address"
 	OpAddAddr         Op = "add-address"
@@ -39,7 +41,7 @@ type Step struct {
 	Link   string // name inside the tenant
 	Device string // name in the default namespace (move source, return target, parent)
 	MTU    int
-	Up     bool // return-link: bring the NIC back up (it was up before fwd took it)
+	Up     bool // return-link, restore-link: bring the NIC back up (it was up before fwd took it)
 	Addr   netip.Prefix
 	Sysctl string
 	Value  string
@@ -61,8 +63,11 @@ func (s Step) Change() change.Change {
 		c.Object = s.Tenant
 	case OpSetSysctl:
 		c.Object = s.Sysctl + "=" + s.Value
-	case OpReturnLink:
-		c.Object = s.Link + " -> " + s.Device
+	case OpReturnLink, OpRestoreLink:
+		c.Object = s.Link
+		if s.Op == OpReturnLink {
+			c.Object += " -> " + s.Device
+		}
 		if s.MTU > 0 {
 			c.Detail = "mtu " + strconv.Itoa(s.MTU)
 		}
@@ -182,8 +187,12 @@ func Compute(cfg *config.Config, st *State) (*Plan, error) {
 
 	removeLink := func(tenant string, l *Link, m Mark) {
 		if m.Origin == OriginMoved {
-			removals = append(removals, Step{Op: OpReturnLink, Tenant: tenant, Link: l.Name, Device: m.Device, MTU: m.MTU, Up: m.Up})
-			available[m.Device] = &Link{Index: l.Index, Name: m.Device, MAC: l.MAC, MTU: m.MTU}
+			removals = append(removals, Step{Op: OpReturnLink, Tenant: tenant, Link: l.Name, Device: m.Device, MTU: m.MTU, Up: m.Up, Mark: m})
+			// Back in the default namespace it still carries its mark
+			// (the hand-back keeps it until the NIC is restored), so a
+			// move to another tenant in the same plan records the
+			// original state, not the state in transit.
+			available[m.Device] = &Link{Index: l.Index, Name: m.Device, Kind: l.Kind, MAC: l.MAC, MTU: m.MTU, Up: m.Up, Alias: m.String()}
 			return
 		}
 		if m.Kind == "veth" {
@@ -223,16 +232,24 @@ func Compute(cfg *config.Config, st *State) (*Plan, error) {
 			want := t.Interface(l.Name)
 			m, ok := l.Mark()
 			if !ok {
+				if isTempName(l.Name) {
+					// fwd was creating it when it stopped: start again.
+					removals = append(removals, Step{Op: OpDeleteLink, Tenant: t.Name, Link: l.Name})
+					continue
+				}
 				if want == nil {
 					continue // not ours: never touched
 				}
-				if wm := markFor(want); wm.Kind != "" && wm.Kind == l.Kind {
-					// Created by fwd but the daemon stopped before marking it.
-					removals = append(removals, Step{Op: OpMarkLink, Tenant: t.Name, Link: l.Name, Mark: wm})
-					present[linkKey{t.Name, l.Name}] = l
-					continue
-				}
-				return nil, &ConflictError{fmt.Sprintf("tenant %q: interface %q exists in the namespace but is not fwd's: rename or remove it, or rename the interface in the config", t.Name, l.Name)}
+				// Even of the declared name and kind: fwd never adopts a
+				// link it cannot prove it made (it would re-address and
+				// later delete an operator's link).
+				return nil, &ConflictError{fmt.Sprintf("tenant %q: interface %q exists in the namespace but is not fwd's (a %s without fwd's mark): rename or remove it, or rename the interface in the config", t.Name, l.Name, l.Kind)}
+			}
+			if m.Origin == OriginCreated && m.Kind == "veth" && !vethPeerPresent(st, m.Peer, t.Name+"/"+l.Name) {
+				// Half a pair (the daemon stopped between marking its
+				// ends): delete it, the pair is created again.
+				removeLink(t.Name, l, m)
+				continue
 			}
 			if want != nil && matches(want, l, m) {
 				present[linkKey{t.Name, l.Name}] = l
@@ -300,7 +317,7 @@ func Compute(cfg *config.Config, st *State) (*Plan, error) {
 				}
 				claimed[dev.Name] = true
 				creates = append(creates, Step{Op: OpMoveLink, Tenant: t.Name, Link: want.Name, Device: dev.Name, MTU: want.MTU,
-					Mark: Mark{Origin: OriginMoved, Device: dev.Name, MTU: dev.MTU, Up: dev.Up}})
+					Mark: originalState(dev)})
 			case config.KindVeth:
 				// The smaller end creates the pair; the other is configured after.
 				if vethCreator(t.Name, want) {
@@ -325,8 +342,61 @@ func Compute(cfg *config.Config, st *State) (*Plan, error) {
 			configs = append(configs, configure(t.Name, want, nil)...)
 		}
 	}
-	p.Steps = slices.Concat(pre, removals, creates, configs, finals)
+	// NICs fwd was moving in or handing back when it stopped, and that no
+	// tenant takes now: back to the state their mark recorded.
+	var restores []Step
+	for _, l := range st.Default {
+		if m, ok := l.Mark(); ok && m.Origin == OriginMoved && !claimed[l.Name] {
+			restores = append(restores, Step{Op: OpRestoreLink, Link: l.Name, MTU: m.MTU, Up: m.Up, Mark: m})
+		}
+	}
+	p.Steps = slices.Concat(pre, removals, creates, configs, restores, finals)
 	return p, nil
+}
+
+// originalState is the mark a NIC of the default namespace gets when it
+// is moved in: its state as observed or, for a NIC in transit (marked:
+// fwd stopped while moving it, or handed it back in this plan), the state
+// its mark recorded before fwd changed anything.
+func originalState(dev *Link) Mark {
+	if m, ok := dev.Mark(); ok && m.Origin == OriginMoved {
+		return m
+	}
+	return Mark{Origin: OriginMoved, Device: dev.Name, MTU: dev.MTU, Up: dev.Up}
+}
+
+// vethPeerPresent reports whether the veth end self's mark points to
+// ("tenant/name") exists and points back.
+func vethPeerPresent(st *State, peer, self string) bool {
+	pt, pn, _ := strings.Cut(peer, "/")
+	n := st.Tenants[pt]
+	if n == nil {
+		return false
+	}
+	l := n.Link(pn)
+	if l == nil {
+		return false
+	}
+	m, ok := l.Mark()
+	return ok && m.Kind == "veth" && m.Peer == self
+}
+
+// tempPrefix starts the name a link fwd creates has until it is renamed
+// and marked in one message: a leftover of that name in a tenant
+// namespace is fwd's, half-made, and deleted. Operators must not name
+// links so in tenant namespaces.
+const tempPrefix = "fwdnew"
+
+// tempName is the name under which fwd creates the link that becomes
+// tenant's interface name: the prefix and a hash, within IFNAMSIZ.
+func tempName(tenant, name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(tenant + "/" + name))
+	return fmt.Sprintf("%s%08x", tempPrefix, h.Sum32())
+}
+
+func isTempName(name string) bool {
+	return strings.HasPrefix(name, tempPrefix) && len(name) == len(tempPrefix)+8
 }
 
 // byMAC picks the NIC with that MAC. VLAN children and bond members share

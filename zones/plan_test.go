@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -215,5 +216,97 @@ func TestPlanMACPrefersThePhysicalNIC(t *testing.T) {
 		if !strings.Contains(steps(p), "move-link eth3 -> x") {
 			t.Fatalf("picked the wrong link for the MAC:\n%s", steps(p))
 		}
+	}
+}
+
+// A NIC handed back by one tenant and moved into another in the same plan
+// keeps the state it had before fwd first took it (it used to lose up=1).
+func TestPlanMoveBetweenTenantsKeepsOriginalState(t *testing.T) {
+	st := adopted()
+	st.Tenants["edge"].Links[0].Alias = "fwd:moved dev=eth1 mtu=1500 up=1"
+	p, err := Compute(cfgOf(t, "[tenant.edge]\n[tenant.blue.interface.wan]\ndevice = \"eth1\"\n"), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Steps {
+		if s.Op == OpMoveLink {
+			if want := (Mark{Origin: OriginMoved, Device: "eth1", MTU: 1500, Up: true}); s.Mark != want {
+				t.Fatalf("move mark = %+v, want %+v", s.Mark, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("no move:\n%s", steps(p))
+}
+
+// A NIC fwd was moving (in or back) when it stopped carries its mark in
+// the default namespace: its recorded state is what it gets back, or what
+// the move in records, never the state it was left in.
+func TestPlanNICInTransit(t *testing.T) {
+	st := emptyState()
+	st.Default = []*Link{{Index: 3, Name: "eth1", MTU: 1400, Up: false, Alias: "fwd:moved dev=eth1 mtu=1500 up=1"}}
+	p, err := Compute(&config.Config{}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := steps(p), "[default] restore-link eth1 (mtu 1500, up)"; got != want {
+		t.Fatalf("undeclared NIC in transit:\n%s\nwant:\n%s", got, want)
+	}
+	p, err = Compute(cfgOf(t, "[tenant.edge.interface.wan]\ndevice = \"eth1\"\n"), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Steps {
+		if s.Op == OpRestoreLink {
+			t.Fatalf("restored a NIC that is moved in:\n%s", steps(p))
+		}
+		if s.Op == OpMoveLink && s.Mark != (Mark{Origin: OriginMoved, Device: "eth1", MTU: 1500, Up: true}) {
+			t.Fatalf("move mark = %+v: not the recorded state", s.Mark)
+		}
+	}
+}
+
+// A link of a declared name and kind without fwd's mark (an operator's
+// veth) is never adopted: the plan refuses and names it.
+func TestPlanNeverAdoptsAnUnmarkedLink(t *testing.T) {
+	st := emptyState()
+	st.Tenants["a"] = &Namespace{Name: "a", LoUp: true, Links: []*Link{{Name: "x", Kind: "veth"}}}
+	st.Tenants["b"] = &Namespace{Name: "b", LoUp: true}
+	_, err := Compute(cfgOf(t, `
+[tenant.a.interface.x]
+peer = { tenant = "b", name = "y" }
+[tenant.b.interface.y]
+peer = { tenant = "a", name = "x" }
+`), st)
+	var ce *ConflictError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `tenant "a": interface "x" exists in the namespace but is not fwd's (a veth without fwd's mark)`) {
+		t.Fatalf("unmarked veth of the declared name: %v", err)
+	}
+}
+
+// What a crash leaves while fwd creates links, a link under its
+// temporary name or half a marked pair, is deleted and created again.
+func TestPlanHalfCreatedLinks(t *testing.T) {
+	c := cfgOf(t, `
+[tenant.a.interface.x]
+peer = { tenant = "b", name = "y" }
+[tenant.b.interface.y]
+peer = { tenant = "a", name = "x" }
+`)
+	st := emptyState()
+	st.Tenants["a"] = &Namespace{Name: "a", LoUp: true, Links: []*Link{{Name: "x", Kind: "veth", Alias: "fwd:created kind=veth peer=b/y"}}}
+	st.Tenants["b"] = &Namespace{Name: "b", LoUp: true, Links: []*Link{{Name: tempName("b", "y"), Kind: "veth"}}}
+	p, err := Compute(c, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := steps(p)
+	for _, want := range []string{"[a] delete-link x", "[b] delete-link " + tempName("b", "y"), "[a] create-veth x <-> b/y"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("missing %q:\n%s", want, got)
+		}
+	}
+	if len(tempName("some-long-tenant", "some-long-name")) > 15 {
+		t.Fatal("temporary name longer than IFNAMSIZ-1")
 	}
 }

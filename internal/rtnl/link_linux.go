@@ -23,23 +23,49 @@ type LinkMove struct {
 // its alias (fwd's ownership mark). vishvananda/netlink can only do these
 // one by one.
 func (c *Conn) MoveLink(m LinkMove) error {
+	err := c.setLink(m.Index, func(b []byte) []byte {
+		b = appendU32Attr(b, unix.IFLA_NET_NS_FD, uint32(m.Target))
+		b = appendAttr(b, unix.IFLA_IFNAME, append([]byte(m.Name), 0))
+		b = appendAttr(b, unix.IFLA_IFALIAS, []byte(m.Alias))
+		if m.MTU > 0 {
+			b = appendU32Attr(b, unix.IFLA_MTU, uint32(m.MTU))
+		}
+		return b
+	})
+	if err != nil {
+		return fmt.Errorf("move link %d as %s: %w", m.Index, m.Name, err)
+	}
+	return nil
+}
+
+// RenameLink renames a link of the Conn's namespace and sets its alias
+// in one RTM_SETLINK, so that it carries its final name only once it
+// carries its mark: fwd creates links under a temporary name, and a
+// crash can then leave a link fwd recognises by that name, never a link
+// under a declared name without its mark. The link must be down (the
+// kernel refuses to rename a running one).
+func (c *Conn) RenameLink(index int, name, alias string) error {
+	err := c.setLink(index, func(b []byte) []byte {
+		b = appendAttr(b, unix.IFLA_IFNAME, append([]byte(name), 0))
+		return appendAttr(b, unix.IFLA_IFALIAS, []byte(alias))
+	})
+	if err != nil {
+		return fmt.Errorf("rename link %d to %s: %w", index, name, err)
+	}
+	return nil
+}
+
+// setLink sends one RTM_SETLINK for the link of that index, with the
+// attributes attrs appends, and waits for the kernel's ack.
+func (c *Conn) setLink(index int, attrs func([]byte) []byte) error {
 	seq := c.nextSeq()
 	b := appendHdr(make([]byte, 0, 128), unix.RTM_SETLINK, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq)
 	// struct ifinfomsg: family, pad, type, index, flags, change.
 	b = append(b, unix.AF_UNSPEC, 0)
 	b = ne.AppendUint16(b, 0)
-	b = ne.AppendUint32(b, uint32(int32(m.Index)))
+	b = ne.AppendUint32(b, uint32(int32(index)))
 	b = ne.AppendUint32(ne.AppendUint32(b, 0), 0)
-	b = appendU32Attr(b, unix.IFLA_NET_NS_FD, uint32(m.Target))
-	b = appendAttr(b, unix.IFLA_IFNAME, append([]byte(m.Name), 0))
-	b = appendAttr(b, unix.IFLA_IFALIAS, []byte(m.Alias))
-	if m.MTU > 0 {
-		b = appendU32Attr(b, unix.IFLA_MTU, uint32(m.MTU))
-	}
-	if err := c.request(finish(b, 0), seq, nil); err != nil {
-		return fmt.Errorf("move link %d as %s: %w", m.Index, m.Name, err)
-	}
-	return nil
+	return c.request(finish(attrs(b), 0), seq, nil)
 }
 
 // request sends one message and waits for the kernel's answer to it:
