@@ -160,11 +160,11 @@ func Run(ctx context.Context, opts Options) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	links, stopLinks, err := d.watchLinks()
+	links, err := d.watchLinks()
 	if err != nil {
 		return err
 	}
-	defer stopLinks()
+	defer links.close()
 
 	d.Start(ctx)
 	stop, err := d.serve()
@@ -188,17 +188,14 @@ func Run(ctx context.Context, opts Options) error {
 				return nil
 			}
 			d.Reload(ctx, mgmt.ReloadRequest{})
-		case u, ok := <-links:
-			if !ok {
-				return errors.New("link watch closed")
-			}
-			if d.linkEvent(u) && retry == nil {
+		case <-links.kick():
+			if links.take() && retry == nil {
 				// Debounce: a driver reload sends several events.
-				retry = time.After(300 * time.Millisecond)
+				retry = time.After(linkDebounce)
 			}
 		case <-retry:
 			retry = nil
-			d.reapply(ctx, "link appeared")
+			links.check(ctx)
 		}
 	}
 }

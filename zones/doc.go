@@ -32,4 +32,11 @@
 //     fwd's mark is never fwd's, whatever its kind: fwd refuses to adopt
 //     it (a ConflictError naming the tenant, interface and kind fails the
 //     plan) rather than re-address and later delete an operator's link.
+//
+// Watch (watch_linux.go) reports link events of the default namespace and
+// of every tenant namespace (one subscription each, opened inside it; the
+// Manager adds a namespace it creates and drops one before deleting it).
+// A subscription that overflows (ENOBUFS) or fails is opened again and
+// the consumer told to re-scan. Relevant (watch.go, pure) says which
+// events concern a declared interface.
 package zones

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
@@ -16,6 +17,9 @@ import (
 type Manager struct {
 	defaultNS netns.NsHandle
 	log       *slog.Logger
+
+	mu    sync.Mutex
+	watch *Watch // nil unless Watch was called
 }
 
 // NewManager returns a Manager for the caller's current (default)
@@ -29,6 +33,12 @@ func NewManager(log *slog.Logger) (*Manager, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{defaultNS: h, log: log}, nil
+}
+
+func (m *Manager) watching() *Watch {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.watch
 }
 
 // Close releases the default namespace handle.
@@ -80,8 +90,17 @@ func (m *Manager) Apply(ctx context.Context, p *Plan) (*Result, error) {
 			return res, err
 		}
 		c := s.Change()
+		w := m.watching()
+		if s.Op == OpDeleteNamespace && w != nil {
+			w.remove(s.Tenant) // its socket would keep the namespace alive
+		}
 		if err := ex.run(s); err != nil {
 			return res, fmt.Errorf("%s: %w", c, err)
+		}
+		if s.Op == OpCreateNamespace && w != nil {
+			if err := w.add(s.Tenant); err != nil {
+				m.log.Warn("link watch: cannot watch the new namespace", "namespace", s.Tenant, "error", err)
+			}
 		}
 		res.Changes = append(res.Changes, c)
 	}
