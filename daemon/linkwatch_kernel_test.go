@@ -80,11 +80,10 @@ func (r *running) alive(t *testing.T) {
 // of link events arrives, the socket overflows; the daemon subscribes
 // again, re-scans, keeps running and still moves in a late NIC.
 func TestLinkWatchSurvivesOverflow(t *testing.T) {
-	base, per := watchBufferBase, watchBufferPerTenant
-	watchBufferBase, watchBufferPerTenant = 1, 0 // the kernel's minimum
+	watchBufferOverride.Store(1) // the kernel's minimum
 	var hold sync.Mutex
 	watchOnEvent = func(zones.LinkEvent) { hold.Lock(); hold.Unlock() }
-	t.Cleanup(func() { watchBufferBase, watchBufferPerTenant, watchOnEvent = base, per, nil })
+	t.Cleanup(func() { watchBufferOverride.Store(0); watchOnEvent = nil })
 
 	r := startRun(t, "ovf", `
 [tenant.ovf.interface.wan]
@@ -107,6 +106,7 @@ addresses = ["198.51.100.1/24"]
 		}
 	})
 	time.Sleep(100 * time.Millisecond)
+	watchBufferOverride.Store(0) // the subscription made after the overflow has the normal size
 	hold.Unlock()
 	_, n := r.log.Wait(t, 0, "link watch lost events and subscribed again", "namespace=default")
 	r.alive(t)

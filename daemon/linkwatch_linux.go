@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwdproject/fwd/engine"
@@ -23,13 +24,20 @@ const linkDebounce = 300 * time.Millisecond
 // Receive buffers: one apply makes a few events per tenant in the
 // default namespace (a move, a macvlan's parent changing); 32 KiB a
 // tenant leaves room for a reload of every tenant while the daemon is
-// busy. Tests shrink them to provoke overflows.
-var (
+// busy.
+const (
 	watchBufferBase      = 1 << 20
 	watchBufferPerTenant = 32 << 10
 	watchBufferMax       = 64 << 20
 	watchTenantBuffer    = 256 << 10
-	watchOnEvent         func(zones.LinkEvent) // tests
+)
+
+// Tests only: a default-namespace buffer size that replaces the computed
+// one when > 0 (to provoke overflows), and a hook called before each
+// event is queued.
+var (
+	watchBufferOverride atomic.Int64
+	watchOnEvent        func(zones.LinkEvent)
 )
 
 // linkWatch is the daemon's side of a zones.Watch: the events that
@@ -76,6 +84,9 @@ func (d *Daemon) engine() *engine.Engine {
 }
 
 func (d *Daemon) watchBuffer() int {
+	if v := watchBufferOverride.Load(); v > 0 {
+		return int(v)
+	}
 	d.mu.Lock()
 	n := len(d.cfg.Tenants)
 	d.mu.Unlock()
