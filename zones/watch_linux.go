@@ -1,15 +1,16 @@
 package zones
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // WatchOptions configure a Watch.
@@ -29,22 +30,18 @@ type WatchOptions struct {
 	OnEvent func(LinkEvent)
 }
 
-// subscriptionQueue is the channel between the netlink library's reader
-// and ours, which queues at once: a longer one would only delay an
-// overflow's detection.
-const subscriptionQueue = 64
-
 // maxQueued bounds the events kept between two Takes; past it they are
 // dropped and the next Take asks for a re-scan, as after an overflow.
 const maxQueued = 4096
 
 // Watch reports link events of the default namespace and of every tenant
 // namespace. Its reader goroutines never block on the consumer: events
-// queue (bounded) until Take. A subscription whose socket fails, the
-// kernel's ENOBUFS when the receive buffer overflowed above all, is
-// subscribed again with backoff, and Take then reports that events were
-// lost (resync): the consumer re-scans everything. No failure ends a
-// Watch; only Close does.
+// queue (bounded) until Take. When the kernel drops events (ENOBUFS: the
+// receive buffer overflowed) or a subscription fails (it is then opened
+// again, with backoff), Take reports that events were lost (resync): the
+// consumer re-scans everything. No failure ends a Watch; only Close does.
+// Each namespace costs one socket and one waiting goroutine
+// (rtnl.LinkSubscription).
 type Watch struct {
 	opts      WatchOptions
 	log       *slog.Logger
@@ -163,8 +160,8 @@ func (w *Watch) remove(name string) {
 	delete(w.subs, name)
 	w.mu.Unlock()
 	if ok {
-		stop <- struct{}{} // the reader closes the socket, then answers
-		<-stop
+		stop <- struct{}{} // taken by the closer goroutine: it closes the socket
+		<-stop             // closed by the reader once it has returned
 	}
 }
 
@@ -184,31 +181,22 @@ func (w *Watch) Close() {
 }
 
 // open subscribes to link events in a namespace: the socket is created
-// inside it (through the one netns door), then read from anywhere.
-func (w *Watch) open(name string, updates chan netlink.LinkUpdate, done chan struct{}) error {
+// inside it (rtnl goes through the one netns door), then read from
+// anywhere.
+func (w *Watch) open(name string) (*rtnl.LinkSubscription, error) {
 	rcvbuf := w.opts.TenantReceiveBuffer
-	if name == "" && w.opts.ReceiveBuffer != nil {
-		rcvbuf = w.opts.ReceiveBuffer()
-	}
-	o := netlink.LinkSubscribeOptions{
-		ReceiveBufferSize:      rcvbuf,
-		ReceiveBufferForceSize: rcvbuf > 0, // above net.core.rmem_max: the daemon has CAP_NET_ADMIN
-		ErrorCallback: func(err error) {
-			select {
-			case <-done: // closed on purpose
-			default:
-				w.log.Warn("link watch: subscription failed; subscribing again", "namespace", nsLabel(name), "error", err)
-			}
-		},
-	}
-	sub := func() error { return netlink.LinkSubscribeWithOptions(updates, done, o) }
-	var err error
 	if name == "" {
-		err = ns.Do(w.defaultNS, sub)
-	} else {
-		err = ns.DoNamed(name, sub)
+		if w.opts.ReceiveBuffer != nil {
+			rcvbuf = w.opts.ReceiveBuffer()
+		}
+		return rtnl.SubscribeLinks(w.defaultNS, rcvbuf)
 	}
-	return err
+	h, err := ns.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	return rtnl.SubscribeLinks(h, rcvbuf)
 }
 
 func nsLabel(name string) string {
@@ -221,8 +209,8 @@ func nsLabel(name string) string {
 // subscribe opens the first subscription of a namespace (its error is
 // the caller's) and starts the reader that keeps it open.
 func (w *Watch) subscribe(name string) error {
-	updates, done := make(chan netlink.LinkUpdate, subscriptionQueue), make(chan struct{})
-	if err := w.open(name, updates, done); err != nil {
+	sub, err := w.open(name)
+	if err != nil {
 		return fmt.Errorf("watch links in namespace %s: %w", nsLabel(name), err)
 	}
 	stop := make(chan struct{})
@@ -230,54 +218,82 @@ func (w *Watch) subscribe(name string) error {
 	w.subs[name] = stop
 	w.wg.Add(1)
 	w.mu.Unlock()
-	go w.read(name, updates, done, stop)
+	cur := &current{sub: sub}
+	go func() { // Close of the socket is what ends a blocked Read
+		<-stop
+		cur.close()
+	}()
+	go w.read(name, cur, stop)
 	return nil
 }
 
-// read queues the events of one namespace until stopped; when the socket
-// fails it subscribes again (backoff up to 5 s) and flags a resync.
-func (w *Watch) read(name string, updates chan netlink.LinkUpdate, done, stop chan struct{}) {
+// current is the live subscription of a reader, replaced when it fails.
+type current struct {
+	mu     sync.Mutex
+	sub    *rtnl.LinkSubscription
+	closed bool
+}
+
+func (c *current) get() *rtnl.LinkSubscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sub
+}
+
+// set installs a new subscription; false (and it is closed) once stopped.
+func (c *current) set(s *rtnl.LinkSubscription) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		s.Close()
+		return false
+	}
+	c.sub = s
+	return true
+}
+
+func (c *current) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.sub != nil {
+		c.sub.Close()
+	}
+}
+
+func (c *current) stopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// read queues the events of one namespace until stopped. An overflow
+// (ENOBUFS: the kernel dropped events; the socket stays usable) flags a
+// resync; any other failure closes the socket and subscribes again
+// (backoff up to 5 s), then flags a resync for what was lost meanwhile.
+func (w *Watch) read(name string, cur *current, stop chan struct{}) {
 	defer w.wg.Done()
-	backoff := 50 * time.Millisecond
+	defer close(stop) // tells remove the socket is closed
 	for {
-		for updates != nil {
-			select {
-			case u, ok := <-updates:
-				if !ok {
-					updates = nil
-					break
-				}
-				w.push(toEvent(name, u))
-			case <-stop:
-				close(done)
-				for range updates { // the library's reader ends once its socket is closed
-				}
-				close(stop)
+		evs, err := cur.get().Read()
+		switch {
+		case err == nil:
+			for _, ev := range evs {
+				w.push(LinkEvent{Namespace: name, Gone: ev.Deleted, Name: ev.Name, Index: ev.Index, Kind: ev.Kind, MAC: ev.MAC, Alias: ev.Alias})
+			}
+			continue
+		case cur.stopped():
+			return
+		case errors.Is(err, rtnl.ErrOverflow):
+			w.log.Warn("link watch lost events (receive buffer overflow); re-scanning", "namespace", nsLabel(name))
+		default:
+			w.log.Warn("link watch: subscription failed; subscribing again", "namespace", nsLabel(name), "error", err)
+			cur.get().Close()
+			if !w.resubscribe(name, cur) {
 				return
 			}
+			w.log.Warn("link watch lost events and subscribed again; re-scanning", "namespace", nsLabel(name))
 		}
-		// The library's reader stopped: the socket failed (ENOBUFS: the
-		// kernel dropped events) and is closed. Subscribe again; events in
-		// between are lost, hence the resync.
-		close(done)
-		for {
-			select {
-			case <-stop:
-				close(stop)
-				return
-			case <-time.After(backoff):
-			}
-			updates, done = make(chan netlink.LinkUpdate, subscriptionQueue), make(chan struct{})
-			err := w.open(name, updates, done)
-			if err == nil {
-				break
-			}
-			updates = nil
-			backoff = min(2*backoff, 5*time.Second)
-			w.log.Warn("link watch: cannot subscribe again; retrying", "namespace", nsLabel(name), "retry_in", backoff.String(), "error", err)
-		}
-		backoff = 50 * time.Millisecond
-		w.log.Warn("link watch lost events and subscribed again; re-scanning", "namespace", nsLabel(name))
 		w.mu.Lock()
 		w.resync = true
 		w.mu.Unlock()
@@ -285,10 +301,21 @@ func (w *Watch) read(name string, updates chan netlink.LinkUpdate, done, stop ch
 	}
 }
 
-func toEvent(name string, u netlink.LinkUpdate) LinkEvent {
-	a := u.Link.Attrs()
-	return LinkEvent{Namespace: name, Gone: u.Header.Type == unix.RTM_DELLINK, Name: a.Name, Index: a.Index,
-		Kind: u.Link.Type(), MAC: a.HardwareAddr, Alias: a.Alias}
+// resubscribe opens a new subscription with backoff; false once stopped.
+func (w *Watch) resubscribe(name string, cur *current) bool {
+	backoff := 50 * time.Millisecond
+	for {
+		time.Sleep(backoff)
+		if cur.stopped() {
+			return false
+		}
+		sub, err := w.open(name)
+		if err == nil {
+			return cur.set(sub)
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		w.log.Warn("link watch: cannot subscribe again; retrying", "namespace", nsLabel(name), "retry_in", backoff.String(), "error", err)
+	}
 }
 
 func (w *Watch) push(ev LinkEvent) {

@@ -38,23 +38,6 @@ func (c *Conn) MoveLink(m LinkMove) error {
 	return nil
 }
 
-// RenameLink renames a link of the Conn's namespace and sets its alias
-// in one RTM_SETLINK, so that it carries its final name only once it
-// carries its mark: fwd creates links under a temporary name, and a
-// crash can then leave a link fwd recognises by that name, never a link
-// under a declared name without its mark. The link must be down (the
-// kernel refuses to rename a running one).
-func (c *Conn) RenameLink(index int, name, alias string) error {
-	err := c.setLink(index, func(b []byte) []byte {
-		b = appendAttr(b, unix.IFLA_IFNAME, append([]byte(name), 0))
-		return appendAttr(b, unix.IFLA_IFALIAS, []byte(alias))
-	})
-	if err != nil {
-		return fmt.Errorf("rename link %d to %s: %w", index, name, err)
-	}
-	return nil
-}
-
 // setLink sends one RTM_SETLINK for the link of that index, with the
 // attributes attrs appends, and waits for the kernel's ack.
 func (c *Conn) setLink(index int, attrs func([]byte) []byte) error {
