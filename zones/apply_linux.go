@@ -172,12 +172,9 @@ func (e *executor) run(s Step) error {
 	case OpRestoreLink:
 		return e.restore(s.Link, s.Mark)
 	case OpDeleteLink:
-		nh := e.def // a leftover of an interrupted creation
-		if s.Tenant != "" {
-			var err error
-			if _, nh, err = e.ns(s.Tenant); err != nil {
-				return err
-			}
+		_, nh, err := e.ns(s.Tenant)
+		if err != nil {
+			return err
 		}
 		l, err := nh.LinkByName(s.Link)
 		if err != nil {
@@ -189,59 +186,55 @@ func (e *executor) run(s Step) error {
 		}
 		return nh.LinkDel(l)
 	case OpCreateVeth:
-		target, _, err := e.ns(s.Tenant)
+		_, nh, err := e.ns(s.Tenant)
 		if err != nil {
 			return err
 		}
-		peerNS, _, err := e.ns(s.PeerTenant)
+		peerNS, peerH, err := e.ns(s.PeerTenant)
 		if err != nil {
 			return err
 		}
-		// Both ends are created in the default namespace under temporary
-		// names, then each is moved into its tenant, renamed and marked in
-		// one message: a crash leaves links fwd recognises (by name, or
-		// half a marked pair) and deletes, and no tenant ever holds an
-		// unmarked link under a declared name.
+		// Both ends start under temporary names and get their declared
+		// name and mark in one message each: a crash leaves links fwd
+		// recognises (by name, or half a marked pair) and deletes.
 		tmp, peerTmp := tempName(s.Tenant, s.Link), tempName(s.PeerTenant, s.PeerName)
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: tmp}, PeerName: peerTmp}
-		if err := e.def.LinkAdd(v); err != nil {
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: tmp}, PeerName: peerTmp, PeerNamespace: netlink.NsFd(int(peerNS))}
+		if err := nh.LinkAdd(v); err != nil {
 			return fmt.Errorf("create veth: %w", err)
 		}
-		if err := e.moveNew(tmp, target, s.Link, s.Mark); err != nil {
+		if err := e.name(s.Tenant, nh, tmp, s.Link, s.Mark); err != nil {
 			return err
 		}
 		if err := hit("veth-half-named"); err != nil {
 			return err
 		}
-		return e.moveNew(peerTmp, peerNS, s.PeerName, s.PeerMark)
+		return e.name(s.PeerTenant, peerH, peerTmp, s.PeerName, s.PeerMark)
 	case OpCreateMacvlan, OpCreateVLAN:
 		parent, err := e.def.LinkByName(s.Device)
 		if err != nil {
 			return fmt.Errorf("find parent %s: %w", s.Device, err)
 		}
-		target, _, err := e.ns(s.Tenant)
+		target, nh, err := e.ns(s.Tenant)
 		if err != nil {
 			return err
 		}
 		tmp := tempName(s.Tenant, s.Link)
-		attrs := netlink.LinkAttrs{Name: tmp, ParentIndex: parent.Attrs().Index}
+		attrs := netlink.LinkAttrs{Name: tmp, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(target))}
 		var l netlink.Link
 		if s.Op == OpCreateVLAN {
 			l = &netlink.Vlan{LinkAttrs: attrs, VlanId: s.VLANID}
 		} else {
 			l = &netlink.Macvlan{LinkAttrs: attrs, Mode: macvlanMode(s.Mode)}
 		}
-		// Created beside its parent under a temporary name, then moved in
-		// under its name and marked in one message: the default namespace
-		// never sees a child with a tenant's name, the tenant never sees
-		// it unmarked.
+		// Created directly inside the tenant: the parent's namespace never
+		// sees a child with a tenant's name.
 		if err := e.def.LinkAdd(l); err != nil {
 			if s.Op == OpCreateVLAN && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTSUP)) {
 				return fmt.Errorf("create vlan %d on %s: the kernel has no 802.1Q support (module 8021q): %w", s.VLANID, s.Device, err)
 			}
 			return fmt.Errorf("create %s on %s: %w", s.Op, s.Device, err)
 		}
-		return e.moveNew(tmp, target, s.Link, s.Mark)
+		return e.name(s.Tenant, nh, tmp, s.Link, s.Mark)
 	}
 	// Per-link configuration inside a tenant.
 	_, nh, err := e.ns(s.Tenant)
@@ -273,14 +266,18 @@ func (e *executor) run(s Step) error {
 	return fmt.Errorf("unknown step %q", s.Op)
 }
 
-// moveNew moves a link fwd created in the default namespace under its
-// temporary name into a tenant, renamed and marked, in one message.
-func (e *executor) moveNew(tmp string, target netns.NsHandle, name string, m Mark) error {
-	l, err := e.def.LinkByName(tmp)
+// name gives a link fwd created under its temporary name in a tenant its
+// declared name and its mark, in one message.
+func (e *executor) name(tenant string, nh *netlink.Handle, tmp, name string, m Mark) error {
+	l, err := nh.LinkByName(tmp)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", tmp, err)
 	}
-	return e.moveLink("", rtnl.LinkMove{Index: l.Attrs().Index, Target: target, Name: name, Alias: m.String()})
+	h, _, err := e.ns(tenant)
+	if err != nil {
+		return err
+	}
+	return rtnl.RenameLinkAt(h, l.Attrs().Index, name, m.String())
 }
 
 // moveIn moves a NIC of the default namespace into a tenant. Its

@@ -24,10 +24,10 @@
 //     the next plan moves it in with the recorded state or restores it
 //     (restore-link). A move the kernel refuses half-way is undone at once.
 //   - Links fwd creates (veth ends, macvlan and VLAN children) are created
-//     in the default namespace under a temporary name ("fwdnew" and a
-//     hash), then moved into their tenant with their declared name and
-//     their mark in one message, like a NIC. An unmarked leftover of that
-//     name, or half a marked veth pair, is deleted and made again.
+//     under a temporary name ("fwdnew" and a hash) and get their declared
+//     name and their mark in one message. A leftover of that name in a
+//     tenant namespace, or half a marked veth pair, is deleted and made
+//     again.
 //   - So a link in a tenant namespace under a declared name but without
 //     fwd's mark is never fwd's, whatever its kind: fwd refuses to adopt
 //     it (a ConflictError naming the tenant, interface and kind fails the

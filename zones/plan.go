@@ -204,13 +204,6 @@ func Compute(cfg *config.Config, st *State) (*Plan, error) {
 		removals = append(removals, Step{Op: OpDeleteLink, Tenant: tenant, Link: l.Name})
 	}
 
-	// Links fwd was creating when it stopped (still under their temporary
-	// name beside their parent): start again.
-	for _, l := range st.Default {
-		if _, ok := l.Mark(); !ok && isTempName(l.Name) {
-			removals = append(removals, Step{Op: OpDeleteLink, Link: l.Name})
-		}
-	}
 	// Pass 1: existing tenants, kept or removed links.
 	for _, t := range cfg.Tenants {
 		obs := st.Tenants[t.Name]
@@ -388,10 +381,10 @@ func vethPeerPresent(st *State, peer, self string) bool {
 	return ok && m.Kind == "veth" && m.Peer == self
 }
 
-// tempPrefix starts the name a link fwd creates has until it is moved
-// into its tenant, renamed and marked in one message: an unmarked
-// leftover of that name (in the default namespace, or a tenant's) is
-// fwd's, half-made, and deleted. Operators must not name links so.
+// tempPrefix starts the name a link fwd creates has until it is renamed
+// and marked in one message: a leftover of that name in a tenant
+// namespace is fwd's, half-made, and deleted. Operators must not name
+// links so in tenant namespaces.
 const tempPrefix = "fwdnew"
 
 // tempName is the name under which fwd creates the link that becomes

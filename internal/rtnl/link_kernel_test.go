@@ -64,3 +64,39 @@ func TestMoveLink(t *testing.T) {
 		t.Fatalf("move of a missing link: %v", err)
 	}
 }
+
+// A rename carries the alias in the same message: the link shows up
+// under its new name already marked.
+func TestRenameLinkAt(t *testing.T) {
+	host(t, "rnsrc")
+	testnet.MustCmd(t, "rnsrc", "ip", "link", "add", "tmp0", "type", "veth", "peer", "name", "tmp1")
+	h, err := ns.Open("rnsrc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nh.Close()
+	l, err := nh.LinkByName("tmp0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rtnl.RenameLinkAt(h, l.Attrs().Index, "lan", "fwd:created kind=veth"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := nh.LinkByIndex(l.Attrs().Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := got.Attrs(); a.Name != "lan" || a.Alias != "fwd:created kind=veth" {
+		t.Fatalf("renamed link: name %q alias %q", a.Name, a.Alias)
+	}
+	// A refused rename is a typed error.
+	err = rtnl.RenameLinkAt(h, l.Attrs().Index, "v0", "x") // v0 exists
+	if !errors.Is(err, unix.EEXIST) {
+		t.Fatalf("rename onto an existing name: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package rtnl
 import (
 	"fmt"
 
+	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -34,6 +35,41 @@ func (c *Conn) MoveLink(m LinkMove) error {
 	})
 	if err != nil {
 		return fmt.Errorf("move link %d as %s: %w", m.Index, m.Name, err)
+	}
+	return nil
+}
+
+// RenameLinkAt renames a link of namespace h and sets its alias in one
+// RTM_SETLINK, so that it carries its final name only once it carries
+// its mark: fwd creates links under a temporary name, and a crash can
+// then leave a link fwd recognises by that name, never a link under a
+// declared name without its mark. The link must be down (the kernel
+// refuses to rename a running one). It uses a socket of its own with
+// small buffers, closed before it returns: a Conn's are sized for route
+// batches, and an apply renames links in every tenant namespace.
+func RenameLinkAt(h netns.NsHandle, index int, name, alias string) error {
+	fd := -1
+	err := ns.Do(h, func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	c := &Conn{fd: fd, rbuf: make([]byte, 8<<10)}
+	defer c.Close()
+	optional(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	optional(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("netlink bind: %w", err)
+	}
+	err = c.setLink(index, func(b []byte) []byte {
+		b = appendAttr(b, unix.IFLA_IFNAME, append([]byte(name), 0))
+		return appendAttr(b, unix.IFLA_IFALIAS, []byte(alias))
+	})
+	if err != nil {
+		return fmt.Errorf("rename link %d to %s: %w", index, name, err)
 	}
 	return nil
 }
