@@ -108,7 +108,7 @@ func Explain(cfg *config.Config, q Query) (*Trace, error) {
 				pref = route.Src
 			}
 			if err := e.applyNAT("postrouting", o, rt, p, nh, pref); err != nil {
-				tr.decide(Drop, err.Error(), "")
+				_ = tr.decide(Drop, err.Error(), "")
 			}
 		}
 	}
@@ -144,7 +144,7 @@ func (e *evaluator) output(rt *router, p *packet, newFlow bool) error {
 		}
 		if o := e.hook("postrouting", "nat_postrouting", p); o.nat != nil {
 			if err := e.applyNAT("postrouting", o, rt, p, nh, route.Src); err != nil {
-				tr.decide(Drop, err.Error(), "")
+				_ = tr.decide(Drop, err.Error(), "")
 			}
 		}
 	}

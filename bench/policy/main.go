@@ -38,6 +38,7 @@ import (
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/fwdproject/fwd/policy"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -92,7 +93,7 @@ func newNS(name string) netns.NsHandle {
 	h, err := ns.Create(name)
 	must(err)
 	must(ns.Do(h, func() error {
-		os.WriteFile("/proc/sys/net/ipv6/conf/all/accept_dad", []byte("0"), 0o644)
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/all/accept_dad", []byte("0"), 0o644)
 		return os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("1024 65000"), 0o644)
 	}))
 	return h
@@ -126,15 +127,11 @@ func up(h netns.NsHandle, name, addr string) {
 	must(nh.AddrAdd(l, a))
 	must(nh.LinkSetUp(l))
 	lo, _ := nh.LinkByName("lo")
-	nh.LinkSetUp(lo)
+	_ = nh.LinkSetUp(lo)
 }
 
 func route(h netns.NsHandle, dst, gw string) {
-	nh, err := netlink.NewHandleAt(h)
-	must(err)
-	defer nh.Close()
-	_, d, _ := net.ParseCIDR(dst)
-	must(nh.RouteAdd(&netlink.Route{Dst: d, Gw: net.ParseIP(gw)}))
+	must(testnet.AddRoute(h, dst, gw))
 }
 
 const base = `
@@ -294,7 +291,7 @@ func run() error {
 	defer stop()
 	iperf := exec.Command("ip", "netns", "exec", "wan", "iperf3", "-s", "-B", "203.0.113.2")
 	must(iperf.Start())
-	defer iperf.Process.Kill()
+	defer func() { _ = iperf.Process.Kill() }()
 	time.Sleep(300 * time.Millisecond)
 
 	// Reference: the same zones with no rules, to separate the cost of
@@ -508,14 +505,14 @@ func connRate(h netns.NsHandle, addr string) float64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ns.Do(h, func() error {
+			_ = ns.Do(h, func() error {
 				d := net.Dialer{Timeout: time.Second}
 				for time.Now().Before(deadline) {
 					c, err := d.Dial("tcp", addr)
 					if err != nil {
 						continue
 					}
-					c.(*net.TCPConn).SetLinger(0)
+					_ = c.(*net.TCPConn).SetLinger(0)
 					c.Close()
 					n.Add(1)
 				}
