@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -169,9 +168,8 @@ func (c *Client) loop(want netip.Addr) error {
 		if err := c.keep(); err != nil {
 			return err
 		}
-		if l := c.Lease(); l != nil {
-			want = l.Address.Addr()
-		}
+		// A lease lost or expired is not asked for again.
+		want = netip.Addr{}
 	}
 }
 
@@ -240,7 +238,16 @@ func (c *Client) modifiers(want netip.Addr) []dhcpv4.Modifier {
 // acquire is INIT (or INIT-REBOOT with want): DISCOVER, OFFER, REQUEST, ACK.
 func (c *Client) acquire(want netip.Addr) (*Lease, error) {
 	ctx := c.ctx
-	lease, err := c.nc.Request(ctx, c.modifiers(want)...)
+	// The wanted address goes in the DISCOVER only: the REQUEST asks
+	// for what was offered.
+	offer, err := c.nc.DiscoverOffer(ctx, c.modifiers(want)...)
+	if ctx.Err() != nil {
+		return nil, errStopped
+	}
+	if err != nil {
+		return nil, err
+	}
+	lease, err := c.nc.RequestFromOffer(ctx, offer, c.modifiers(netip.Addr{})...)
 	if ctx.Err() != nil {
 		return nil, errStopped
 	}
@@ -250,22 +257,25 @@ func (c *Client) acquire(want netip.Addr) (*Lease, error) {
 	return FromACK(c.cfg.Interface, lease.ACK, time.Now())
 }
 
-// extend is RENEWING (unicast to the lease's server) or REBINDING
-// (broadcast, any server answers).
+// extend is RENEWING (the lease's server answers) or REBINDING (any
+// server answers).
 func (c *Client) extend(l *Lease, rebind bool) (*Lease, error) {
 	ctx := c.ctx
 	req, err := dhcpv4.NewRenewFromAck(l.raw, c.modifiers(netip.Addr{})...)
 	if err != nil {
 		return nil, err
 	}
-	dest := &net.UDPAddr{IP: l.Server.AsSlice(), Port: nclient4.ServerPort}
+	// Both phases broadcast: the packet socket sends from 0.0.0.0 (it has
+	// no address to send from), and a unicast request from 0.0.0.0 gets
+	// its answer sent nowhere by dnsmasq and others. Servers answer a
+	// broadcast renewal (dhclient falls back to it); RENEWING still
+	// accepts only its own server's answer, REBINDING any server's.
 	match := nclient4.IsAll(nclient4.IsCorrectServer(l.Server.AsSlice()),
 		nclient4.IsMessageType(dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak))
 	if rebind || !l.Server.IsValid() {
-		dest = nclient4.DefaultServers
 		match = nclient4.IsMessageType(dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
 	}
-	resp, err := c.nc.SendAndRead(ctx, dest, req, match)
+	resp, err := c.nc.SendAndRead(ctx, nclient4.DefaultServers, req, match)
 	if ctx.Err() != nil {
 		return nil, errStopped
 	}
