@@ -172,7 +172,9 @@ func TestLANServicesPerTenant(t *testing.T) {
 			}
 		}
 		sup.StopAll()
-		if out, err := exec.Command("pgrep", "-x", "dnsmasq").Output(); err == nil {
+		// Ours only (other packages' tests may run a dnsmasq meanwhile):
+		// every instance's command line names a file under dir.
+		if out, err := exec.Command("pgrep", "-f", "conf-file="+dir).Output(); err == nil {
 			t.Errorf("dnsmasq left running: %s", out)
 		}
 	}()
