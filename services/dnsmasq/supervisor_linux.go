@@ -127,7 +127,9 @@ func (s *Supervisor) Apply(tenant string, step Step) error {
 	}
 	if step.Action == Stop {
 		if p != nil {
-			p.Stop(s.Grace)
+			if err := p.Stop(s.Grace); err != nil {
+				return err
+			}
 			delete(s.procs, tenant)
 		}
 		return os.RemoveAll(dir)
@@ -138,7 +140,9 @@ func (s *Supervisor) Apply(tenant string, step Step) error {
 	switch step.Action {
 	case Start, Restart:
 		if p != nil {
-			p.Stop(s.Grace)
+			if err := p.Stop(s.Grace); err != nil {
+				return err
+			}
 		}
 		np, err := supervise.Run(s.spec(tenant), s.log)
 		if err != nil {
@@ -236,7 +240,9 @@ func (s *Supervisor) StopAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for t, p := range s.procs {
-		p.Stop(s.Grace)
+		if err := p.Stop(s.Grace); err != nil {
+			s.log.Warn("dnsmasq not stopped", "tenant", t, "error", err)
+		}
 		delete(s.procs, t)
 	}
 }
