@@ -6,6 +6,7 @@ package config
 import (
 	"net/netip"
 	"strconv"
+	"time"
 )
 
 // Zone names with a fixed meaning.
@@ -123,9 +124,18 @@ type Rule struct {
 
 // AddrSet is a named set of addresses, CIDRs and ranges.
 type AddrSet struct {
-	Name   string
-	File   string // resolved path, "" if inline only
+	Name string
+	File string // resolved path, "" if inline only
+	// V4 and V6 are sorted and merged (overlapping and adjacent ranges
+	// joined). They may be shared with a SetCache and with the sets of
+	// other loads of the same file: read-only.
 	V4, V6 []AddrRange
+	// Dynamic: a live set whose elements are managed at run time (fwd
+	// set add|del), never by the file. It has no elements and no file.
+	Dynamic bool
+	// Timeout is the default lifetime of a dynamic set's elements; 0:
+	// they never expire unless added with their own timeout.
+	Timeout time.Duration
 
 	fileKey  string // where File was set, for the loader's errors
 	fileLine int
