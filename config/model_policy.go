@@ -47,6 +47,8 @@ type Zone struct {
 type ZonePolicy struct {
 	From, To string
 	Action   Action
+	Key      string // the [[policy]] entry that sets it: tenant.T.policy[i]
+	Line     int    // line of that entry's header, 1-based; 0 when unknown
 }
 
 // AddrRange is an inclusive range of addresses of one family.
@@ -103,6 +105,7 @@ type Rate struct {
 // Rule is one filter rule.
 type Rule struct {
 	Index    int    // position in the file (rule[Index])
+	Line     int    // line of its [[tenant.T.rule]] header, 1-based; 0 when unknown
 	ID       string // stable identity: the name, or a content hash
 	Name     string
 	Comment  string
@@ -151,7 +154,8 @@ const (
 
 // NAT is one translation.
 type NAT struct {
-	Index    int
+	Index    int // position in the file (nat[Index])
+	Line     int // line of its [[tenant.T.nat]] header, 1-based; 0 when unknown
 	ID       string
 	Type     string
 	In, Out  string // zones
