@@ -263,3 +263,20 @@ func TestSetElementsAndFile(t *testing.T) {
 		t.Fatalf("cached ranges changed: %v", f.v4)
 	}
 }
+
+// A set file over MaxSetFileBytes is refused before being read.
+func TestSetFileTooBig(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.txt")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(MaxSetFileBytes + 1) // sparse
+	f.Close()
+	_, err = Parse(filepath.Join(dir, "fwd.toml"), []byte("[tenant.a.interface.x]\ndevice = \"eth1\"\n[tenant.a.set.s]\nfile = \"big.txt\"\n"))
+	want := fmt.Sprintf("fwd.toml:4: tenant.a.set.s.file: %s is %d bytes, more than the 256 MiB limit for set files", big, MaxSetFileBytes+1)
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("got %v\nwant …%s", err, want)
+	}
+}
