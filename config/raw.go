@@ -96,6 +96,8 @@ type rawRule struct {
 type rawAddrSet struct {
 	Elements []string `toml:"elements"`
 	File     string   `toml:"file"`
+	Dynamic  bool     `toml:"dynamic"`
+	Timeout  string   `toml:"timeout"`
 }
 
 type rawNAT struct {
