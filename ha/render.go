@@ -159,7 +159,9 @@ func renderConntrackd(s Spec) []byte {
 	p("            IPv6-ICMP")
 	p("        }")
 	// Connections that end on the box itself are not synced: its own
-	// addresses, the sync link, the VIPs (the peer has its own sessions).
+	// addresses and the sync link. VIPs are not listed: a VIP change must
+	// not restart conntrackd (it has no reload), and a connection to a
+	// VIP is one the new master must know after a takeover anyway.
 	p("        Address Ignore {")
 	for _, a := range ignored(s) {
 		if a.Is4() {
@@ -185,9 +187,6 @@ func ignored(s Spec) []netip.Addr {
 	}
 	add(s.LocalAddress)
 	add(s.Peer)
-	for _, v := range s.VIPs {
-		add(v.Prefix.Addr())
-	}
 	for _, a := range s.IgnoreAddresses {
 		add(a)
 	}
