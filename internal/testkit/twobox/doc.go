@@ -11,7 +11,8 @@
 // socket pair. The box is PID 1 of its PID namespace, so Kill (SIGKILL to
 // it) takes the whole box down at once, every keepalived, conntrackd or
 // other helper it started included: the kernel kills a PID namespace with
-// its init. Restart starts a fresh box of the same name and re-creates its
+// its init; Kill returns once the box's links are gone as well. Restart
+// starts a fresh box of the same name and re-creates its
 // links (the old veths died with its network namespace).
 //
 // The harness process itself is the single-box sandbox made by

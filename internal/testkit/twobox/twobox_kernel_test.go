@@ -43,8 +43,12 @@ func TestTwoBoxes(t *testing.T) {
 	}
 	// A process that left the box's process group and session.
 	a.MustCall(t, "sh", "setsid sleep 1000 >/dev/null 2>&1 < /dev/null &")
-	if l := Leftovers("sleep"); len(l) != 1 {
-		t.Fatalf("want one sleep in box a, got %v", l)
+	deadline := time.Now().Add(3 * time.Second)
+	for len(Leftovers("sleep")) != 1 { // setsid forks after sh returned
+		if time.Now().After(deadline) {
+			t.Fatalf("want one sleep in box a, got %v", Leftovers("sleep"))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	a.Kill()
 	if l := Leftovers("sleep"); len(l) != 0 {

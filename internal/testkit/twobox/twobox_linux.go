@@ -2,9 +2,11 @@ package twobox
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/sandbox"
@@ -261,6 +264,33 @@ func (b *Box) Kill() {
 	cmd.Process.Kill()
 	<-exited // a PID namespace's init is reaped after all its processes
 	conn.Close()
+	// The network namespace is torn down asynchronously after its last
+	// process: until then the box's veths still answer. Wait for their
+	// host ends to go.
+	b.mu.Lock()
+	links := b.links
+	b.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, l := range links {
+		for linkExists(l.host, l.hostIf) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func linkExists(host, name string) bool {
+	h, err := ns.Open(host)
+	if err != nil {
+		return false
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return false
+	}
+	defer nh.Close()
+	_, err = nh.LinkByName(name)
+	return err == nil
 }
 
 // Restart kills the box if it runs, starts a new one of the same name and
@@ -339,6 +369,10 @@ func (b *Box) addLink(l link) error {
 }
 
 // Bridge creates a bridge in host namespace nsName, up, with addresses.
+// Its MAC address is fixed: a bridge left to itself takes the lowest MAC
+// of its ports and changes it when that port goes (a box killed), which
+// flushes the host's neighbour table and leaves the boxes sending to a
+// MAC nobody has: a switch never does that to the hosts behind it.
 func Bridge(t testing.TB, nsName, name string, addrs ...string) {
 	t.Helper()
 	h, err := ns.Open(nsName)
@@ -351,7 +385,9 @@ func Bridge(t testing.TB, nsName, name string, addrs ...string) {
 		t.Fatal(err)
 	}
 	defer nh.Close()
-	if err := nh.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+	sum := sha256.Sum256([]byte(nsName + "/" + name))
+	mac := net.HardwareAddr{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]} // locally administered
+	if err := nh.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac}}); err != nil {
 		t.Fatalf("bridge %s in %s: %v", name, nsName, err)
 	}
 	br, err := nh.LinkByName(name)
