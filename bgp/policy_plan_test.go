@@ -223,3 +223,29 @@ import = { allow = ["0.0.0.0/0 le 24", "2001:db8::/32 le 48"], deny = ["198.18.0
 		}
 	}
 }
+
+// A change of routing policy (a named list's content, a community, a
+// local_pref) is a soft reset of the neighbours it concerns: never a
+// session reset.
+func TestPlanPolicyChangeSoftReset(t *testing.T) {
+	base := planBase + `import = { allow_prefix_list = ["c"], local_pref = 110 }
+[tenant.e.bgp.prefix_list.c]
+prefixes = ["198.18.0.0/24 le 28"]
+`
+	b := planBGP(t, base)
+	rec := recordAll(nil, planConfig(nil, b, desiredAnnounce(b, nil)))
+	for _, tc := range []struct{ name, from, to string }{
+		{"list content", `prefixes = ["198.18.0.0/24 le 28"]`, `prefixes = ["198.18.0.0/24 le 28", "198.18.9.0/24"]`},
+		{"local_pref", "local_pref = 110", "local_pref = 90"},
+		{"community", "local_pref = 110", `local_pref = 110, add_community = ["64512:1:1"]`},
+		{"rule", "local_pref = 110", `local_pref = 110, rule = [{ community = ["64514:80"], local_pref = 80 }]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nb := planBGP(t, strings.Replace(base, tc.from, tc.to, 1))
+			steps := planConfig(rec, nb, desiredAnnounce(nb, nil))
+			if got, want := names(steps), "set-filters import/export policies,refresh-neighbor neighbor 203.0.113.3"; got != want {
+				t.Errorf("steps:\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}

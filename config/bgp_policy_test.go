@@ -164,3 +164,25 @@ func TestBGPPolicyErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestBGPPolicyExampleConfig(t *testing.T) {
+	cfg, err := Load("../configs/bgp-policy.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Tenant("edge").BGP
+	if b == nil || len(b.Neighbors) != 4 || len(b.PrefixLists) != 3 || len(b.ASPathLists) != 1 {
+		t.Fatalf("bgp: %+v", b)
+	}
+	isp1, isp2, cust := b.Neighbors[0], b.Neighbors[1], b.Neighbors[3]
+	if isp1.Import.Set.LocalPref != 200 || len(isp1.Import.Rules) != 1 || isp1.Import.Rules[0].Set.LocalPref != 150 ||
+		len(isp1.Export.Allow.Prefixes) != 4 || isp1.Export.Set.AddCommunities[0].String() != "64600:100" {
+		t.Errorf("ISP 1: %+v", isp1)
+	}
+	if isp2.Export.Set.Prepend != 3 || isp2.Export.Set.MED != 100 || len(isp2.Import.Deny.Prefixes) != 12 {
+		t.Errorf("ISP 2: %+v", isp2)
+	}
+	if len(cust.Import.Rules) != 2 || !cust.Import.Set.AddCommunities[0].Large {
+		t.Errorf("customer: %+v", cust)
+	}
+}
