@@ -82,13 +82,14 @@ func startFRR(t *testing.T, nsName, conf string) *frr {
 
 func (f *frr) stop() {
 	if f.cmd != nil && f.cmd.Process != nil {
-		f.cmd.Process.Signal(syscall.SIGTERM)
+		// A stop signal may find it gone already; Wait reaps it either way.
+		_ = f.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
-		go func() { f.cmd.Wait(); close(done) }()
+		go func() { _ = f.cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			f.cmd.Process.Kill()
+			_ = f.cmd.Process.Kill()
 			<-done
 		}
 		f.cmd = nil
