@@ -21,21 +21,23 @@ import (
 
 const frrDir = "/usr/lib/frr"
 
-var frrTmpOnce sync.Once
+var (
+	frrTmpOnce sync.Once
+	frrTmpErr  error
+)
 
 // frrPrivateTmp gives FRR a private /var/tmp/frr (where it writes crash
 // logs): a tmpfs over /var/tmp in the sandbox's own mount namespace, so
 // nothing lands on the host's disk and the host's /var/tmp is untouched.
 func frrPrivateTmp(t *testing.T) {
 	t.Helper()
-	var err error
 	frrTmpOnce.Do(func() {
-		if err = unix.Mount("fwd-frr", "/var/tmp", "tmpfs", 0, "mode=1777"); err == nil {
-			err = os.MkdirAll("/var/tmp/frr", 0o755)
+		if frrTmpErr = unix.Mount("fwd-frr", "/var/tmp", "tmpfs", 0, "mode=1777"); frrTmpErr == nil {
+			frrTmpErr = os.MkdirAll("/var/tmp/frr", 0o755)
 		}
 	})
-	if err != nil {
-		t.Fatalf("private /var/tmp for FRR: %v", err)
+	if frrTmpErr != nil {
+		t.Fatalf("private /var/tmp for FRR: %v", frrTmpErr)
 	}
 }
 
