@@ -50,13 +50,22 @@ lint:
 # The README's test command: pure tests, kernel tests (sandboxed), end-to-end.
 test: deps vet tidy-check lint
 	$(GO) test -count=1 -timeout 25m -tags kernel ./...
+	$(MAKE) fuzz
 
 # Pure tests only: without the kernel tag no test needs root.
 test-unit:
 	$(GO) test -count=1 ./...
 
+# Short fuzzing of the decoder, the validators and the policy compiler
+# (FUZZTIME each; make test runs it). A crasher lands in the package's
+# testdata/fuzz and is kept there as a regression case.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := config:FuzzDecode config:FuzzScanPositions config:FuzzValidators config:FuzzParse policy:FuzzCompile
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./config/
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$pkg $$fn $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg/ || exit 1; \
+	done
 
 lab: deps build
 	$(BIN) lab
