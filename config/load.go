@@ -68,6 +68,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	cfg, rep := decode(name, data)
 	if cfg != nil {
 		readSetFiles(cfg, rep)
+		readPasswordFiles(cfg, rep)
 	}
 	if err := rep.result(); err != nil {
 		return nil, err
