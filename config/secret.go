@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -69,6 +70,30 @@ func readPasswordFiles(cfg *Config, rep *report) {
 			}
 			n.Password = pw
 		}
+	}
+}
+
+// reQuotedOrValue matches what an error message may quote of a value: a
+// quoted string or the value after its type ("got an integer (123)").
+var reQuotedOrValue = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'[^']*'|\b(an? [a-z-]+) \([^)]*\)`)
+
+// scrubSecret removes from a problem at a secret key whatever the message
+// quotes of the value: errors are logged and printed.
+func scrubSecret(e *Error) {
+	k := e.Key
+	if i := strings.LastIndexByte(k, '.'); i >= 0 {
+		k = k[i+1:]
+	}
+	if j := strings.IndexByte(k, '['); j >= 0 {
+		k = k[:j]
+	}
+	if secretKeys[k] {
+		e.Msg = reQuotedOrValue.ReplaceAllStringFunc(e.Msg, func(m string) string {
+			if sub := reQuotedOrValue.FindStringSubmatch(m); sub[1] != "" {
+				return sub[1] // "an integer"
+			}
+			return Redacted
+		})
 	}
 }
 

@@ -119,3 +119,19 @@ func TestRedact(t *testing.T) {
 		t.Fatalf("redacted file does not parse: %v", err)
 	}
 }
+
+// TestSecretNotInErrors: a malformed password is reported without being
+// quoted (errors are logged and printed).
+func TestSecretNotInErrors(t *testing.T) {
+	for _, v := range []string{"Sekr1tValue", "4242424242", `"Sekr1t\qValue"`} {
+		_, err := Parse("t.toml", []byte("[[tenant.e.bgp.neighbor]]\npassword = "+v+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "password") {
+			t.Fatalf("%s: %v", v, err)
+		}
+		for _, part := range []string{"Sekr1t", "Value", "4242424242"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("%s: the error quotes the value: %v", v, err)
+			}
+		}
+	}
+}
