@@ -1,6 +1,8 @@
 package bgp
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -102,9 +104,22 @@ func originPath(p netip.Prefix) (*api.Path, error) {
 // not part of it: they change through policies and a soft reset, without
 // touching the session.
 func neighborFingerprint(n *config.Neighbor) string {
-	return fmt.Sprintf("asn=%d desc=%q pw=%q mh=%d hold=%d ka=%d passive=%v fam=%s max=%d/%s gr=%v/%d",
-		n.ASN, n.Description, n.Password, n.Multihop, n.HoldTime, n.Keepalive, n.Passive,
+	return fmt.Sprintf("asn=%d desc=%q pw=%s mh=%d hold=%d ka=%d passive=%v fam=%s max=%d/%s gr=%v/%d",
+		n.ASN, n.Description, passwordFingerprint(n.Password), n.Multihop, n.HoldTime, n.Keepalive, n.Passive,
 		strings.Join(n.Families, ","), n.MaxPrefixes, n.MaxPrefixesAction, n.GracefulRestart, n.GracefulRestartTime)
+}
+
+// passwordFingerprint tells TCP MD5 keys apart without holding one: the
+// fingerprint is written to applied.json, and a key must not reach a
+// file (docs/operating.md, "Security").
+func passwordFingerprint(pw string) string {
+	if pw == "" {
+		// As the records before this one wrote it: a speaker adopted
+		// across the upgrade keeps its sessions.
+		return `""`
+	}
+	sum := sha256.Sum256([]byte("fwd tcp-md5 key\x00" + pw))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 func filterFingerprint(n *config.Neighbor) string {

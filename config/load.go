@@ -104,6 +104,7 @@ func ParseWith(name string, data []byte, c *SetCache) (*Config, error) {
 	cfg, rep := decode(name, data)
 	if cfg != nil {
 		readSetFiles(cfg, rep, c)
+		readPasswordFiles(cfg, rep)
 	}
 	if err := rep.result(); err != nil {
 		return nil, err

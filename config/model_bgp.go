@@ -80,6 +80,12 @@ type Neighbor struct {
 	NextHopSelf         bool
 	GracefulRestart     bool
 	GracefulRestartTime int // seconds
+
+	// PasswordFile is where Password was read from ("" when inline or
+	// none); the loader reads it (ReadSecretFile: mode-checked like the
+	// API token). Password is a secret: never log or print it.
+	PasswordFile string
+	passwordLine int // of password_file, for the loader's errors
 }
 
 // Filter is a neighbour's import or export policy (docs/bgp.md). A

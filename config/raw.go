@@ -49,6 +49,7 @@ type rawMgmt struct {
 	MetricsListen *string  `toml:"metrics_listen"`
 	APIListen     *string  `toml:"api_listen"`
 	APITokenFile  *string  `toml:"api_token_file"`
+	APIHosts      []string `toml:"api_hosts"`
 	RevisionDir   *string  `toml:"revision_dir"`
 	Revisions     *int     `toml:"revisions"`
 	LogFormat     *string  `toml:"log_format"`

@@ -23,6 +23,7 @@ type rawNeighbor struct {
 	ASN                 int64      `toml:"asn"`
 	Description         string     `toml:"description"`
 	Password            string     `toml:"password"`
+	PasswordFile        string     `toml:"password_file"`
 	Multihop            int        `toml:"multihop"`
 	HoldTime            *int       `toml:"hold_time"`
 	Keepalive           *int       `toml:"keepalive"`

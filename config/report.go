@@ -86,6 +86,7 @@ type lineIndex interface {
 }
 
 func (rep *report) add(e *Error) {
+	scrubSecret(e)
 	rep.count++
 	if len(rep.kept) < maxErrors {
 		heap.Push(&rep.kept, e)

@@ -3,7 +3,7 @@ package config
 // BGP validation. The keys live under
 //
 //	[tenant.edge.bgp]             asn, router_id, listen, table, announce, announce_if_route
-//	[[tenant.edge.bgp.neighbor]]  address, asn, description, password, multihop,
+//	[[tenant.edge.bgp.neighbor]]  address, asn, description, password, password_file, multihop,
 //	                              hold_time, keepalive, passive, families,
 //	                              import, export, max_prefixes, max_prefixes_action,
 //	                              next_hop_self, graceful_restart, graceful_restart_time
@@ -17,6 +17,7 @@ package config
 
 import (
 	"net/netip"
+	"path/filepath"
 	"sort"
 )
 
@@ -163,9 +164,7 @@ func validateNeighbor(r reporter, lists *bgpLists, rn *rawNeighbor, b *BGP, t *T
 	} else {
 		n.ASN = uint32(rn.ASN)
 	}
-	if len(rn.Password) > 80 {
-		r.in("password").errorf("TCP MD5 keys are at most 80 bytes (got %d)", len(rn.Password))
-	}
+	validatePassword(r, rn, n)
 	if rn.Multihop < 0 || rn.Multihop > 255 {
 		r.in("multihop").errorf("multihop TTL %d out of range 1-255 (0: directly connected)", rn.Multihop)
 	}
@@ -215,6 +214,29 @@ func validateNeighbor(r reporter, lists *bgpLists, rn *rawNeighbor, b *BGP, t *T
 		r.in("max_prefixes_action").errorf("unknown action %q (%s, %s)", rn.MaxPrefixesAction, MaxPrefixesTeardown, MaxPrefixesWarn)
 	}
 	return n
+}
+
+// maxMD5KeyBytes is the longest TCP MD5 key (TCP_MD5SIG_MAXKEYLEN).
+const maxMD5KeyBytes = 80
+
+// validatePassword checks password and password_file; the loader reads
+// the file (readPasswordFiles).
+func validatePassword(r reporter, rn *rawNeighbor, n *Neighbor) {
+	if len(rn.Password) > maxMD5KeyBytes {
+		r.in("password").errorf("TCP MD5 keys are at most %d bytes (got %d)", maxMD5KeyBytes, len(rn.Password))
+	}
+	if rn.PasswordFile == "" {
+		return
+	}
+	fr := r.in("password_file")
+	switch {
+	case rn.Password != "":
+		fr.errorf("set password or password_file, not both")
+	case !filepath.IsAbs(rn.PasswordFile):
+		fr.errorf("%q is not an absolute path", rn.PasswordFile)
+	default:
+		n.PasswordFile, n.passwordLine = rn.PasswordFile, fr.line()
+	}
 }
 
 // validateTimers checks hold_time, keepalive and graceful restart.
