@@ -49,6 +49,9 @@ type Options struct {
 	// Applier replaces the engine (tests inject failures with it). If it
 	// has a Close method, Close calls it.
 	Applier Applier
+	// SpeakersExitWithDaemon makes BGP speakers exit when the daemon's
+	// process does (the lab): in production they outlive it on purpose.
+	SpeakersExitWithDaemon bool
 	// StopTimeout bounds how long SIGTERM waits for a running apply to
 	// finish before the daemon exits anyway (default DefaultStopTimeout).
 	StopTimeout time.Duration
@@ -132,6 +135,7 @@ func New(opts Options) (*Daemon, error) {
 		d.app = withFailpoint(eng)
 		d.observe = eng.Zones.Observe
 		d.bgpStatus = eng.BGP.Status
+		eng.BGP.WatchParent = opts.SpeakersExitWithDaemon
 	}
 	dir := opts.RevisionDir
 	if dir == "" {

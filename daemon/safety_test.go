@@ -17,7 +17,7 @@ import (
 
 // A file without tenants reloaded into a daemon that runs tenants would
 // remove them all and hand back every NIC: refused unless asked for.
-func TestReloadRefusesEmptyConfig(t *testing.T) {
+func TestFaultReloadRefusesEmptyConfig(t *testing.T) {
 	ctx := context.Background()
 	for _, empty := range []string{"", "# nothing yet\n\n# really\n", "[mgmt]\nrevisions = 5\n"} {
 		d, fa, path := newTest(t, cfgB)
@@ -41,7 +41,7 @@ func TestReloadRefusesEmptyConfig(t *testing.T) {
 }
 
 // A file the daemon would block on (a FIFO) is rejected at once.
-func TestReloadRejectsFIFO(t *testing.T) {
+func TestFaultReloadRejectsFIFO(t *testing.T) {
 	d, _, path := newTest(t, cfgA)
 	os.Remove(path)
 	if err := mkfifo(path); err != nil {
@@ -163,7 +163,7 @@ func (g *gatedApplier) Close() {
 // `fwd confirm` arriving while a newer `reload --confirm` applies
 // confirms the pending change; the newer one's rollback target is then
 // that confirmed revision, not the one before it.
-func TestConfirmDuringReloadConfirm(t *testing.T) {
+func TestFaultConfirmDuringReloadConfirm(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "fwd.toml")
@@ -198,7 +198,7 @@ func TestConfirmDuringReloadConfirm(t *testing.T) {
 
 // A store that cannot be written: the change runs, the caller is told
 // (no "applied revision 0"), status shows it.
-func TestStoreFailureReported(t *testing.T) {
+func TestFaultStoreFailureReported(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "fwd.toml")
@@ -227,7 +227,7 @@ func TestStoreFailureReported(t *testing.T) {
 }
 
 // An empty or torn pending.json never cancels a commit-confirm rollback.
-func TestCorruptPendingStillRollsBack(t *testing.T) {
+func TestFaultCorruptPendingStillRollsBack(t *testing.T) {
 	for _, body := range []string{"", `{"revision": 2, "prev`} {
 		ctx := context.Background()
 		d, _, path := newTest(t, cfgA)
@@ -260,7 +260,7 @@ func TestCorruptPendingStillRollsBack(t *testing.T) {
 
 // The pid file names the daemon only with the PID's start time and the
 // fwd program: a live unrelated process (a reused PID) is not the daemon.
-func TestPidFileIgnoresUnrelatedProcess(t *testing.T) {
+func TestFaultPidFileIgnoresUnrelatedProcess(t *testing.T) {
 	sleep := startSleep(t)
 	path := filepath.Join(t.TempDir(), "fwd.pid")
 	for _, body := range []string{

@@ -11,7 +11,7 @@ import (
 
 // A corrupt revision (torn metadata) is skipped, not fatal to the
 // history, and numbers keep growing past it.
-func TestStoreSkipsCorruptRevision(t *testing.T) {
+func TestFaultStoreSkipsCorruptRevision(t *testing.T) {
 	s := &Store{Dir: filepath.Join(t.TempDir(), "revs")}
 	now := time.Now()
 	for i := 1; i <= 3; i++ {
@@ -70,7 +70,7 @@ func TestStoreFiles(t *testing.T) {
 }
 
 // An empty or torn pending.json is an error, never "nothing pending".
-func TestLoadPendingCorrupt(t *testing.T) {
+func TestFaultLoadPendingCorrupt(t *testing.T) {
 	s := &Store{Dir: t.TempDir()}
 	if p, err := s.LoadPending(); p != nil || err != nil {
 		t.Fatalf("none: %v %v", p, err)
@@ -94,7 +94,7 @@ func TestLoadPendingCorrupt(t *testing.T) {
 
 // A failed write leaves the previous file whole and is reported by
 // Health until a write succeeds.
-func TestWriteFailureKeepsPreviousFile(t *testing.T) {
+func TestFaultWriteFailureKeepsPreviousFile(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores directory modes; the kernel test covers a read-only mount")
 	}
