@@ -205,8 +205,10 @@ func Run(ctx context.Context, opts Options) error {
 				return nil
 			}
 			// A signal cannot say --allow-empty: a file without tenants
-			// is refused (and logged) like any invalid one.
-			d.Reload(ctx, mgmt.ReloadRequest{})
+			// is refused (and logged) like any invalid one. Off the loop,
+			// so that a SIGTERM during a long reload is handled (stop
+			// waits for the apply, bounded); applies queue on applyMu.
+			go d.Reload(ctx, mgmt.ReloadRequest{})
 		case u, ok := <-links:
 			if !ok {
 				return errors.New("link watch closed")

@@ -106,14 +106,16 @@ func TestFaultWriteFailureKeepsPreviousFile(t *testing.T) {
 	if err := os.Chmod(s.Dir, 0o500); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Chmod(s.Dir, 0o700) })
+	t.Cleanup(func() { _ = os.Chmod(s.Dir, 0o700) })
 	if _, err := s.Add([]byte("two"), nil, "reload", time.Now()); err == nil || s.Health().OK {
 		t.Fatalf("add to a read-only dir: %v %+v", err, s.Health())
 	}
 	if _, data, err := s.Get(r.Number); err != nil || string(data) != "one" {
 		t.Fatalf("previous revision: %q %v", data, err)
 	}
-	os.Chmod(s.Dir, 0o700)
+	if err := os.Chmod(s.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Add([]byte("two"), nil, "reload", time.Now()); err != nil || !s.Health().OK {
 		t.Fatalf("after recovery: %v %+v", err, s.Health())
 	}
