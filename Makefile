@@ -14,7 +14,7 @@ GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 # Debian packages the tests, lab and benchmarks use (never assumed present).
 DEB_DEPS := nftables iproute2 iputils-ping iperf3 socat conntrack conntrackd keepalived tcpdump bird2 frr procps dnsmasq
 
-.PHONY: all build deps test test-unit vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp bench-scrape clean
+.PHONY: all build deps test test-unit test-faults vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp bench-scrape clean
 
 all: build
 
@@ -55,6 +55,13 @@ test: deps vet tidy-check lint
 # Pure tests only: without the kernel tag no test needs root.
 test-unit:
 	$(GO) test -count=1 ./...
+
+# The fault suite alone (it runs in `make test` too): full disks, a
+# read-only store, SIGTERM mid-reload, stale pid files, bad reloads, the
+# lab's processes. FAULT_FLAGS="-count=5 -v" for a full-size run.
+FAULT_FLAGS ?=
+test-faults: deps
+	$(GO) test -count=1 -timeout 10m -tags kernel -run 'Fault' $(FAULT_FLAGS) ./daemon ./cmd/fwd ./lab ./mgmt
 
 # Short fuzzing of the decoder, the validators and the policy compiler
 # (FUZZTIME each; make test runs it). A crasher lands in the package's

@@ -1,6 +1,9 @@
 package config
 
-import "sync"
+import (
+	"crypto/sha256"
+	"sync"
+)
 
 // SetCache keeps parsed set files across loads, so that a reload does
 // not parse again the set files that did not change. The caller owns
@@ -27,7 +30,12 @@ type SetCache struct {
 // file returns the parsed set file at path, reading and hashing it, and
 // parsing it unless the cache has it.
 func (c *SetCache) file(path string) (*setFile, error) {
-	text, sum, err := readSetText(path)
+	return c.fileFrom(path, readSetText)
+}
+
+// fileFrom is file with the bytes and their hash coming from read.
+func (c *SetCache) fileFrom(path string, read func(string) (string, [sha256.Size]byte, error)) (*setFile, error) {
+	text, sum, err := read(path)
 	if err != nil {
 		return nil, err
 	}

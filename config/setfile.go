@@ -16,6 +16,44 @@ const MaxSetFileBytes = 256 << 20
 // readSetFiles reads every set file of cfg, reporting each unreadable or
 // malformed one at the set's file key. c may be nil (no cache).
 func readSetFiles(cfg *Config, rep *report, c *SetCache) {
+	readSetFilesFrom(cfg, rep, c, func(path string) (string, [sha256.Size]byte, error) { return readSetText(path) })
+}
+
+// ReadSetFile reads a set file as a load would: only a regular file of
+// at most MaxSetFileBytes, opened without blocking, so that a FIFO, a
+// device such as /dev/zero or a runaway file neither hangs nor exhausts
+// `fwd check` or a reload.
+func ReadSetFile(path string) ([]byte, error) {
+	text, _, err := readSetText(path)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(text), nil
+}
+
+// ReadSetFilesWith is ReadSetFiles with each file's content coming from
+// read: the daemon keeps what it read (a revision stores the set files
+// with the TOML) and restores a revision from its stored copies.
+func ReadSetFilesWith(cfg *Config, read func(path string) ([]byte, error)) error {
+	return (*SetCache)(nil).ReadSetFilesWith(cfg, read)
+}
+
+// ReadSetFilesWith is the package's ReadSetFilesWith through the cache c:
+// content that c has parsed before (same path, length and SHA-256) is not
+// parsed again.
+func (c *SetCache) ReadSetFilesWith(cfg *Config, read func(path string) ([]byte, error)) error {
+	rep := &report{file: cfg.File}
+	readSetFilesFrom(cfg, rep, c, func(path string) (string, [sha256.Size]byte, error) {
+		b, err := read(path)
+		if err != nil {
+			return "", [sha256.Size]byte{}, err
+		}
+		return string(b), sha256.Sum256(b), nil
+	})
+	return rep.result()
+}
+
+func readSetFilesFrom(cfg *Config, rep *report, c *SetCache, read func(path string) (string, [sha256.Size]byte, error)) {
 	used := map[string]bool{}
 	for _, t := range cfg.Tenants {
 		for _, s := range t.Policy.Sets {
@@ -23,7 +61,7 @@ func readSetFiles(cfg *Config, rep *report, c *SetCache) {
 				continue
 			}
 			used[s.File] = true
-			f, err := c.file(s.File)
+			f, err := c.fileFrom(s.File, read)
 			if err != nil {
 				rep.add(&Error{File: rep.file, Line: s.fileLine, Key: s.fileKey, Msg: err.Error()})
 				continue

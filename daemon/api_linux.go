@@ -29,6 +29,7 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 	}
 	cfg := d.cfg
 	d.mu.Unlock()
+	st.Store = d.StoreHealth()
 	st.Tenants = []mgmt.TenantStatus{}
 	for _, s := range d.snapshot(cfg) {
 		ts := mgmt.TenantStatus{Name: s.Name, Interfaces: len(s.Links), Rules: -1, Routes: -1, BGPUp: -1, BGPTotal: -1}

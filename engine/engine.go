@@ -173,3 +173,23 @@ func (e *Engine) logChanges(cs []change.Change) {
 		e.log.Info("changed", "subsystem", c.Subsystem, "tenant", c.Tenant, "action", c.Action, "object", c.Object, "detail", c.Detail)
 	}
 }
+
+// Teardown hands every NIC back and removes fwd's namespaces (an apply
+// of the empty configuration), after sweeping what interrupted namespace
+// creations left: temporary pins, and plain-file pins under the names
+// given (the tenants of the configuration, when it is readable), which
+// no apply would otherwise remove.
+func (e *Engine) Teardown(ctx context.Context, names []string) (*Report, error) {
+	removed, serr := ns.Sweep(names)
+	rep, err := e.Apply(ctx, &config.Config{}, false)
+	var swept []change.Change
+	for _, n := range removed {
+		swept = append(swept, change.Change{Subsystem: "zones", Action: "remove-leftover-pin", Object: n})
+	}
+	e.logChanges(swept)
+	rep.Changes = append(swept, rep.Changes...)
+	if serr != nil {
+		err = errors.Join(fmt.Errorf("sweep namespace leftovers: %w", serr), err)
+	}
+	return rep, err
+}

@@ -58,7 +58,7 @@ func TestStore(t *testing.T) {
 	}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := 1; i <= 5; i++ {
-		r, err := s.Add([]byte(strings.Repeat("x", i)), "reload", now)
+		r, err := s.Add([]byte(strings.Repeat("x", i)), nil, "reload", now)
 		if err != nil || r.Number != i || r.Size != i || r.SHA256 != Checksum([]byte(strings.Repeat("x", i))) {
 			t.Fatalf("add %d: %+v %v", i, r, err)
 		}
