@@ -291,7 +291,7 @@ func TestBIRDInterop(t *testing.T) {
 		st := s.Status()
 		return len(st) == 1 && st[0].FIB != nil && st[0].FIB.Routes == 2 && st[0].FIB.PID == st[0].PID
 	})
-	if out := testnet.MustCmd(t, "blue", "ip", "route", "show", "proto", "bgp"); strings.Count(strings.TrimSpace(out), "\n") != 1 {
+	if out := testnet.MustCmd(t, "blue", "ip", "route", "show", "proto", "244"); strings.Count(strings.TrimSpace(out), "\n") != 1 {
 		t.Errorf("kernel BGP routes (the FIB reports 2):\n%s", out)
 	}
 	// fwd's announcement reaches BIRD.
