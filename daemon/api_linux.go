@@ -123,7 +123,7 @@ func (d *Daemon) serve() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("api socket: %w", err)
 	}
-	start(l, mgmt.Handler(d, ""), "api")
+	start(l, d.withDashboard(mgmt.Handler(d, ""), ""), "api")
 
 	if m.APIListen != "" {
 		token := ""
@@ -148,7 +148,7 @@ func (d *Daemon) serve() (func(), error) {
 			stop()
 			return nil, fmt.Errorf("api tcp listener: %w", err)
 		}
-		start(tl, mgmt.Handler(d, token), "api-tcp")
+		start(tl, d.withDashboard(mgmt.Handler(d, token), token), "api-tcp")
 	}
 
 	ml := m.MetricsListen
@@ -163,6 +163,7 @@ func (d *Daemon) serve() (func(), error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{ErrorLog: nil}))
+		d.mountDashboard(mux, false)
 		start(tl, mux, "metrics")
 	}
 	return stop, nil
