@@ -76,12 +76,17 @@ func (o *observers) close() {
 	o.wg.Wait()
 }
 
+// pagePatterns are the page's own files: fixed, holding no data, so a
+// browser can load them before it has a token to send (the page takes
+// the token from its URL fragment and sends it with every fetch).
+var pagePatterns = []string{"GET /{$}", "GET /index.html", "GET /app.js", "GET /style.css"}
+
 // mountDashboard adds the status page, GET /v1/dashboard and (withLog)
 // GET /v1/log to mux. The metrics listener mounts the page and the
 // dashboard; the API listeners all three, behind their own checks.
 func (d *Daemon) mountDashboard(mux *http.ServeMux, withLog bool) *http.ServeMux {
 	page := statuspage.Handler()
-	for _, p := range []string{"GET /{$}", "GET /index.html", "GET /app.js", "GET /style.css"} {
+	for _, p := range pagePatterns {
 		mux.Handle(p, page)
 	}
 	mux.HandleFunc("GET /v1/dashboard", func(w http.ResponseWriter, r *http.Request) {
@@ -97,14 +102,15 @@ func (d *Daemon) mountDashboard(mux *http.ServeMux, withLog bool) *http.ServeMux
 }
 
 // withDashboard serves the status page, /v1/dashboard and /v1/log next to
-// an API handler, behind the same bearer token ("" for the Unix socket).
-// Transitional: once mgmt exposes its routes and guard separately, the
-// API listeners mount through mountDashboard inside that guard.
+// an API handler; the data behind the same bearer token ("" for the Unix
+// socket), the page's files without it. Transitional: once mgmt exposes
+// its routes and guard separately, the API listeners mount through
+// mountDashboard inside that guard.
 func (d *Daemon) withDashboard(api http.Handler, token string) http.Handler {
 	mux := d.mountDashboard(http.NewServeMux(), true)
 	mux.Handle("/", api)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern == "/" || token == "" {
+		if _, pattern := mux.Handler(r); pattern == "/" || token == "" || slices.Contains(pagePatterns, pattern) {
 			mux.ServeHTTP(w, r) // the API checks its own requests
 			return
 		}
