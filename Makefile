@@ -12,7 +12,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 # Debian packages the tests, lab and benchmarks use (never assumed present).
-DEB_DEPS := nftables iproute2 iputils-ping iperf3 socat conntrack conntrackd keepalived tcpdump bird2 frr procps dnsmasq
+DEB_DEPS := nftables iproute2 iputils-ping iperf3 socat conntrack conntrackd keepalived tcpdump bird2 frr procps dnsmasq chromium
 
 .PHONY: all build deps test test-unit test-faults vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp bench-scrape clean
 

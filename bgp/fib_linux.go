@@ -17,14 +17,21 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// Protocol is the rtm_protocol of the routes the speaker installs: 186,
-// "bgp" in iproute2's rt_protos, so `ip route show proto bgp` lists them.
-// It differs from the routing package's (routing.Protocol, 243): each
-// reconciler garbage-collects only its own protocol, so static routes and
-// BGP routes never delete each other. A static route and a BGP route for
+// Protocol is the rtm_protocol of the routes the speaker installs: 244,
+// fwd's own number, named "fwd-bgp" by the package's
+// /etc/iproute2/rt_protos.d/fwd.conf (`ip route show proto fwd-bgp`).
+// It is not 186 ("bgp"), which BIRD and FRR use too: the stale sweep and
+// the flush delete every route carrying Protocol, and must never touch
+// another daemon's routes in the same table. It differs from the routing
+// package's (routing.Protocol, 243) for the same reason: each reconciler
+// garbage-collects only its own protocol, so static routes and BGP routes
+// never delete each other. A static route and a BGP route for
 // the same prefix and metric cannot coexist in one table: the kernel
 // refuses the second; the speaker logs it and counts it as a failure.
-const Protocol = 186
+const Protocol = 244
+
+// ProtocolName is the name rt_protos.d/fwd.conf gives Protocol.
+const ProtocolName = "fwd-bgp"
 
 // fib mirrors gobgp's best paths into one kernel table, as an owner on
 // the kernel-route layer (rtnl) under its own protocol number. Updates

@@ -139,7 +139,7 @@ func (d *Daemon) serve() (func(), error) {
 	}
 	// Root only by its mode (listenUnix): no token, and no browser
 	// reaches a Unix socket, so any Host.
-	start(l, apiConns, mgmt.Handler(d, mgmt.Access{AnyHost: true}), "api")
+	start(l, apiConns, d.apiHandler(mgmt.Access{AnyHost: true}), "api")
 
 	if m.APIListen != "" {
 		token, err := readToken(m.APITokenFile)
@@ -152,7 +152,7 @@ func (d *Daemon) serve() (func(), error) {
 			stop()
 			return nil, fmt.Errorf("api tcp listener: %w", err)
 		}
-		start(tl, apiConns, mgmt.Handler(d, mgmt.Access{Token: token, Hosts: m.APIHosts}), "api-tcp")
+		start(tl, apiConns, d.apiHandler(mgmt.Access{Token: token, Hosts: m.APIHosts}), "api-tcp")
 	}
 
 	ml := m.MetricsListen
@@ -167,6 +167,7 @@ func (d *Daemon) serve() (func(), error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{MaxRequestsInFlight: metricsInFlight}))
+		d.mountDashboard(mux, false)
 		start(tl, metricsConns, mgmt.Guard(mux, metricsAccess(tl.Addr(), m.APIHosts)), "metrics")
 	}
 	return stop, nil

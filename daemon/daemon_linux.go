@@ -80,6 +80,7 @@ type Daemon struct {
 	store     *mgmt.Store
 	metrics   *metrics
 	started   time.Time
+	obs       observers // dashboard collector, packet log readers (dashboard_linux.go)
 
 	applyMu sync.Mutex // serialises applies: signal, API, link events, timers
 
@@ -476,6 +477,7 @@ func (d *Daemon) apply(ctx context.Context, why string, cfg *config.Config) (*en
 	d.absent = rep.Absent
 	d.keepReadModel(cfg, rep)
 	d.mu.Unlock()
+	d.obs.applied(d, cfg)
 	attrs := []any{"reason", why, "changes", len(rep.Changes), "duration", rep.Duration.Round(time.Microsecond).String()}
 	for k, n := range change.Summary(rep.Changes) {
 		attrs = append(attrs, k, n)

@@ -52,6 +52,7 @@ func (d *Daemon) Close() {
 	if d.abandoned.Load() {
 		return
 	}
+	d.obs.close()
 	a := d.app
 	if f, ok := a.(*failpointApplier); ok {
 		a = f.Applier

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/configs"
 	"github.com/fwdproject/fwd/daemon"
 	"github.com/fwdproject/fwd/engine"
@@ -122,6 +123,9 @@ func Run(opts Options) error {
 		return fmt.Errorf("daemon: %w", err)
 	case <-time.After(30 * time.Second):
 		return errors.New("daemon did not apply within 30s")
+	}
+	if c, err := config.Load(cfgPath); err == nil && c.Mgmt.MetricsListen != "" {
+		fmt.Fprintf(out, "   status page: http://%s/ (inside the lab: curl -s http://%s/v1/dashboard)\n", c.Mgmt.MetricsListen, c.Mgmt.MetricsListen)
 	}
 	fmt.Fprintln(out, "== connectivity")
 	for _, srv := range []struct{ ns, addr, reply string }{

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/pktlog"
 )
 
 const unzoned = "unzoned"
@@ -324,7 +325,7 @@ func expandRule(r *config.Rule, only int) []*Rule {
 			m = append(m, CtState{States: r.CtState})
 		}
 		if r.Log && r.LogLimit != nil {
-			lr := append(append([]Stmt(nil), m...), Limit{*r.LogLimit}, Log{Prefix: r.LogPfx})
+			lr := append(append([]Stmt(nil), m...), Limit{*r.LogLimit}, logStmt(r))
 			out = append(out, &Rule{ID: r.ID, Comment: r.Comment, Stmts: lr})
 		}
 		if r.Limit != nil {
@@ -332,12 +333,18 @@ func expandRule(r *config.Rule, only int) []*Rule {
 		}
 		m = append(m, Counter{})
 		if r.Log && r.LogLimit == nil {
-			m = append(m, Log{Prefix: r.LogPfx})
+			m = append(m, logStmt(r))
 		}
 		m = append(m, verdictFor(r.Action, r.Protos)...)
 		out = append(out, &Rule{ID: r.ID, Comment: r.Comment, Stmts: m})
 	}
 	return out
+}
+
+// logStmt logs to fwd's NFLOG group with a prefix naming the rule, so
+// the daemon's reader can say which rule logged a packet.
+func logStmt(r *config.Rule) Log {
+	return Log{Group: pktlog.Group, Prefix: pktlog.Prefix(r.ID, r.LogPfx)}
 }
 
 func addrStmt(m config.AddrMatch, daddr, v6 bool) Stmt {
