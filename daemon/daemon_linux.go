@@ -272,8 +272,13 @@ func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Resul
 		}
 		return res
 	}
+	reh, refused := d.rehearse(ctx, cfg, req) // rehearse_linux.go
+	if refused != nil {
+		return refused
+	}
 	prev, prevData, prevRev := d.rollbackTarget()
-	return d.applyNew(ctx, "reload", cfg, data, time.Duration(req.ConfirmSeconds)*time.Second, prev, prevData, prevRev)
+	res := d.applyNew(ctx, "reload", cfg, data, time.Duration(req.ConfirmSeconds)*time.Second, prev, prevData, prevRev)
+	return d.afterReload(res, cfg, req, reh) // flows_linux.go
 }
 
 // Rollback applies a stored revision and writes it to the config file.

@@ -33,6 +33,8 @@ type Result struct {
 	Waiting        []string      `json:"waiting_for,omitempty"`
 	Duration       time.Duration `json:"duration_ns"`
 	PendingConfirm *Pending      `json:"pending_confirm,omitempty"`
+	Rehearsal      *Rehearsal    `json:"rehearsal,omitempty"` // reload with rehearse
+	Flows          *FlowCheck    `json:"flows,omitempty"`     // established flows checked against the new policy
 }
 
 // OK says whether the requested configuration runs.
@@ -82,6 +84,13 @@ type TenantStatus struct {
 type ReloadRequest struct {
 	// ConfirmSeconds > 0 rolls back unless confirmed within that time.
 	ConfirmSeconds int `json:"confirm_seconds,omitempty"`
+	// KillDenied deletes the established flows the new policy would not
+	// admit (they are always counted and logged).
+	KillDenied bool `json:"kill_denied,omitempty"`
+	// Rehearse applies the new configuration to throwaway namespaces
+	// first; a kernel refusal rejects it (mgmt.rehearse does this for
+	// every reload).
+	Rehearse bool `json:"rehearse,omitempty"`
 }
 
 // RollbackRequest asks the daemon to apply a stored revision.
