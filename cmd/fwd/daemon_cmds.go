@@ -48,7 +48,7 @@ func init() {
 	}
 	register(r)
 
-	rl := &command{name: "reload", args: "[-c FILE] [--confirm DURATION] [-j] [--socket PATH]", summary: "ask the running daemon to re-read and apply its configuration, and print what changed or why not"}
+	rl := &command{name: "reload", args: "[-c FILE] [--confirm DURATION] [--rehearse] [--kill-denied] [-j] [--socket PATH]", summary: "ask the running daemon to re-read and apply its configuration, and print what changed or why not"}
 	rl.run = func(args []string) int {
 		var path string
 		fs := flags(rl, &path)
@@ -56,6 +56,7 @@ func init() {
 		socket := socketFlag(fs)
 		confirm := fs.Duration("confirm", 0, "roll back automatically unless 'fwd confirm' arrives within this `duration` (e.g. 2m)")
 		asJSON := fs.Bool("j", false, "JSON output")
+		extra := reloadFlags(fs) // flows_cmd.go
 		if code := parse(fs, args); code >= 0 {
 			return code
 		}
@@ -66,12 +67,16 @@ func init() {
 		ctx := context.Background()
 		st, err := c.Status(ctx)
 		if err != nil {
+			if extra.KillDenied || extra.Rehearse {
+				return fail("the daemon's API does not answer (%v); --kill-denied and --rehearse need it", err)
+			}
 			return reloadBySignal(path, *pidFile, *confirm, err)
 		}
 		if flagSet(fs, "c") && !samePath(path, st.ConfigFile) {
 			return fail("the daemon runs with %s, not %s", st.ConfigFile, path)
 		}
-		res, err := c.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: int((*confirm + time.Second - 1) / time.Second)})
+		res, err := c.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: int((*confirm + time.Second - 1) / time.Second),
+			KillDenied: extra.KillDenied, Rehearse: extra.Rehearse})
 		if err != nil {
 			return fail("reload: %v", err)
 		}

@@ -51,6 +51,7 @@ func printResult(res *mgmt.Result, asJSON bool) int {
 		}
 		return exitFailure
 	}
+	printReloadChecks(res) // flows_cmd.go
 	switch res.Result {
 	case mgmt.ResultRejected:
 		for _, e := range res.Errors {
