@@ -12,7 +12,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 # Debian packages the tests, lab and benchmarks use (never assumed present).
-DEB_DEPS := nftables iproute2 iputils-ping iperf3 socat conntrack tcpdump bird2 procps dnsmasq
+DEB_DEPS := nftables iproute2 iputils-ping iperf3 socat conntrack conntrackd keepalived tcpdump bird2 frr procps dnsmasq
 
 .PHONY: all build deps test test-unit vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp bench-scrape clean
 
@@ -26,9 +26,9 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-		case "$$missing" in *bird2*) \
-			if [ -d /run/systemd/system ]; then systemctl disable --now bird >/dev/null 2>&1 || true; fi;; \
-		esac; \
+		if [ -d /run/systemd/system ]; then \
+			for u in bird dnsmasq keepalived conntrackd frr; do systemctl disable --now $$u >/dev/null 2>&1 || true; done; \
+		fi; \
 	fi
 	$(GO) mod download
 

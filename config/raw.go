@@ -99,6 +99,8 @@ type rawRule struct {
 type rawAddrSet struct {
 	Elements []string `toml:"elements"`
 	File     string   `toml:"file"`
+	Dynamic  bool     `toml:"dynamic"`
+	Timeout  string   `toml:"timeout"`
 }
 
 type rawNAT struct {
@@ -156,44 +158,4 @@ type rawRouteRule struct {
 	FwMask   *int64 `toml:"fwmask"`
 	Family   string `toml:"family"`
 	Table    string `toml:"table"`
-}
-
-// BGP (docs/bgp.md).
-
-type rawBGPHook struct {
-	BGP *rawBGP `toml:"bgp"`
-}
-
-type rawBGP struct {
-	ASN             int64         `toml:"asn"`
-	RouterID        string        `toml:"router_id"`
-	Listen          any           `toml:"listen"`
-	Table           string        `toml:"table"`
-	Announce        []string      `toml:"announce"`
-	AnnounceIfRoute []string      `toml:"announce_if_route"`
-	Neighbor        []rawNeighbor `toml:"neighbor"`
-}
-
-type rawNeighbor struct {
-	Address             string     `toml:"address"`
-	ASN                 int64      `toml:"asn"`
-	Description         string     `toml:"description"`
-	Password            string     `toml:"password"`
-	Multihop            int        `toml:"multihop"`
-	HoldTime            *int       `toml:"hold_time"`
-	Keepalive           *int       `toml:"keepalive"`
-	Passive             bool       `toml:"passive"`
-	Families            []string   `toml:"families"`
-	Import              *rawFilter `toml:"import"`
-	Export              *rawFilter `toml:"export"`
-	MaxPrefixes         int64      `toml:"max_prefixes"`
-	MaxPrefixesAction   string     `toml:"max_prefixes_action"`
-	NextHopSelf         bool       `toml:"next_hop_self"`
-	GracefulRestart     bool       `toml:"graceful_restart"`
-	GracefulRestartTime int        `toml:"graceful_restart_time"`
-}
-
-type rawFilter struct {
-	Allow []string `toml:"allow"`
-	Deny  []string `toml:"deny"`
 }
