@@ -22,6 +22,7 @@ import (
 //	GET  /v1/show            tenants' namespaces and interfaces from the kernel
 func Handler(c Controller, token string) http.Handler {
 	mux := http.NewServeMux()
+	registerSets(mux, c) // sets.go: /v1/sets/...
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.Status(r.Context()))
 	})

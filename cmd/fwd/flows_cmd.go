@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -75,12 +74,7 @@ func runFlows(c *command, args []string, stdout io.Writer) int {
 		if list == nil {
 			list = []flows.Flow{}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(list); err != nil {
-			return fail("%v", err)
-		}
-		return exitOK
+		return writeJSONOut(stdout, list) // set_cmd.go
 	}
 	if err := writeFlows(stdout, list); err != nil {
 		return fail("%v", err)
