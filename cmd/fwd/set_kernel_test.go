@@ -26,6 +26,9 @@ const setConfig = `
 [mgmt]
 protect = ["eth0"]
 
+[tenant.ls]
+conntrack_limit = 1000
+
 [tenant.ls.interface.lan]
 device = "eth21"
 addresses = ["192.0.2.1/24"]
@@ -135,6 +138,8 @@ func TestLiveSetThroughAPI(t *testing.T) {
 	if m := scrapeText(t, d.Metrics); !strings.Contains(m, `fwd_set_elements{kind="dynamic",set="ban",tenant="ls"} 1`) ||
 		!strings.Contains(m, `fwd_set_elements{kind="static",set="fixed",tenant="ls"} 1`) {
 		t.Fatalf("metrics lack the set counts:\n%s", grepLines(m, "fwd_set_"))
+	} else if !strings.Contains(m, `fwd_conntrack_quota_limit{tenant="ls"} 1000`) || !strings.Contains(m, `fwd_conntrack_quota_drops_total{tenant="ls"} 0`) {
+		t.Fatalf("metrics lack the quota:\n%s", grepLines(m, "fwd_conntrack"))
 	}
 
 	// del through the CLI: the source passes again.
