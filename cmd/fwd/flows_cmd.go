@@ -29,9 +29,9 @@ func runFlows(c *command, args []string, stdout io.Writer) int {
 	fs := flags(c, nil)
 	src := fs.String("src", "", "original source `address or prefix`")
 	dst := fs.String("dst", "", "original destination `address or prefix`")
-	proto := fs.String("proto", "", "protocol: tcp, udp, icmp, icmpv6, … or a number")
-	sport := fs.Uint("sport", 0, "original source port")
-	dport := fs.Uint("dport", 0, "original destination port")
+	proto := fs.String("proto", "", "`protocol`: tcp, udp, icmp, icmpv6, … or a number")
+	sport := fs.Uint("sport", 0, "original source `port`")
+	dport := fs.Uint("dport", 0, "original destination `port`")
 	asJSON := fs.Bool("j", false, "JSON output")
 	pos, code := parseInterspersed(fs, args)
 	if code >= 0 {
