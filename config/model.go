@@ -23,6 +23,10 @@ type Tenant struct {
 	Policy     Policy
 	Routing    Routing
 	BGP        *BGP // nil: no BGP speaker in this tenant
+
+	// ConntrackLimit > 0 caps the connections the tenant tracks for
+	// traffic it receives or forwards (0: no quota).
+	ConntrackLimit int
 }
 
 // Interface returns the tenant's interface of that name, or nil.

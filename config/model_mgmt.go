@@ -36,4 +36,6 @@ type Mgmt struct {
 	Revisions   int
 	// LogFormat is "text" or "json".
 	LogFormat string
+	// Rehearse applies every reload to throwaway namespaces first.
+	Rehearse bool
 }

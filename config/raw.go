@@ -14,6 +14,8 @@ type rawTenant struct {
 	rawPolicy
 	rawRouting
 	rawBGPHook
+
+	ConntrackLimit *int `toml:"conntrack_limit"` // validate_quota.go
 }
 
 type rawInterface struct {
@@ -53,6 +55,7 @@ type rawMgmt struct {
 	RevisionDir   *string  `toml:"revision_dir"`
 	Revisions     *int     `toml:"revisions"`
 	LogFormat     *string  `toml:"log_format"`
+	Rehearse      *bool    `toml:"rehearse"`
 }
 
 // Policy: zones, default policies, rules, sets, NAT (docs/policy.md).

@@ -59,6 +59,7 @@ func validateTenant(r reporter, name string, raw *rawTenant, nics *nicClaims) *T
 	}
 	validatePolicy(r, &raw.rawPolicy, t)
 	validateRouting(r, &raw.rawRouting, t)
+	validateQuota(r.in("conntrack_limit"), raw.ConntrackLimit, t)
 	if raw.BGP != nil {
 		t.BGP = validateBGP(r.in("bgp"), raw.BGP, t)
 	}

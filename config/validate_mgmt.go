@@ -84,6 +84,7 @@ func validateMgmt(r reporter, raw *rawMgmt, m *Mgmt) {
 			r.in("revisions").errorf("%d is out of range 2..10000", m.Revisions)
 		}
 	}
+	m.Rehearse = raw.Rehearse != nil && *raw.Rehearse
 	m.LogFormat = strings.ToLower(str(raw.LogFormat, "text"))
 	if m.LogFormat != "text" && m.LogFormat != "json" {
 		r.in("log_format").errorf("%q is neither \"text\" nor \"json\"", m.LogFormat)

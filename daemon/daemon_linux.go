@@ -296,7 +296,12 @@ func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Resul
 		res.Removals = rm
 		return res
 	}
-	return d.applyNew(ctx, "reload", cfg, src, time.Duration(req.ConfirmSeconds)*time.Second, d.rollbackTargetLocked)
+	reh, refused := d.rehearse(ctx, cfg, req) // rehearse_linux.go
+	if refused != nil {
+		return refused
+	}
+	res := d.applyNew(ctx, "reload", cfg, src, time.Duration(req.ConfirmSeconds)*time.Second, d.rollbackTargetLocked)
+	return d.afterReload(res, cfg, req, reh) // flows_linux.go
 }
 
 // reject records a reload or rollback that changed nothing.

@@ -71,6 +71,7 @@ func newMetrics(d *Daemon) *metrics {
 		&kernelCollector{d: d},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(newLiveCollector(d)) // metrics_live_linux.go: quota, set elements
 	return m
 }
 

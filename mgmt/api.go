@@ -40,7 +40,9 @@ type Result struct {
 	// StoreError is set when the configuration runs but could not be
 	// stored as a revision (full disk, read-only directory): Revision is
 	// then the last one stored, not this configuration.
-	StoreError string `json:"store_error,omitempty"`
+	StoreError string     `json:"store_error,omitempty"`
+	Rehearsal  *Rehearsal `json:"rehearsal,omitempty"` // reload with rehearse
+	Flows      *FlowCheck `json:"flows,omitempty"`     // established flows checked against the new policy
 }
 
 // Removals lists what a configuration takes away.
@@ -106,6 +108,13 @@ type ReloadRequest struct {
 	// tenants (removing every tenant, handing back every NIC); without
 	// it such a reload is rejected.
 	AllowEmpty bool `json:"allow_empty,omitempty"`
+	// KillDenied deletes the established flows the new policy would not
+	// admit (they are always counted and logged).
+	KillDenied bool `json:"kill_denied,omitempty"`
+	// Rehearse applies the new configuration to throwaway namespaces
+	// first; a kernel refusal rejects it (mgmt.rehearse does this for
+	// every reload).
+	Rehearse bool `json:"rehearse,omitempty"`
 }
 
 // RollbackRequest asks the daemon to apply a stored revision.

@@ -35,6 +35,7 @@ func Handler(c Controller, a Access) http.Handler { return Guard(Routes(c), a) }
 //	GET  /v1/show            tenants' namespaces and interfaces from the kernel
 func Routes(c Controller) *http.ServeMux {
 	mux := http.NewServeMux()
+	registerSets(mux, c) // sets.go: /v1/sets/...
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.Status(r.Context()))
 	})

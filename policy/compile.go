@@ -20,6 +20,7 @@ func Compile(t *config.Tenant) *Ruleset {
 	c.sets()
 	c.filter()
 	c.nat()
+	c.quota() // quota.go
 	c.rs.Hash = hashOf(c.rs)
 	return c.rs
 }

@@ -24,6 +24,8 @@
 //   - Live sets (liveset_linux.go): SetAdd, SetDel, SetFlush, SetList,
 //     SetCounts change and read the elements of dynamic sets without a
 //     reload.
+//   - Connection quota (quota.go, quota_linux.go): conntrack_limit as one
+//     `ct count` rule in a prerouting chain; QuotaDrops reads its counter.
 //
 // Read side: ReadCounters reads rule counters from one dump of the table;
 // a RuleIndex (counters.go), computed once per applied ruleset and kept by

@@ -246,6 +246,8 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 		return []expr.Any{&expr.Masq{}}
 	case ConcatVmap:
 		return b.concatVmap(s)
+	case CtCount:
+		return s.exprs() // quota_linux.go
 	case NATStmt:
 		typ := expr.NATTypeSourceNAT
 		if s.Kind == "dnat" {

@@ -48,7 +48,7 @@ func init() {
 	}
 	register(r)
 
-	rl := &command{name: "reload", args: "[-c FILE] [--confirm DURATION] [--allow-empty] [-j] [--socket PATH]", summary: "ask the running daemon to re-read and apply its configuration, and print what changed or why not"}
+	rl := &command{name: "reload", args: "[-c FILE] [--confirm DURATION] [--allow-empty] [--rehearse] [--kill-denied] [-j] [--socket PATH]", summary: "ask the running daemon to re-read and apply its configuration, and print what changed or why not"}
 	rl.run = func(args []string) int {
 		var path string
 		fs := flags(rl, &path)
@@ -57,6 +57,7 @@ func init() {
 		confirm := fs.Duration("confirm", 0, "roll back automatically unless 'fwd confirm' arrives within this `duration` (e.g. 2m)")
 		allowEmpty := fs.Bool("allow-empty", false, "apply a configuration without tenants even though it removes every tenant and hands back every NIC")
 		asJSON := fs.Bool("j", false, "JSON output")
+		extra := reloadFlags(fs) // flows_cmd.go
 		if code := parse(fs, args); code >= 0 {
 			return code
 		}
@@ -67,12 +68,16 @@ func init() {
 		ctx := context.Background()
 		st, err := c.Status(ctx)
 		if err != nil {
+			if extra.KillDenied || extra.Rehearse {
+				return fail("the daemon's API does not answer (%v); --kill-denied and --rehearse need it", err)
+			}
 			return reloadBySignal(path, *pidFile, *confirm, *allowEmpty, err)
 		}
 		if flagSet(fs, "c") && !samePath(path, st.ConfigFile) {
 			return fail("the daemon runs with %s, not %s", st.ConfigFile, path)
 		}
-		res, err := c.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: int((*confirm + time.Second - 1) / time.Second), AllowEmpty: *allowEmpty})
+		res, err := c.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: int((*confirm + time.Second - 1) / time.Second), AllowEmpty: *allowEmpty,
+			KillDenied: extra.KillDenied, Rehearse: extra.Rehearse})
 		if err != nil {
 			return fail("reload: %v", err)
 		}

@@ -53,6 +53,7 @@ func printResult(res *mgmt.Result, asJSON bool) int {
 		return exitFailure
 	}
 	printRemovals(os.Stdout, res.Removals, res.Result != mgmt.ResultRejected)
+	printReloadChecks(res) // flows_cmd.go
 	switch res.Result {
 	case mgmt.ResultRejected:
 		for _, e := range res.Errors {
