@@ -91,7 +91,7 @@ func SpeakerMain(args []string) int {
 	go f.run(ctx)
 	go f.publish(ctx, FIBStatusPath(filepath.Dir(*sock)))
 
-	s := server.NewBgpServer(server.GrpcListenAddress("unix://"+*sock), server.LoggerOption(&gobgpLogger{log: log, level: gobgpLevel(log)}))
+	s := server.NewBgpServer(server.GrpcListenAddress("unix://"+*sock), server.LoggerOption(&fsmLogger{gobgpLogger: &gobgpLogger{log: log, level: gobgpLevel(log)}, peerDown: f.fsmPeerDown}))
 	go s.Serve()
 	if err := f.watch(ctx, s, *staleTimeout); err != nil {
 		log.Error("watch best paths", "error", err)
