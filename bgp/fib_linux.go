@@ -42,7 +42,7 @@ type fib struct {
 	pending   prefixMap // value: next-hop key index + 1; 0: remove
 	keys      []nhKey   // interned (neighbour, next hop) pairs; append-only
 	keyIdx    map[nhKey]uint32
-	losses    []netip.Addr // neighbours whose session ended, for the worker
+	losses    []netip.Addr        // neighbours whose session ended, for the worker
 	lossSeen  map[netip.Addr]bool // the FSM reported this session's end
 	sweepReq  bool
 	kick      chan struct{}
@@ -58,8 +58,8 @@ type fib struct {
 	installed prefixMap // what the kernel holds, as read or written: fibEntry
 	metrics   map[netip.Prefix]uint32
 	nh        nexthopTable
-	stale     int // entries with entStale
-	dead      int // entries whose nexthop object was deleted (routes gone)
+	stale     int        // entries with entStale
+	dead      int        // entries whose nexthop object was deleted (routes gone)
 	ops       []fibOp    // reused per batch
 	msg       rtnl.Route // reused per message: one next hop, no allocation
 }
@@ -560,4 +560,3 @@ func (f *fib) queueSweep() {
 		}
 	})
 }
-
