@@ -54,6 +54,10 @@ type fib struct {
 
 	peers peerView // neighbours' state, for the choice of a backup
 
+	// The soft memory limit (refreshPeers), unless GOMEMLIMIT is set.
+	envMemLimit bool
+	memLimit    int64
+
 	// Owned by the worker.
 	installed prefixMap // what the kernel holds, as read or written: fibEntry
 	metrics   map[netip.Prefix]uint32
@@ -110,6 +114,7 @@ func newFIBAt(log *slog.Logger, h netns.NsHandle, table uint32, proto uint8) (*f
 		keyIdx: map[nhKey]uint32{}, lossSeen: map[netip.Addr]bool{}, kick: make(chan struct{}, 1),
 		installed: newPrefixMap(0), metrics: map[netip.Prefix]uint32{}, nh: newNexthopTable()}
 	f.peers.m = map[netip.Addr]*peerSnap{}
+	_, f.envMemLimit = os.LookupEnv("GOMEMLIMIT")
 	f.msg.NextHops = make([]rtnl.NextHop, 1)
 	return f, nil
 }

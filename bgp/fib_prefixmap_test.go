@@ -45,3 +45,19 @@ func TestPrefixMap(t *testing.T) {
 		t.Error("v6 delete")
 	}
 }
+
+func TestMemoryBudget(t *testing.T) {
+	for _, tc := range []struct {
+		limits []uint64
+		want   int64
+	}{
+		{nil, 0},
+		{[]uint64{1000000, 0}, 0}, // a neighbour without a limit: no budget
+		{[]uint64{1000000}, 192<<20 + 1000000*1024},
+		{[]uint64{1000000, 1000000}, 192<<20 + 1000000*1024 + 1000000*512},
+	} {
+		if got := memoryBudget(tc.limits); got != tc.want {
+			t.Errorf("memoryBudget(%v) = %d, want %d", tc.limits, got, tc.want)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package bgp
 
 import (
 	"context"
+	"math"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -146,10 +148,18 @@ func (f *fib) fsmPeerDown(addr, reason string) {
 // refreshPeers reads the neighbours' accepted-prefix counts (a counter in
 // gobgp) for the choice of a backup.
 func (f *fib) refreshPeers(ctx context.Context, s *server.BgpServer) {
+	var limits []uint64
 	err := s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		if p.State == nil {
 			return
 		}
+		var lim uint64
+		for _, af := range p.AfiSafis {
+			if pl := af.GetPrefixLimits(); pl != nil {
+				lim += uint64(pl.MaxPrefixes)
+			}
+		}
+		limits = append(limits, lim)
 		a, err := netip.ParseAddr(p.State.NeighborAddress)
 		if err != nil {
 			return
@@ -171,6 +181,18 @@ func (f *fib) refreshPeers(ctx context.Context, s *server.BgpServer) {
 	})
 	if err != nil {
 		f.log.Debug("list peers", "error", err)
+		return
+	}
+	if !f.envMemLimit {
+		if b := memoryBudget(limits); b != f.memLimit {
+			f.memLimit = b
+			if b > 0 {
+				debug.SetMemoryLimit(b)
+				f.log.Info("memory soft limit from the neighbours' max_prefixes", "bytes", b)
+			} else {
+				debug.SetMemoryLimit(math.MaxInt64)
+			}
+		}
 	}
 }
 
