@@ -14,7 +14,7 @@ GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 # Debian packages the tests, lab and benchmarks use (never assumed present).
 DEB_DEPS := nftables iproute2 iputils-ping iperf3 socat conntrack conntrackd keepalived tcpdump bird2 frr procps dnsmasq chromium
 
-.PHONY: all build deps test test-unit test-faults vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp bench-scrape clean
+.PHONY: all build deps test test-unit test-faults vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp bench-bgp-failover bench-scrape clean
 
 all: build
 
@@ -83,8 +83,12 @@ bench-policy: deps
 bench-routes: deps
 	$(GO) run ./bench/routes -n $${N:-1000000}
 
+# FAMILY=4: IPv4 (at most N=262143, all of 198.18.0.0/15).
 bench-bgp: deps
-	$(GO) run ./bench/bgp -n $${N:-1000000}
+	$(GO) run ./bench/bgp -family $${FAMILY:-6} -n $${N:-1000000}
+
+bench-bgp-failover: deps
+	$(GO) run ./bench/bgp-failover -family $${FAMILY:-6} -n $${N:-1000000}
 
 # A /metrics scrape with N BGP-protocol routes installed (≤ 50 ms).
 bench-scrape: deps

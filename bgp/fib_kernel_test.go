@@ -81,25 +81,33 @@ func expectFIB(t *testing.T, step, nsName string, table uint32, want ...string) 
 	}
 }
 
-// drain applies what is pending, as the worker goroutine does.
-func drain(f *fib) {
-	f.mu.Lock()
-	batch := f.pending
-	f.pending = map[netip.Prefix]netip.Addr{}
-	f.mu.Unlock()
-	f.apply(batch)
-}
+// drain does one round of the worker goroutine: session losses, sweep,
+// pending updates.
+func drain(f *fib) { f.step() }
 
-func updates(kv ...string) map[netip.Prefix]netip.Addr {
-	m := map[netip.Prefix]netip.Addr{}
+// feed queues best paths as PREFIX, NEXT-HOP pairs ("" withdraws), each
+// learned from the neighbour at its next hop, and applies them.
+func feed(f *fib, kv ...string) { feedFrom(f, "", kv...) }
+
+// feedFrom is feed with the paths learned from neighbour peer ("": the
+// next hop itself).
+func feedFrom(f *fib, peer string, kv ...string) {
+	f.mu.Lock()
 	for i := 0; i < len(kv); i += 2 {
-		var gw netip.Addr
-		if kv[i+1] != "" {
-			gw = netip.MustParseAddr(kv[i+1])
+		dst := netip.MustParsePrefix(kv[i])
+		if kv[i+1] == "" {
+			f.pending.set(dst, 0)
+			continue
 		}
-		m[netip.MustParsePrefix(kv[i])] = gw
+		gw := netip.MustParseAddr(kv[i+1])
+		p := gw
+		if peer != "" {
+			p = netip.MustParseAddr(peer)
+		}
+		f.pending.set(dst, f.intern(nhKey{peer: p, gw: gw})+1)
 	}
-	return m
+	f.mu.Unlock()
+	f.step()
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -124,14 +132,14 @@ func TestFIBRestartStream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f1.apply(updates(
+			feed(f1,
 				"198.18.1.0/24", "192.0.2.2",
 				"198.18.2.0/24", "192.0.2.2",
 				"198.18.3.0/24", "192.0.2.3",
 				"198.18.4.0/24", "192.0.2.2",
 				"2001:db8:f1::/48", "2001:db8:1::2",
 				"2001:db8:f2::/48", "2001:db8:1::2",
-			))
+			)
 			all := []string{
 				"198.18.1.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
 				"198.18.2.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
@@ -155,18 +163,18 @@ func TestFIBRestartStream(t *testing.T) {
 			if err := f2.loadStale(); err != nil {
 				t.Fatal(err)
 			}
-			if len(f2.stale) != 6 || len(f2.installed) != 6 {
-				t.Fatalf("loadStale: %d stale, %d installed: %v", len(f2.stale), len(f2.installed), f2.installed)
+			if f2.stale != 6 || f2.installed.len() != 6 {
+				t.Fatalf("loadStale: %d stale, %d installed", f2.stale, f2.installed.len())
 			}
 			expectFIB(t, "loadStale", name, table, all...)
 			// Sessions back: two re-learned as they were (no write), one
 			// with a new next hop, one IPv6 as it was.
-			f2.apply(updates(
+			feed(f2,
 				"198.18.1.0/24", "192.0.2.2",
 				"198.18.4.0/24", "192.0.2.2",
 				"198.18.2.0/24", "192.0.2.3",
 				"2001:db8:f1::/48", "2001:db8:1::2",
-			))
+			)
 			expectFIB(t, "re-learn", name, table,
 				"198.18.1.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
 				"198.18.2.0/24 via 192.0.2.3 proto fwd-bgp metric 0",
@@ -177,7 +185,7 @@ func TestFIBRestartStream(t *testing.T) {
 				"2001:db8:f2::/48 via 2001:db8:1::2 proto fwd-bgp metric 1024",
 			)
 			// The peer dies: everything it re-sent is withdrawn at once.
-			f2.apply(updates("198.18.1.0/24", "", "198.18.4.0/24", "", "2001:db8:f1::/48", "", "198.18.2.0/24", ""))
+			feed(f2, "198.18.1.0/24", "", "198.18.4.0/24", "", "2001:db8:f1::/48", "", "198.18.2.0/24", "")
 			expectFIB(t, "withdraw", name, table,
 				"198.18.3.0/24 via 192.0.2.3 proto fwd-bgp metric 0",
 				"198.18.4.0/24 via 192.0.2.3 proto static metric 50",
@@ -187,11 +195,11 @@ func TestFIBRestartStream(t *testing.T) {
 			f2.sweep()
 			drain(f2)
 			expectFIB(t, "sweep", name, table, "198.18.4.0/24 via 192.0.2.3 proto static metric 50")
-			if len(f2.installed) != 0 || len(f2.stale) != 0 || f2.failures != 0 {
-				t.Errorf("bookkeeping after sweep: installed %v, stale %v, %d failures", f2.installed, f2.stale, f2.failures)
+			if f2.installed.len() != 0 || f2.stale != 0 || f2.failures != 0 {
+				t.Errorf("bookkeeping after sweep: installed %d, stale %d, %d failures", f2.installed.len(), f2.stale, f2.failures)
 			}
 			// A withdrawal of something already gone changes nothing.
-			f2.apply(updates("198.18.3.0/24", ""))
+			feed(f2, "198.18.3.0/24", "")
 			if f2.failures != 0 {
 				t.Errorf("withdraw of a gone route failed")
 			}
@@ -212,7 +220,7 @@ func TestFIBStaleRouteOfPeerLostAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f1.apply(updates("198.18.1.0/24", "192.0.2.2"))
+	feed(f1, "198.18.1.0/24", "192.0.2.2")
 	f1.close()
 	f2, err := newFIBAt(quiet, h, 254, Protocol)
 	if err != nil {
@@ -228,7 +236,7 @@ func TestFIBStaleRouteOfPeerLostAfterRestart(t *testing.T) {
 		t.Fatal("settled before End-of-RIB")
 	}
 	peers.state("192.0.2.2", false) // BIRD died; no path, no withdrawal
-	f2.apply(updates())
+	feed(f2)
 	expectFIB(t, "peer lost", "fiblost", 254, "198.18.1.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
 		"198.18.9.0/24 via 192.0.2.3 proto bgp metric 0")
 	if !peers.settled("192.0.2.2", false) {
@@ -259,8 +267,8 @@ func TestFIBStaleDuplicateAndMetric(t *testing.T) {
 		"198.18.7.0/24 via 192.0.2.2 proto fwd-bgp metric 5",
 		"198.18.8.0/24 via 192.0.2.2 proto fwd-bgp metric 7")
 	// Re-learned as it was, then withdrawn: the delete names metric 7.
-	f.apply(updates("198.18.8.0/24", "192.0.2.2"))
-	f.apply(updates("198.18.8.0/24", "", "198.18.7.0/24", ""))
+	feed(f, "198.18.8.0/24", "192.0.2.2")
+	feed(f, "198.18.8.0/24", "", "198.18.7.0/24", "")
 	expectFIB(t, "withdraw", "fibdup", 254)
 }
 
