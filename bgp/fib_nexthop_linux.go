@@ -152,6 +152,17 @@ func (f *fib) nexthopFor(k nhKey) uint32 {
 	if i, ok := t.canon[k]; ok && !t.list[i].dead {
 		return i
 	}
+	// An object a previous speaker left for this gateway and that no path
+	// has claimed yet is k's: the order in which re-learned paths arrive
+	// must not decide whether it is reused or a second object is made.
+	for j := range t.list {
+		o := &t.list[j]
+		if !o.free && !o.dead && o.stale && o.id != 0 && !o.key.peer.IsValid() && o.key.gw == k.gw {
+			o.key, o.stale = k, false
+			t.canon[k] = uint32(j)
+			return uint32(j)
+		}
+	}
 	n := nexthop{key: k}
 	if ifx := f.onLink(k.gw); ifx != 0 {
 		for try := 0; try < 4; try++ {
