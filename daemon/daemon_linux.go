@@ -81,6 +81,7 @@ type Daemon struct {
 	// tenants is what the last applies left for status and metrics
 	// (readmodel_linux.go).
 	tenants map[string]*engine.TenantState
+	edge    *edge // DHCP clients, HA/services status and metrics (edge_linux.go); nil without an engine
 }
 
 // pending is an unconfirmed change and what to go back to.
@@ -127,11 +128,13 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.store = &mgmt.Store{Dir: dir, Keep: cfg.Mgmt.Revisions}
 	d.metrics = newMetrics(d)
+	d.edge = newEdge(d, engineOf(d.app)) // edge_linux.go
 	return d, nil
 }
 
 // Close releases the engine.
 func (d *Daemon) Close() {
+	d.edge.close() // DHCP clients stop, leases kept for the next daemon
 	a := d.app
 	if f, ok := a.(*failpointApplier); ok {
 		a = f.Applier
@@ -488,6 +491,7 @@ func (d *Daemon) finish(res *mgmt.Result) {
 // apply runs one engine apply and logs its one-line summary.
 func (d *Daemon) apply(ctx context.Context, why string, cfg *config.Config) (*engine.Report, error) {
 	rep, err := d.app.Apply(ctx, cfg, false)
+	d.edge.sync(cfg) // edge_linux.go: DHCP clients follow the config
 	if rep == nil {
 		rep = &engine.Report{}
 	}

@@ -94,6 +94,7 @@ func Handler(c Controller, token string) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
+	registerHA(mux, c) // ha.go: POST /v1/ha/{tenant}/failover|resume
 	if token == "" {
 		return mux
 	}
