@@ -119,6 +119,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 		if err != nil {
 			return rep, fmt.Errorf("bgp: %w", err)
 		}
+		if err := e.serviceRemovals(ctx, cfg, rep); err != nil { // services_linux.go: same reason
+			return rep, err
+		}
 	}
 	if err := e.zones(ctx, cfg, dryRun, rep); err != nil {
 		return rep, fmt.Errorf("zones: %w", err)

@@ -11,10 +11,12 @@ import (
 
 	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/ha"
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/routing"
 	"github.com/fwdproject/fwd/services/dhcpclient"
 	"github.com/fwdproject/fwd/services/dnsmasq"
+	"github.com/fwdproject/fwd/supervise"
 	"github.com/vishvananda/netns"
 )
 
@@ -241,6 +243,54 @@ func (e *Engine) serviceStages(ctx context.Context, cfg *config.Config, dryRun b
 	rep.Changes = append(rep.Changes, cs...)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("ha: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// serviceRemovals stops, before zones runs, the dnsmasq instances and HA
+// pairs of tenants (or sections) that go away: like a BGP speaker, a live
+// process would keep a deleted namespace, and the NICs in it, alive. It
+// runs only when applying; a dry run's services and ha stages list the
+// stops themselves.
+func (e *Engine) serviceRemovals(ctx context.Context, cfg *config.Config, rep *Report) error {
+	var errs []error
+	lan := map[string]bool{}
+	for _, t := range cfg.Tenants {
+		lan[t.Name] = t.Services.LAN()
+	}
+	dirs, _ := filepath.Glob(e.DNS.Dir("*"))
+	slices.Sort(dirs)
+	for _, d := range dirs {
+		if tn := filepath.Base(filepath.Dir(d)); !lan[tn] {
+			cs, err := e.dnsmasq(tn, nil, false)
+			rep.Changes = append(rep.Changes, cs...)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("services: tenant %q: %w", tn, err))
+			}
+		}
+	}
+	p := e.planHA(cfg)
+	stale := slices.ContainsFunc(p.changes, func(c change.Change) bool { return c.Action == "stop-pair" })
+	if !stale {
+		return errors.Join(errs...)
+	}
+	// Reconcile stops every pair it is not given: give it the pairs that
+	// run and stay (adopting them if need be), not the new ones, which
+	// start after zones has made their interfaces.
+	var keep []ha.Spec
+	for _, s := range p.specs {
+		if _, running := supervise.Identity(filepath.Join(s.Dir, "keepalived.pid")); running {
+			keep = append(keep, s)
+		}
+	}
+	if err := e.HA.Reconcile(ctx, keep); err != nil {
+		errs = append(errs, fmt.Errorf("ha: %w", err))
+	}
+	for _, c := range p.changes {
+		if c.Action == "stop-pair" {
+			rep.Changes = append(rep.Changes, c)
+			e.logChanges([]change.Change{c})
+		}
 	}
 	return errors.Join(errs...)
 }
