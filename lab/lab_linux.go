@@ -113,6 +113,11 @@ func Run(opts Options) error {
 	case <-time.After(30 * time.Second):
 		return errors.New("daemon did not apply within 30s")
 	}
+	stopDHCP, err := leaseLANHost(out) // dhcp_linux.go
+	if err != nil {
+		return err
+	}
+	defer stopDHCP()
 	fmt.Fprintln(out, "== connectivity")
 	for _, srv := range []struct{ ns, addr, reply string }{
 		{"lan-host", "192.0.2.10:80", "lan-web"},
