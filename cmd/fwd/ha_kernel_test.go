@@ -107,7 +107,7 @@ func init() {
 	twobox.Register("vip-wait", func(args []string) (string, error) {
 		want := args[0] == "present"
 		var ms int
-		fmt.Sscan(args[1], &ms)
+		_, _ = fmt.Sscan(args[1], &ms)
 		deadline := time.Now().Add(time.Duration(ms) * time.Millisecond)
 		for {
 			out, _ := exec.Command("ip", "-n", "edge", "-4", "-o", "addr", "show", "dev", "wan").CombinedOutput()
