@@ -114,13 +114,15 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 		// Speakers of tenants (or BGP sections) that go away stop before
 		// their namespace does: a live speaker process would keep a
 		// deleted namespace, and the NICs in it, alive.
+		// So do dnsmasq and the HA pairs, first: stopping a speaker
+		// removes the whole /run/fwd/TENANT directory.
+		if err := e.serviceRemovals(ctx, cfg, rep); err != nil { // services_linux.go
+			return rep, err
+		}
 		cs, err := e.bgpRemovals(ctx, cfg)
 		rep.Changes = append(rep.Changes, cs...)
 		if err != nil {
 			return rep, fmt.Errorf("bgp: %w", err)
-		}
-		if err := e.serviceRemovals(ctx, cfg, rep); err != nil { // services_linux.go: same reason
-			return rep, err
 		}
 	}
 	if err := e.zones(ctx, cfg, dryRun, rep); err != nil {

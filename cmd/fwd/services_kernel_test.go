@@ -5,12 +5,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -177,8 +177,9 @@ func TestServicesEndToEnd(t *testing.T) {
 	if out, _, code := testkit.Fwd(t, "teardown", "-y"); code != 0 || !strings.Contains(out, "stop-dnsmasq") {
 		t.Fatalf("teardown: %d\n%s", code, out)
 	}
-	if out, err := exec.Command("pgrep", "-f", "conf-file=/run/fwd/edge/dnsmasq").Output(); err == nil {
-		t.Fatalf("dnsmasq left running after teardown: %s", out)
+	// Ours by PID (other packages' tests may run a dnsmasq meanwhile).
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", sv.DNSMasq.PID)); err == nil && !strings.Contains(string(b), ") Z ") {
+		t.Fatalf("dnsmasq (pid %d) left running after teardown", sv.DNSMasq.PID)
 	}
 }
 
