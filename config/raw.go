@@ -14,6 +14,8 @@ type rawTenant struct {
 	rawPolicy
 	rawRouting
 	rawBGPHook
+	rawServices
+	rawHAHook
 
 	ConntrackLimit *int `toml:"conntrack_limit"` // validate_quota.go
 }
@@ -26,6 +28,7 @@ type rawInterface struct {
 	VLAN      *rawVLAN    `toml:"vlan"`
 	Addresses []string    `toml:"addresses"`
 	MTU       *int        `toml:"mtu"` // nil: leave as is; 0 is refused
+	rawLearned
 }
 
 type rawPeer struct {
@@ -159,4 +162,79 @@ type rawRouteRule struct {
 	FwMask   *int64 `toml:"fwmask"`
 	Family   string `toml:"family"`
 	Table    string `toml:"table"`
+}
+
+// Edge services (docs/services.md): what an interface learns from the
+// network, and what the tenant serves on its LAN.
+
+// rawLearned are the interface keys of the DHCPv4 client and SLAAC.
+type rawLearned struct {
+	DHCP         bool   `toml:"dhcp"`
+	DHCP6        bool   `toml:"dhcp6"`
+	DHCPTable    string `toml:"dhcp_table"`
+	DHCPMetric   *int64 `toml:"dhcp_metric"`
+	DHCPHostname string `toml:"dhcp_hostname"`
+	SLAAC        bool   `toml:"slaac"`
+}
+
+type rawServices struct {
+	DHCP map[string]rawDHCPServer `toml:"dhcp"`
+	DNS  *rawDNS                  `toml:"dns"`
+	RA   map[string]rawRA         `toml:"ra"`
+}
+
+type rawDHCPServer struct {
+	Range     []string         `toml:"range"`
+	LeaseTime string           `toml:"lease_time"`
+	Router    []string         `toml:"router"`
+	DNS       []string         `toml:"dns"`
+	Domain    string           `toml:"domain"`
+	Static    []rawStaticLease `toml:"static"`
+}
+
+type rawStaticLease struct {
+	MAC     string `toml:"mac"`
+	Address string `toml:"address"`
+	Name    string `toml:"name"`
+}
+
+type rawDNS struct {
+	Interfaces []string            `toml:"interfaces"`
+	Forwarders []string            `toml:"forwarders"`
+	Domain     string              `toml:"domain"`
+	CacheSize  *int64              `toml:"cache_size"`
+	Names      map[string][]string `toml:"names"`
+}
+
+type rawRA struct {
+	Prefixes   []string `toml:"prefixes"`
+	RDNSS      []string `toml:"rdnss"`
+	Managed    bool     `toml:"managed"`
+	Other      bool     `toml:"other"`
+	DHCP6Range []string `toml:"dhcp6_range"`
+	Interval   string   `toml:"interval"`
+	Lifetime   string   `toml:"lifetime"`
+}
+
+// HA pair (docs/ha.md).
+
+type rawHAHook struct {
+	HA *rawHA `toml:"ha"`
+}
+
+type rawHA struct {
+	Peer           string   `toml:"peer"`
+	SyncInterface  string   `toml:"sync_interface"`
+	Priority       *int64   `toml:"priority"`
+	VRID           *int64   `toml:"vrid"`
+	AdvertInterval string   `toml:"advert_interval"`
+	PreemptDelay   string   `toml:"preempt_delay"`
+	SyncPort       *int64   `toml:"sync_port"`
+	Track          []string `toml:"track"`
+	VIP            []rawVIP `toml:"vip"`
+}
+
+type rawVIP struct {
+	Interface string `toml:"interface"`
+	Address   string `toml:"address"`
 }

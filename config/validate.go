@@ -63,6 +63,8 @@ func validateTenant(r reporter, name string, raw *rawTenant, nics *nicClaims) *T
 	if raw.BGP != nil {
 		t.BGP = validateBGP(r.in("bgp"), raw.BGP, t)
 	}
+	validateServices(r, raw, t) // validate_services.go
+	validateHA(r, raw.HA, t)    // validate_ha.go
 	return t
 }
 

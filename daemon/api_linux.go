@@ -68,6 +68,7 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 				}
 			}
 		}
+		d.edge.tenantStatus(ctx, cfg.Tenant(s.Name), &ts) // edge_linux.go: HA and services
 		st.Tenants = append(st.Tenants, ts)
 	}
 	return st

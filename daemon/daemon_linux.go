@@ -101,6 +101,7 @@ type Daemon struct {
 	// tenants is what the last applies left for status and metrics
 	// (readmodel_linux.go).
 	tenants map[string]*engine.TenantState
+	edge    *edge // DHCP clients, HA/services status and metrics (edge_linux.go); nil without an engine
 }
 
 // pending is an unconfirmed change and what to go back to.
@@ -148,6 +149,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.metrics = newMetrics(d)
 	d.registerStoreMetric()
+	d.edge = newEdge(d, engineOf(d.app)) // edge_linux.go
 	return d, nil
 }
 
@@ -474,6 +476,7 @@ func (d *Daemon) finish(res *mgmt.Result) {
 // apply runs one engine apply and logs its one-line summary.
 func (d *Daemon) apply(ctx context.Context, why string, cfg *config.Config) (*engine.Report, error) {
 	rep, err := d.app.Apply(ctx, cfg, false)
+	d.edge.sync(cfg) // edge_linux.go: DHCP clients follow the config
 	if rep == nil {
 		rep = &engine.Report{}
 	}

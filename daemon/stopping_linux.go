@@ -53,6 +53,7 @@ func (d *Daemon) Close() {
 		return
 	}
 	d.obs.close()
+	d.edge.close() // DHCP clients stop, leases kept for the next daemon
 	a := d.app
 	if f, ok := a.(*failpointApplier); ok {
 		a = f.Applier

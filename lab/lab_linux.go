@@ -124,6 +124,11 @@ func Run(opts Options) error {
 	case <-time.After(30 * time.Second):
 		return errors.New("daemon did not apply within 30s")
 	}
+	stopDHCP, err := leaseLANHost(out) // dhcp_linux.go
+	if err != nil {
+		return err
+	}
+	defer stopDHCP()
 	if c, err := config.Load(cfgPath); err == nil && c.Mgmt.MetricsListen != "" {
 		fmt.Fprintf(out, "   status page: http://%s/ (inside the lab: curl -s http://%s/v1/dashboard)\n", c.Mgmt.MetricsListen, c.Mgmt.MetricsListen)
 	}

@@ -98,6 +98,9 @@ type TenantStatus struct {
 	Routes   int `json:"routes"`
 	BGPUp    int `json:"bgp_sessions_up"`
 	BGPTotal int `json:"bgp_sessions"`
+	// HA and Services are set for tenants that have them (ha.go).
+	HA       *HAStatus       `json:"ha,omitempty"`
+	Services *ServicesStatus `json:"services,omitempty"`
 }
 
 // ReloadRequest asks the daemon to re-read its configuration file.

@@ -36,6 +36,7 @@ func Handler(c Controller, a Access) http.Handler { return Guard(Routes(c), a) }
 func Routes(c Controller) *http.ServeMux {
 	mux := http.NewServeMux()
 	registerSets(mux, c) // sets.go: /v1/sets/...
+	registerHA(mux, c)   // ha.go: POST /v1/ha/{tenant}/failover|resume
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.Status(r.Context()))
 	})

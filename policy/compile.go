@@ -219,6 +219,7 @@ func (c *compiler) filter() {
 
 	input.Rules = append(hygiene(true, false), c.dispatch(false, "dispatch_input", func(z string) string { return "in_" + z })...)
 	output.Rules = append(hygiene(true, true), c.dispatch(true, "dispatch_output", func(z string) string { return "out_" + z })...)
+	c.serviceRules(input, output) // services.go: HA and services admission
 	forward.Rules = hygiene(false, false)
 	for _, n := range c.p.NAT {
 		if n.Type == config.NATDnat {

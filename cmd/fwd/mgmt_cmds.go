@@ -165,6 +165,7 @@ func init() {
 			fmt.Fprintf(w, "%s\t%d/%d\t%s\t%s\t%s/%s\n", t.Name, t.InterfacesUp, t.Interfaces, n(t.Rules), n(t.Routes), n(t.BGPUp), n(t.BGPTotal))
 		}
 		w.Flush()
+		printEdgeStatus(s) // ha_cmd.go
 		return exitOK
 	}
 	register(st)
