@@ -16,11 +16,11 @@ import (
 func planChains(tx *Transaction, rs *Ruleset, st *State, recreated map[string]bool) {
 	have := st.chains()
 	want := map[string]bool{}
-	carried := map[carryKey]Counter{}
+	carried := map[carryKey]carriedCounter{}
 	drop := func(chain string, rules []ObservedRule, gone func(j int) bool) {
 		for j, k := range observedCarryKeys(chain, rules) {
 			if gone(j) && rules[j].Counter != nil {
-				carried[k] = *rules[j].Counter
+				carried[k] = carriedCounter{*rules[j].Counter, ruleRef{chain, rules[j].Handle}}
 			}
 		}
 	}
@@ -39,7 +39,11 @@ func planChains(tx *Transaction, rs *Ruleset, st *State, recreated map[string]bo
 			work = append(work, pending{ch: ch, cu: ChainUpdate{Name: ch.Name}, kept: minusOnes(len(ch.Rules))})
 			continue
 		}
-		kept, keepObs := alignChain(ch.Rules, oc.Rules, func(r *Rule) bool { return refersTo(r, recreated) })
+		never := func(r *Rule) bool { return refersTo(r, recreated) }
+		kept, keepObs := sameRules(ch.Rules, oc.Rules, never)
+		if kept == nil {
+			kept, keepObs = alignChain(ch.Rules, oc.Rules, never)
+		}
 		p := pending{ch: ch, cu: ChainUpdate{Name: ch.Name}, kept: kept, obs: oc.Rules}
 		nKept := 0
 		for j, k := range keepObs {
@@ -61,12 +65,47 @@ func planChains(tx *Transaction, rs *Ruleset, st *State, recreated map[string]bo
 			drop(oc.Name, oc.Rules, func(int) bool { return true })
 		}
 	}
-	for _, p := range work {
+	tx.kept = make([][]uint64, len(work))
+	for i, p := range work {
 		p.cu.Add = placeRules(p.ch, p.kept, p.obs, carried)
 		if p.cu.Flush || len(p.cu.Delete) > 0 || len(p.cu.Add) > 0 {
 			tx.Chains = append(tx.Chains, p.cu)
 		}
+		hs := make([]uint64, len(p.kept))
+		for k, j := range p.kept {
+			if j >= 0 {
+				hs[k] = p.obs[j].Handle
+			}
+		}
+		tx.kept[i] = hs
 	}
+}
+
+// carriedCounter is the counter of a rule deleted by the plan, and which
+// rule it was.
+type carriedCounter struct {
+	Counter Counter
+	from    ruleRef
+}
+
+// sameRules is the common case of alignChain, in one pass without maps:
+// the chain holds exactly the desired rules in order, so all are kept.
+// It returns nil otherwise.
+func sameRules(want []*Rule, have []ObservedRule, never func(*Rule) bool) (kept []int, keepObs []bool) {
+	if len(want) != len(have) {
+		return nil, nil
+	}
+	for i, r := range want {
+		if have[i].Hash == "" || have[i].Hash != r.key() || never(r) {
+			return nil, nil
+		}
+	}
+	kept = make([]int, len(want))
+	keepObs = make([]bool, len(have))
+	for i := range kept {
+		kept[i], keepObs[i] = i, true
+	}
+	return kept, keepObs
 }
 
 func minusOnes(n int) []int {
@@ -161,7 +200,7 @@ func increasing(seq []int) []bool {
 // before it, a run after a kept rule goes after it (added in reverse, so
 // that the run ends up in order), a run after the last kept rule is
 // appended (the observed rules after it are deleted first).
-func placeRules(ch *Chain, kept []int, obs []ObservedRule, carried map[carryKey]Counter) []RuleAdd {
+func placeRules(ch *Chain, kept []int, obs []ObservedRule, carried map[carryKey]carriedCounter) []RuleAdd {
 	keys := desiredCarryKeys(ch)
 	var out, run []RuleAdd
 	var last uint64 // handle of the last kept rule so far
@@ -191,9 +230,9 @@ func placeRules(ch *Chain, kept []int, obs []ObservedRule, carried map[carryKey]
 			last = h
 			continue
 		}
-		a := RuleAdd{Rule: r}
+		a := RuleAdd{Rule: r, index: i}
 		if c, ok := carried[keys[i]]; ok {
-			a.Counter = c
+			a.Counter, a.from = c.Counter, c.from
 			delete(carried, keys[i])
 		}
 		run = append(run, a)
