@@ -2,7 +2,6 @@ package policy
 
 import (
 	"sort"
-	"strconv"
 )
 
 // planChains plans the chains: new ones are created, unwanted ones
@@ -135,22 +134,26 @@ func refersTo(r *Rule, sets map[string]bool) bool {
 // the observed index kept for desired rule i (-1: to add), keepObs[j]
 // whether observed rule j stays.
 func alignChain(want []*Rule, have []ObservedRule, never func(*Rule) bool) (kept []int, keepObs []bool) {
-	idx := make(map[string]int, len(have))
-	occ := map[string]int{}
+	// A hash and its occurrence, as a struct key: no string built per rule.
+	type occKey struct {
+		hash string
+		n    int
+	}
+	idx := make(map[occKey]int, len(have))
+	occ := make(map[string]int, len(have))
 	for j, r := range have {
 		if r.Hash == "" {
 			continue // not written by fwd: drift
 		}
-		k := r.Hash + "#" + strconv.Itoa(occ[r.Hash])
+		idx[occKey{r.Hash, occ[r.Hash]}] = j
 		occ[r.Hash]++
-		idx[k] = j
 	}
 	clear(occ)
 	kept = minusOnes(len(want))
 	var seq, pos []int // observed indices of matched desired rules, and their desired index
 	for i, r := range want {
 		h := r.key()
-		k := h + "#" + strconv.Itoa(occ[h])
+		k := occKey{h, occ[h]}
 		occ[h]++
 		if j, ok := idx[k]; ok && !never(r) {
 			seq = append(seq, j)
