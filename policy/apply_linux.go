@@ -38,6 +38,13 @@ type ApplyStats struct {
 // encoded batch does not hold every element the plan sends, nothing is
 // sent; every message is acknowledged by the kernel, so a batch the
 // kernel did not take in full fails. An empty transaction does nothing.
+//
+// The batch is sent on condition that the namespace's ruleset generation
+// is still the one tx was planned from (State.Gen): if anything committed
+// since, the kernel refuses it whole and Apply returns
+// ErrGenerationChanged (plan again from a fresh Observe; Memory.Apply
+// does). A plan from a remembered state has its carried counters read
+// just before the batch is built.
 func Apply(h netns.NsHandle, tx *Transaction) (ApplyStats, error) {
 	var stats ApplyStats
 	if tx.Empty() {
