@@ -20,6 +20,22 @@ import (
 // memory) makes the plan observe the kernel as before.
 var policyMemory sync.Map // tenant name → *policy.Memory
 
+// forgetRemovedTenants drops the memory of tenants cfg no longer has: a
+// tenant added again later starts from Observe, whatever its new
+// namespace's generation happens to be.
+func forgetRemovedTenants(cfg *config.Config) {
+	keep := map[string]bool{}
+	for _, t := range cfg.Tenants {
+		keep[t.Name] = true
+	}
+	policyMemory.Range(func(k, _ any) bool {
+		if !keep[k.(string)] {
+			policyMemory.Delete(k)
+		}
+		return true
+	})
+}
+
 func memoryOf(tenant string) *policy.Memory {
 	m, _ := policyMemory.LoadOrStore(tenant, &policy.Memory{})
 	return m.(*policy.Memory)
