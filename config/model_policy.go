@@ -142,6 +142,7 @@ type AddrSet struct {
 
 	fileKey  string // where File was set, for the loader's errors
 	fileLine int
+	fileSum  *[32]byte // SHA-256 of File when V4, V6 are exactly its content (see FileSum)
 }
 
 // NAT kinds.

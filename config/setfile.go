@@ -68,6 +68,7 @@ func readSetFilesFrom(cfg *Config, rep *report, c *SetCache, read func(path stri
 			}
 			if len(s.V4)+len(s.V6) == 0 {
 				s.V4, s.V6 = f.v4, f.v6 // shared, read-only
+				s.fileSum = &f.sum
 				continue
 			}
 			all := make([]AddrRange, 0, len(s.V4)+len(s.V6)+len(f.v4)+len(f.v6))
@@ -76,6 +77,18 @@ func readSetFilesFrom(cfg *Config, rep *report, c *SetCache, read func(path stri
 		}
 	}
 	c.keepOnly(used)
+}
+
+// FileSum returns the SHA-256 of the set file the set's V4 and V6 were
+// parsed from, when they are exactly that file's content (a set with
+// inline elements too, or without a file, has none): equal sums mean
+// equal V4 and V6, so a consumer can tell an unchanged set without
+// reading its ranges. The sum was computed while the file was read.
+func (s *AddrSet) FileSum() (sum [sha256.Size]byte, ok bool) {
+	if s.fileSum == nil {
+		return sum, false
+	}
+	return *s.fileSum, true
 }
 
 // setFile is one parsed set file: its ranges by family, sorted and

@@ -128,6 +128,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 	if err := e.zones(ctx, cfg, dryRun, rep); err != nil {
 		return rep, fmt.Errorf("zones: %w", err)
 	}
+	if !dryRun {
+		forgetRemovedTenants(cfg)
+	}
 	var errs []error
 	for _, t := range cfg.Tenants {
 		if err := e.tenant(ctx, t, dryRun, rep); err != nil {
