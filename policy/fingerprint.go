@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"hash"
 	"net/netip"
 	"time"
@@ -31,6 +32,15 @@ type fingerprint [sha256.Size]byte
 type fpWriter struct {
 	h   hash.Hash
 	buf []byte
+}
+
+func (w *fpWriter) json(v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // cannot happen for config values; never reuse then
+		b = []byte(err.Error() + time.Now().String())
+	}
+	w.int(len(b))
+	w.buf = append(w.buf, b...)
 }
 
 func (w *fpWriter) flush() {
@@ -138,7 +148,17 @@ func tenantFingerprint(t *config.Tenant) (fingerprint, map[string]fingerprint) {
 		for _, a := range i.Addresses {
 			w.prefix(a)
 		}
+		w.int(len(i.VIPs))
+		for _, a := range i.VIPs {
+			w.prefix(a)
+		}
 	}
+	// The quota and the rules admitting HA and service traffic
+	// (quota.go, services.go). HA and Services are small: JSON is their
+	// canonical form (map keys sorted).
+	w.int(t.ConntrackLimit)
+	w.json(t.HA)
+	w.json(&t.Services)
 	p := &t.Policy
 	w.bool(p.Enabled)
 	w.int(len(p.Zones))

@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,6 +20,13 @@ import (
 // from a stale cache.
 func TestFingerprintCoversConfig(t *testing.T) {
 	written := map[reflect.Type][]string{
+		// Tenant: Interfaces, Policy, Services, HA and ConntrackLimit are
+		// written; Name, Forwarding, Routing and BGP are not compiled.
+		reflect.TypeOf(config.Tenant{}): {"Name", "Forwarding", "Interfaces", "Policy", "Routing", "BGP", "Services", "HA", "ConntrackLimit"},
+		// Interface: Name, Addresses and VIPs are written; the rest only
+		// says how zones finds the NIC.
+		reflect.TypeOf(config.Interface{}): {"Tenant", "Name", "Kind", "Device", "MAC", "PeerTenant", "PeerName", "Parent",
+			"MacvlanMode", "VLANID", "Addresses", "MTU", "VIPs"},
 		reflect.TypeOf(config.Policy{}):     {"Enabled", "Zones", "Defaults", "Rules", "Sets", "NAT"},
 		reflect.TypeOf(config.Zone{}):       {"Name", "Interfaces"},
 		reflect.TypeOf(config.ZonePolicy{}): {"From", "To", "Action", "Key", "Line"},
@@ -131,6 +139,20 @@ func TestCompileFrom(t *testing.T) {
 	tn2.Interfaces[0].Addresses = nil
 	if CompileFrom(tn2, fileChanged) == fileChanged {
 		t.Error("a changed interface address was not compiled")
+	}
+	// So are the quota and the HA admission rules (both compiled): a
+	// conntrack_limit or an HA peer changed alone must recompile.
+	tn3 := load(rule)
+	tn3.ConntrackLimit = 100
+	quota := CompileFrom(tn3, fileChanged)
+	if quota == fileChanged {
+		t.Fatal("a changed conntrack_limit was not compiled")
+	}
+	same(quota, Compile(tn3))
+	tn4 := load(rule)
+	tn4.HA = &config.HA{Peer: netip.MustParseAddr("198.18.9.2"), SyncInterface: "lan0"}
+	if CompileFrom(tn4, fileChanged) == fileChanged {
+		t.Error("a changed HA peer was not compiled")
 	}
 }
 
