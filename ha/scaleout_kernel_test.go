@@ -193,6 +193,33 @@ func TestScaleOut(t *testing.T) {
 		}
 	})
 
+	t.Run("speaker-killed", func(t *testing.T) {
+		// kill -9 of A's BGP speaker: its kernel closes the TCP session,
+		// so BIRD withdraws A's path at once, without waiting for the
+		// hold timer; fwd's supervisor restarts the speaker and the path
+		// returns.
+		t0 := time.Now()
+		a := boxes[0]
+		a.MustCall(t, "sh", "kill -9 $(cat /run/fwd/edge/speaker.pid)")
+		gw := waitUpstreamPaths(t, 1, 3*soHoldTime)
+		withdrawn := time.Since(t0)
+		if len(gw) != 1 || gw[0] != "198.51.100.3" {
+			t.Fatalf("upstream paths %v after A's speaker was killed, want B's alone", gw)
+		}
+		served := soRunFlows(t, soFlows/4)
+		if gw = waitUpstreamPaths(t, 2, 20*time.Second); len(gw) != 2 {
+			t.Fatalf("A's path not back after its speaker was restarted: %v", gw)
+		}
+		t.Logf("A's speaker killed: path withdrawn after %s (no hold-time wait), back after %s; %d flows meanwhile: %v",
+			withdrawn.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), soFlows/4, served)
+		if withdrawn > soHoldTime/2 {
+			t.Errorf("a closed session took %s to withdraw, want well under the hold time", withdrawn)
+		}
+		if served["b"] != soFlows/4 {
+			t.Errorf("flows while A's speaker was down: %v, want all by B", served)
+		}
+	})
+
 	t.Run("session-lost", func(t *testing.T) {
 		// A's cable to the upstream is pulled (its port on the upstream's
 		// switch goes down): no Cease, no TCP reset; BIRD notices only
