@@ -168,7 +168,7 @@ func (d *demo) run() error {
 	d.say("   +%s  %s (A's supervisor restarted keepalived; A waits for its preempt delay)", since(t0), d.masters())
 	d.say("   ping during the failover: %d lost; TCP stream still running (B committed A's flows)", mid.lost-before.lost)
 
-	d.say("== 6. failback: A's supervisor restarts keepalived; A takes mastership back after its preempt delay")
+	d.say("== 6. failback: A, back as backup with the higher priority, takes mastership back after its preempt delay")
 	if _, err := waitVIP(a, true, 15*time.Second); err != nil {
 		return err
 	}
