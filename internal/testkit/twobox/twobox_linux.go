@@ -209,7 +209,7 @@ func (b *Box) start() error {
 			return
 		}
 		started <- nil
-		cmd.Wait()
+		_ = cmd.Wait() // a box ends killed: its status says nothing
 		close(exited)
 	}()
 	if err := <-started; err != nil {
@@ -283,8 +283,8 @@ func (b *Box) Kill() {
 	if cmd == nil || conn == nil {
 		return
 	}
-	cmd.Process.Kill()
-	<-exited // a PID namespace's init is reaped after all its processes
+	_ = cmd.Process.Kill() // an already dead box is as good
+	<-exited               // a PID namespace's init is reaped after all its processes
 	conn.Close()
 	// The network namespace is torn down asynchronously after its last
 	// process: until then the box's veths still answer. Wait for their
