@@ -77,6 +77,13 @@ fuzz:
 lab: deps build
 	$(BIN) lab
 
+# The HA failover narrated (docs/ha.md): two boxes in a private sandbox,
+# box A's keepalived stopped, the VIP moves to B and back, with the ping
+# loss and the TCP stream's fate. Ctrl-C stops it and cleans up.
+.PHONY: ha-demo
+ha-demo: deps
+	$(GO) run ./ha/demo
+
 bench-policy: deps
 	$(GO) run ./bench/policy
 

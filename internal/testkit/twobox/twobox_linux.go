@@ -54,8 +54,16 @@ func Name() string { return os.Getenv(envBox) }
 // serves the harness and exits when the harness hangs up; otherwise it is
 // testkit.Main.
 func Main(m *testing.M) {
+	Serve()
+	testkit.Main(m)
+}
+
+// Serve is the box side: in a box process it prepares the box, serves
+// the harness and exits when the harness hangs up; in any other process
+// it returns at once. Main calls it; a program that is not a test (the
+// HA demo) calls it first thing in main, after its Register calls.
+func Serve() {
 	if Name() == "" {
-		testkit.Main(m)
 		return
 	}
 	if err := setupBox(); err != nil {
@@ -152,6 +160,20 @@ func Start(t testing.TB, name string) *Box {
 	return b
 }
 
+// New starts a box for a program that is not a test (the HA demo),
+// which must run inside the sandbox; the box's output goes to logPath,
+// and stopping it (Kill) is the caller's.
+func New(name, logPath string) (*Box, error) {
+	if !sandbox.Ready() {
+		return nil, errors.New("twobox: refusing to start a box outside the sandbox")
+	}
+	b := &Box{Name: name, log: logPath}
+	if err := b.start(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 func (b *Box) start() error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -187,7 +209,7 @@ func (b *Box) start() error {
 			return
 		}
 		started <- nil
-		cmd.Wait()
+		_ = cmd.Wait() // a box ends killed: its status says nothing
 		close(exited)
 	}()
 	if err := <-started; err != nil {
@@ -261,8 +283,8 @@ func (b *Box) Kill() {
 	if cmd == nil || conn == nil {
 		return
 	}
-	cmd.Process.Kill()
-	<-exited // a PID namespace's init is reaped after all its processes
+	_ = cmd.Process.Kill() // an already dead box is as good
+	<-exited               // a PID namespace's init is reaped after all its processes
 	conn.Close()
 	// The network namespace is torn down asynchronously after its last
 	// process: until then the box's veths still answer. Wait for their
@@ -323,6 +345,11 @@ func (b *Box) Link(t testing.TB, boxIf, host, hostIf, bridge string) {
 	}
 }
 
+// AddLink is Link returning its error, for a program that is not a test.
+func (b *Box) AddLink(boxIf, host, hostIf, bridge string) error {
+	return b.addLink(link{boxIf, host, hostIf, bridge})
+}
+
 func (b *Box) addLink(l link) error {
 	if !sandbox.Ready() {
 		return errors.New("twobox: refusing to create links outside the sandbox")
@@ -375,38 +402,44 @@ func (b *Box) addLink(l link) error {
 // MAC nobody has: a switch never does that to the hosts behind it.
 func Bridge(t testing.TB, nsName, name string, addrs ...string) {
 	t.Helper()
+	if err := AddBridge(nsName, name, addrs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// AddBridge is Bridge returning its error, for a program that is not a
+// test.
+func AddBridge(nsName, name string, addrs ...string) error {
 	h, err := ns.Open(nsName)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer h.Close()
 	nh, err := netlink.NewHandleAt(h)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer nh.Close()
 	sum := sha256.Sum256([]byte(nsName + "/" + name))
 	mac := net.HardwareAddr{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]} // locally administered
 	if err := nh.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac}}); err != nil {
-		t.Fatalf("bridge %s in %s: %v", name, nsName, err)
+		return fmt.Errorf("bridge %s in %s: %w", name, nsName, err)
 	}
 	br, err := nh.LinkByName(name)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for _, a := range addrs {
 		ad, err := netlink.ParseAddr(a)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		ad.Flags = unix.IFA_F_NODAD
 		if err := nh.AddrAdd(br, ad); err != nil {
-			t.Fatalf("address %s on %s/%s: %v", a, nsName, name, err)
+			return fmt.Errorf("address %s on %s/%s: %w", a, nsName, name, err)
 		}
 	}
-	if err := nh.LinkSetUp(br); err != nil {
-		t.Fatal(err)
-	}
+	return nh.LinkSetUp(br)
 }
 
 // Leftovers lists the processes named one of names (their comm) still
