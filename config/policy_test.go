@@ -312,8 +312,8 @@ action = "accept"`, "tenant.edge.rule[0].dports", `unknown key`},
 
 func TestSetFile(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "good.txt"), []byte("# comment\n198.51.100.0/24\n\n2001:db8::1 # host\n198.51.100.7-198.51.100.9\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("198.51.100.0/24\nfoo\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "good.txt"), []byte("# comment\n198.51.100.0/24\n\n2001:db8::1 # host\n198.51.100.7-198.51.100.9\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("198.51.100.0/24\nfoo\n"), 0o644)
 	base := `
 [tenant.edge.interface.lan0]
 device = "eth1"

@@ -27,13 +27,8 @@ type SetCache struct {
 	parses int // set files parsed, for tests
 }
 
-// file returns the parsed set file at path, reading and hashing it, and
-// parsing it unless the cache has it.
-func (c *SetCache) file(path string) (*setFile, error) {
-	return c.fileFrom(path, readSetText)
-}
-
-// fileFrom is file with the bytes and their hash coming from read.
+// fileFrom returns the parsed set file at path, its bytes and their hash
+// coming from read, parsing it unless the cache has it.
 func (c *SetCache) fileFrom(path string, read func(string) (string, [sha256.Size]byte, error)) (*setFile, error) {
 	text, sum, err := read(path)
 	if err != nil {

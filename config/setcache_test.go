@@ -15,7 +15,7 @@ const cacheCfg = "[tenant.a.interface.x]\ndevice = \"eth1\"\n[tenant.a.set.s]\nf
 func TestSetCache(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, setPath := filepath.Join(dir, "fwd.toml"), filepath.Join(dir, "s.txt")
-	os.WriteFile(cfgPath, []byte(cacheCfg), 0o644)
+	_ = os.WriteFile(cfgPath, []byte(cacheCfg), 0o644)
 	old := time.Now().Add(-time.Hour).Truncate(time.Second)
 	write := func(content string, mtime time.Time) {
 		t.Helper()
@@ -60,7 +60,7 @@ func TestSetCache(t *testing.T) {
 	write("198.51.100.4\n", old)
 	load(4, "[{198.51.100.4 198.51.100.4}]")
 	// A file the config no longer names leaves the cache.
-	os.WriteFile(cfgPath, []byte("[tenant.a.interface.x]\ndevice = \"eth1\"\n"), 0o644)
+	_ = os.WriteFile(cfgPath, []byte("[tenant.a.interface.x]\ndevice = \"eth1\"\n"), 0o644)
 	if _, err := LoadWith(cfgPath, c); err != nil {
 		t.Fatal(err)
 	}

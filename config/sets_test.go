@@ -247,7 +247,7 @@ func TestSetFileFIFO(t *testing.T) {
 // Inline elements and a file's lines are one set, merged.
 func TestSetElementsAndFile(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "s.txt"), []byte("198.51.100.0/25\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "s.txt"), []byte("198.51.100.0/25\n"), 0o644)
 	c := &SetCache{}
 	for range 2 { // the second load is served from the cache: not aliased
 		cfg, err := ParseWith(filepath.Join(dir, "fwd.toml"), []byte("[tenant.a.interface.x]\ndevice = \"eth1\"\n[tenant.a.set.s]\nfile = \"s.txt\"\nelements = [\"198.51.100.128/25\", \"2001:db8::1\"]\n"), c)
@@ -272,7 +272,7 @@ func TestSetFileTooBig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Truncate(MaxSetFileBytes + 1) // sparse
+	_ = f.Truncate(MaxSetFileBytes + 1) // sparse
 	f.Close()
 	_, err = Parse(filepath.Join(dir, "fwd.toml"), []byte("[tenant.a.interface.x]\ndevice = \"eth1\"\n[tenant.a.set.s]\nfile = \"big.txt\"\n"))
 	want := fmt.Sprintf("fwd.toml:4: tenant.a.set.s.file: %s is %d bytes, more than the 256 MiB limit for set files", big, MaxSetFileBytes+1)

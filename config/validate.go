@@ -78,10 +78,10 @@ func validatePeer(r reporter, cfg *Config, t *Tenant, i *Interface) {
 		return // the peer did not decode: its problem is reported
 	}
 	pt := cfg.Tenant(i.PeerTenant)
-	switch {
-	case pt == nil:
+	switch pt {
+	case nil:
 		r.errorf("peer tenant %q is not declared", i.PeerTenant)
-	case pt == t:
+	case t:
 		r.errorf("a veth peer must be in another tenant")
 	default:
 		pi := pt.Interface(i.PeerName)

@@ -188,13 +188,13 @@ func familyConflict(p4, p6, s4, s6, d4, d6 bool) string {
 		return "both families"
 	}
 	parts := []string{}
-	if !(p4 && p6) {
+	if !p4 || !p6 {
 		parts = append(parts, "proto is "+name(p4, p6))
 	}
-	if !(s4 && s6) {
+	if !s4 || !s6 {
 		parts = append(parts, "saddr is "+name(s4, s6))
 	}
-	if !(d4 && d6) {
+	if !d4 || !d6 {
 		parts = append(parts, "daddr is "+name(d4, d6))
 	}
 	return strings.Join(parts, ", ")

@@ -3,7 +3,6 @@ package daemon
 import (
 	"cmp"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -302,10 +301,6 @@ func (c *collector) sample(now time.Time) {
 	c.mu.Lock()
 	c.at, c.tenants = now, out
 	c.mu.Unlock()
-}
-
-func tokenEqual(got, want string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
 func findLink(links []*zones.Link, name string) *zones.Link {

@@ -124,7 +124,7 @@ func TestServeSurvivesEMFILE(t *testing.T) {
 	}
 	el := &emfileListener{Listener: inner}
 	el.n.Store(5)
-	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })}
 	serverTimeouts(s)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(limitConns(el, 4)) }()

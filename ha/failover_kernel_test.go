@@ -38,8 +38,8 @@ func twoBoxes(t *testing.T) (a, b *twobox.Box) {
 	t.Cleanup(func() {
 		// Every keepalived and conntrackd this test started is gone: the
 		// supervisor stopped them, or they died with their box.
-		a.Call("ha-stop")
-		b.Call("ha-stop")
+		_, _ = a.Call("ha-stop")
+		_, _ = b.Call("ha-stop")
 		for _, x := range []*twobox.Box{a, b} {
 			if out, err := x.Call("sh", "pgrep -l -x keepalived; pgrep -l -x conntrackd; true"); err == nil && strings.TrimSpace(out) != "" {
 				t.Errorf("box %s: left running after stop:\n%s", x.Name, out)

@@ -157,7 +157,7 @@ func (m *Manager) ensure(ctx context.Context, s Spec) error {
 // restartConntrackd replaces conntrackd and refills its caches: from the
 // kernel table (it dumps it at start) and from the peer.
 func (p *pair) restartConntrackd(log *slog.Logger) error {
-	p.conntrackd.Stop(StopGrace)
+	_ = p.conntrackd.Stop(StopGrace)
 	os.Remove(p.spec.conntrackdSocket())
 	var err error
 	if p.conntrackd, err = supervise.Run(conntrackdProcess(p.spec), log); err != nil {
@@ -180,10 +180,10 @@ func (p *pair) stop() {
 	// keepalived first: it releases the VIPs and tells the peer (priority
 	// 0 advert) while conntrackd still holds the flows.
 	if p.keepalived != nil {
-		p.keepalived.Stop(StopGrace)
+		_ = p.keepalived.Stop(StopGrace)
 	}
 	if p.conntrackd != nil {
-		p.conntrackd.Stop(StopGrace)
+		_ = p.conntrackd.Stop(StopGrace)
 	}
 }
 
@@ -198,7 +198,7 @@ func (m *Manager) sweep(want map[string]bool) error {
 		for _, name := range []string{"keepalived", "conntrackd"} {
 			if pid, ok := supervise.Identity(filepath.Join(d, name+".pid")); ok {
 				m.log.Info("stopping leftover ha daemon", "tenant", tenant, "program", name, "pid", pid)
-				syscall.Kill(pid, syscall.SIGTERM)
+				_ = syscall.Kill(pid, syscall.SIGTERM)
 				waitGone(pid, StopGrace)
 			}
 			os.Remove(filepath.Join(d, name+".pid"))
@@ -211,7 +211,7 @@ func waitGone(pid int, grace time.Duration) {
 	deadline := time.Now().Add(grace)
 	for syscall.Kill(pid, 0) == nil {
 		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 			return
 		}
 		time.Sleep(20 * time.Millisecond)

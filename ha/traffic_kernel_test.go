@@ -37,7 +37,7 @@ func startPing(t *testing.T) *pinger {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
 	return p
 }
 
@@ -47,8 +47,8 @@ var seqRe = regexp.MustCompile(`\[(\d+\.\d+)\].*icmp_seq=(\d+)`)
 // in order, the totals, and the longest time between two replies (an
 // echo queued while the neighbour was unresolved arrives late, not lost).
 func (p *pinger) stop() (gaps []time.Duration, sent, lost int, silence time.Duration) {
-	p.cmd.Process.Signal(syscall.SIGINT)
-	p.cmd.Wait()
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	_ = p.cmd.Wait()
 	got := map[int]bool{}
 	maxSeq := 0
 	var last float64
@@ -151,11 +151,11 @@ func startStream(t *testing.T) *stream {
 		for {
 			select {
 			case <-s.stopCh:
-				s.conn.(*net.TCPConn).CloseWrite()
+				_ = s.conn.(*net.TCPConn).CloseWrite()
 				return
 			case <-tick.C:
 			}
-			s.conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			_ = s.conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
 			n, err := s.conn.Write(chunk)
 			s.mu.Lock()
 			s.sent += n

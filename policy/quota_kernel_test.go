@@ -70,7 +70,6 @@ func TestConnQuota(t *testing.T) {
 	// Closed connections leave the count (the kernel evicts connections
 	// in time_wait or close from a connlimit list).
 	closeAll(held)
-	held = nil
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := dialIn(a.lan, "203.0.113.2:80", 500*time.Millisecond)

@@ -75,8 +75,8 @@ func runLog(c *command, args []string, stdout io.Writer) int {
 	defer out.Flush()
 	for sc.Scan() {
 		if *asJSON {
-			out.Write(sc.Bytes())
-			out.WriteByte('\n')
+			_, _ = out.Write(sc.Bytes())
+			_ = out.WriteByte('\n')
 		} else {
 			var e pktlog.Entry
 			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -79,7 +78,7 @@ func TestServicesEndToEnd(t *testing.T) {
 	for p := cloudDir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
 		_ = os.Chmod(p, 0o755) // dnsmasq's user passes through
 	}
-	cloud := dnsmasq.NewSupervisor(slog.New(slog.NewTextHandler(io.Discard, nil)), cloudDir)
+	cloud := dnsmasq.NewSupervisor(slog.New(slog.DiscardHandler), cloudDir)
 	t.Cleanup(cloud.StopAll)
 	cc := &dnsmasq.Config{DHCP: []dnsmasq.DHCPRange{{Interface: "cloud0",
 		Start: netip.MustParseAddr("198.51.100.50"), End: netip.MustParseAddr("198.51.100.60"),

@@ -3,7 +3,6 @@
 package dhcpclient_test
 
 import (
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -20,7 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func verbose() *slog.Logger {
 	if os.Getenv("SVC_DEBUG") != "" {

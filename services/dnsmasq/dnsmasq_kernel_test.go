@@ -4,7 +4,6 @@ package dnsmasq_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -23,7 +22,7 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func link(t *testing.T, nsA, ifA, nsB, ifB string) {
 	t.Helper()
