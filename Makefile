@@ -12,9 +12,9 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 # Debian packages the tests, lab and benchmarks use (never assumed present).
-DEB_DEPS := nftables iproute2 iputils-ping iperf3 socat conntrack tcpdump bird2 procps
+DEB_DEPS := nftables iproute2 iputils-ping iperf3 socat conntrack conntrackd keepalived tcpdump bird2 frr procps dnsmasq chromium
 
-.PHONY: all build deps test test-unit vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp bench-scrape clean
+.PHONY: all build deps test test-unit test-faults vet tidy-check lint lab fuzz bench-policy bench-routes bench-bgp bench-bgp-failover bench-scrape clean
 
 all: build
 
@@ -26,9 +26,9 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-		case "$$missing" in *bird2*) \
-			if [ -d /run/systemd/system ]; then systemctl disable --now bird >/dev/null 2>&1 || true; fi;; \
-		esac; \
+		if [ -d /run/systemd/system ]; then \
+			for u in bird dnsmasq keepalived conntrackd frr; do systemctl disable --now $$u >/dev/null 2>&1 || true; done; \
+		fi; \
 	fi
 	$(GO) mod download
 
@@ -50,16 +50,39 @@ lint:
 # The README's test command: pure tests, kernel tests (sandboxed), end-to-end.
 test: deps vet tidy-check lint
 	$(GO) test -count=1 -timeout 25m -tags kernel ./...
+	$(MAKE) fuzz
 
 # Pure tests only: without the kernel tag no test needs root.
 test-unit:
 	$(GO) test -count=1 ./...
 
+# The fault suite alone (it runs in `make test` too): full disks, a
+# read-only store, SIGTERM mid-reload, stale pid files, bad reloads, the
+# lab's processes. FAULT_FLAGS="-count=5 -v" for a full-size run.
+FAULT_FLAGS ?=
+test-faults: deps
+	$(GO) test -count=1 -timeout 10m -tags kernel -run 'Fault' $(FAULT_FLAGS) ./daemon ./cmd/fwd ./lab ./mgmt ./zones
+
+# Short fuzzing of the decoder, the validators and the policy compiler
+# (FUZZTIME each; make test runs it). A crasher lands in the package's
+# testdata/fuzz and is kept there as a regression case.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := config:FuzzDecode config:FuzzScanPositions config:FuzzValidators config:FuzzParse policy:FuzzCompile
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./config/
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$pkg $$fn $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg/ || exit 1; \
+	done
 
 lab: deps build
 	$(BIN) lab
+
+# The HA failover narrated (docs/ha.md): two boxes in a private sandbox,
+# box A's keepalived stopped, the VIP moves to B and back, with the ping
+# loss and the TCP stream's fate. Ctrl-C stops it and cleans up.
+.PHONY: ha-demo
+ha-demo: deps
+	$(GO) run ./ha/demo
 
 bench-policy: deps
 	$(GO) run ./bench/policy
@@ -67,8 +90,12 @@ bench-policy: deps
 bench-routes: deps
 	$(GO) run ./bench/routes -n $${N:-1000000}
 
+# FAMILY=4: IPv4 (at most N=262143, all of 198.18.0.0/15).
 bench-bgp: deps
-	$(GO) run ./bench/bgp -n $${N:-1000000}
+	$(GO) run ./bench/bgp -family $${FAMILY:-6} -n $${N:-1000000}
+
+bench-bgp-failover: deps
+	$(GO) run ./bench/bgp-failover -family $${FAMILY:-6} -n $${N:-1000000}
 
 # A /metrics scrape with N BGP-protocol routes installed (≤ 50 ms).
 bench-scrape: deps

@@ -1,6 +1,8 @@
 package bgp
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -72,95 +74,6 @@ func peerOf(n *config.Neighbor) *api.Peer {
 	return p
 }
 
-// Policy names fwd gives gobgp.
-const (
-	importPolicy = "fwd-import"
-	exportPolicy = "fwd-export"
-)
-
-func setName(dir string, i int, kind string, v6 bool) string {
-	fam := "4"
-	if v6 {
-		fam = "6"
-	}
-	return fmt.Sprintf("%s-n%d-%s-%s", dir, i, kind, fam)
-}
-
-// policiesOf renders every neighbour's import and export filters as two
-// global policies whose statements match on the neighbour. Import: deny
-// entries reject, then (if an allow list exists) allow entries accept and
-// everything else from that neighbour is rejected; neighbours without a
-// filter accept everything. Export: the same, except that without an allow
-// list only routes this tenant originates (route-type local) are sent —
-// an edge router must not leak one upstream's table to another by default.
-// next_hop_self rewrites the next hop of accepted exports.
-func policiesOf(b *config.BGP) *api.SetPoliciesRequest {
-	req := &api.SetPoliciesRequest{}
-	imp := &api.Policy{Name: importPolicy}
-	exp := &api.Policy{Name: exportPolicy}
-	for i, n := range b.Neighbors {
-		nset := fmt.Sprintf("n%d", i)
-		req.DefinedSets = append(req.DefinedSets, &api.DefinedSet{
-			DefinedType: api.DefinedType_NEIGHBOR, Name: nset,
-			List: []string{netip.PrefixFrom(n.Address, n.Address.BitLen()).String()},
-		})
-		nb := &api.MatchSet{Type: api.MatchSet_ANY, Name: nset}
-		var nh *api.NexthopAction
-		if n.NextHopSelf {
-			nh = &api.NexthopAction{Self: true}
-		}
-		for _, d := range []struct {
-			dir    string
-			f      config.Filter
-			pol    *api.Policy
-			local  bool
-			accept *api.NexthopAction
-		}{{"imp", n.Import, imp, false, nil}, {"exp", n.Export, exp, true, nh}} {
-			add := func(kind string, list []config.PrefixMatch, action api.RouteAction) {
-				for _, v6 := range []bool{false, true} {
-					var ps []*api.Prefix
-					for _, m := range list {
-						if m.Prefix.Addr().Is6() == v6 {
-							ps = append(ps, &api.Prefix{IpPrefix: m.Prefix.String(), MaskLengthMin: uint32(m.GE), MaskLengthMax: uint32(m.LE)})
-						}
-					}
-					if len(ps) == 0 {
-						continue
-					}
-					name := setName(d.dir, i, kind, v6)
-					req.DefinedSets = append(req.DefinedSets, &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: name, Prefixes: ps})
-					st := &api.Statement{Name: name,
-						Conditions: &api.Conditions{NeighborSet: nb, PrefixSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: name}},
-						Actions:    &api.Actions{RouteAction: action}}
-					if action == api.RouteAction_ACCEPT && d.accept != nil {
-						st.Actions.Nexthop = d.accept
-					}
-					d.pol.Statements = append(d.pol.Statements, st)
-				}
-			}
-			add("deny", d.f.Deny, api.RouteAction_REJECT)
-			add("allow", d.f.Allow, api.RouteAction_ACCEPT)
-			switch {
-			case len(d.f.Allow) > 0:
-				d.pol.Statements = append(d.pol.Statements, &api.Statement{Name: fmt.Sprintf("%s-n%d-rest", d.dir, i),
-					Conditions: &api.Conditions{NeighborSet: nb}, Actions: &api.Actions{RouteAction: api.RouteAction_REJECT}})
-			case d.local:
-				d.pol.Statements = append(d.pol.Statements, &api.Statement{Name: fmt.Sprintf("%s-n%d-local", d.dir, i),
-					Conditions: &api.Conditions{NeighborSet: nb, RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
-					Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT, Nexthop: d.accept}})
-				d.pol.Statements = append(d.pol.Statements, &api.Statement{Name: fmt.Sprintf("%s-n%d-rest", d.dir, i),
-					Conditions: &api.Conditions{NeighborSet: nb}, Actions: &api.Actions{RouteAction: api.RouteAction_REJECT}})
-			}
-		}
-	}
-	req.Policies = []*api.Policy{imp, exp}
-	req.Assignments = []*api.PolicyAssignment{
-		{Name: "global", Direction: api.PolicyDirection_IMPORT, Policies: []*api.Policy{{Name: importPolicy}}, DefaultAction: api.RouteAction_ACCEPT},
-		{Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: exportPolicy}}, DefaultAction: api.RouteAction_REJECT},
-	}
-	return req
-}
-
 // originPath is a path this tenant originates for p.
 func originPath(p netip.Prefix) (*api.Path, error) {
 	nlri, err := anypb.New(&api.IPAddressPrefix{PrefixLen: uint32(p.Bits()), Prefix: p.Addr().String()})
@@ -191,9 +104,22 @@ func originPath(p netip.Prefix) (*api.Path, error) {
 // not part of it: they change through policies and a soft reset, without
 // touching the session.
 func neighborFingerprint(n *config.Neighbor) string {
-	return fmt.Sprintf("asn=%d desc=%q pw=%q mh=%d hold=%d ka=%d passive=%v fam=%s max=%d/%s gr=%v/%d",
-		n.ASN, n.Description, n.Password, n.Multihop, n.HoldTime, n.Keepalive, n.Passive,
+	return fmt.Sprintf("asn=%d desc=%q pw=%s mh=%d hold=%d ka=%d passive=%v fam=%s max=%d/%s gr=%v/%d",
+		n.ASN, n.Description, passwordFingerprint(n.Password), n.Multihop, n.HoldTime, n.Keepalive, n.Passive,
 		strings.Join(n.Families, ","), n.MaxPrefixes, n.MaxPrefixesAction, n.GracefulRestart, n.GracefulRestartTime)
+}
+
+// passwordFingerprint tells TCP MD5 keys apart without holding one: the
+// fingerprint is written to applied.json, and a key must not reach a
+// file (docs/operating.md, "Security").
+func passwordFingerprint(pw string) string {
+	if pw == "" {
+		// As the records before this one wrote it: a speaker adopted
+		// across the upgrade keeps its sessions.
+		return `""`
+	}
+	sum := sha256.Sum256([]byte("fwd tcp-md5 key\x00" + pw))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 func filterFingerprint(n *config.Neighbor) string {

@@ -3,9 +3,10 @@
 // (fwd re-executes itself as `fwd bgp-speaker`), configured over gobgp's
 // gRPC API on a Unix socket (RUNDIR/TENANT/gobgp.sock, mode 0600), and
 // supervised by the daemon (Supervisor). The speaker mirrors its best paths
-// into the tenant's kernel table with its own rtm_protocol (Protocol, 186
-// "bgp"), distinct from the routing package's, so neither reconciler ever
-// deletes the other's routes.
+// into the tenant's kernel table with its own rtm_protocol (Protocol, 244
+// "fwd-bgp"), distinct from the routing package's (243) and from the 186
+// ("bgp") other routing daemons use, so no reconciler ever deletes
+// another's routes.
 //
 // The daemon side plans before it acts: Supervisor.Plan returns a
 // FleetPlan (Changes, Apply); the start/restart decision (speaker_plan.go)

@@ -60,6 +60,9 @@ func kernelFIB(t *testing.T, nsName string, table uint32) []string {
 			t.Fatalf("ip -j route: %v\n%s", err, text)
 		}
 		for _, r := range rs {
+			if r.Protocol == "244" { // the host may lack rt_protos.d/fwd.conf
+				r.Protocol = ProtocolName
+			}
 			if r.Protocol == "kernel" || strings.HasPrefix(r.Dst, "fe80") || strings.HasPrefix(r.Dst, "multicast") {
 				continue
 			}
@@ -78,25 +81,33 @@ func expectFIB(t *testing.T, step, nsName string, table uint32, want ...string) 
 	}
 }
 
-// drain applies what is pending, as the worker goroutine does.
-func drain(f *fib) {
-	f.mu.Lock()
-	batch := f.pending
-	f.pending = map[netip.Prefix]netip.Addr{}
-	f.mu.Unlock()
-	f.apply(batch)
-}
+// drain does one round of the worker goroutine: session losses, sweep,
+// pending updates.
+func drain(f *fib) { f.step() }
 
-func updates(kv ...string) map[netip.Prefix]netip.Addr {
-	m := map[netip.Prefix]netip.Addr{}
+// feed queues best paths as PREFIX, NEXT-HOP pairs ("" withdraws), each
+// learned from the neighbour at its next hop, and applies them.
+func feed(f *fib, kv ...string) { feedFrom(f, "", kv...) }
+
+// feedFrom is feed with the paths learned from neighbour peer ("": the
+// next hop itself).
+func feedFrom(f *fib, peer string, kv ...string) {
+	f.mu.Lock()
 	for i := 0; i < len(kv); i += 2 {
-		var gw netip.Addr
-		if kv[i+1] != "" {
-			gw = netip.MustParseAddr(kv[i+1])
+		dst := netip.MustParsePrefix(kv[i])
+		if kv[i+1] == "" {
+			f.pending.set(dst, 0)
+			continue
 		}
-		m[netip.MustParsePrefix(kv[i])] = gw
+		gw := netip.MustParseAddr(kv[i+1])
+		p := gw
+		if peer != "" {
+			p = netip.MustParseAddr(peer)
+		}
+		f.pending.set(dst, f.intern(nhKey{peer: p, gw: gw})+1)
 	}
-	return m
+	f.mu.Unlock()
+	f.step()
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -121,22 +132,22 @@ func TestFIBRestartStream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f1.apply(updates(
+			feed(f1,
 				"198.18.1.0/24", "192.0.2.2",
 				"198.18.2.0/24", "192.0.2.2",
 				"198.18.3.0/24", "192.0.2.3",
 				"198.18.4.0/24", "192.0.2.2",
 				"2001:db8:f1::/48", "2001:db8:1::2",
 				"2001:db8:f2::/48", "2001:db8:1::2",
-			))
+			)
 			all := []string{
-				"198.18.1.0/24 via 192.0.2.2 proto bgp metric 0",
-				"198.18.2.0/24 via 192.0.2.2 proto bgp metric 0",
-				"198.18.3.0/24 via 192.0.2.3 proto bgp metric 0",
-				"198.18.4.0/24 via 192.0.2.2 proto bgp metric 0",
+				"198.18.1.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
+				"198.18.2.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
+				"198.18.3.0/24 via 192.0.2.3 proto fwd-bgp metric 0",
+				"198.18.4.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
 				"198.18.4.0/24 via 192.0.2.3 proto static metric 50",
-				"2001:db8:f1::/48 via 2001:db8:1::2 proto bgp metric 1024",
-				"2001:db8:f2::/48 via 2001:db8:1::2 proto bgp metric 1024",
+				"2001:db8:f1::/48 via 2001:db8:1::2 proto fwd-bgp metric 1024",
+				"2001:db8:f2::/48 via 2001:db8:1::2 proto fwd-bgp metric 1024",
 			}
 			expectFIB(t, "install", name, table, all...)
 			if f1.failures != 0 {
@@ -152,43 +163,43 @@ func TestFIBRestartStream(t *testing.T) {
 			if err := f2.loadStale(); err != nil {
 				t.Fatal(err)
 			}
-			if len(f2.stale) != 6 || len(f2.installed) != 6 {
-				t.Fatalf("loadStale: %d stale, %d installed: %v", len(f2.stale), len(f2.installed), f2.installed)
+			if f2.stale != 6 || f2.installed.len() != 6 {
+				t.Fatalf("loadStale: %d stale, %d installed", f2.stale, f2.installed.len())
 			}
 			expectFIB(t, "loadStale", name, table, all...)
 			// Sessions back: two re-learned as they were (no write), one
 			// with a new next hop, one IPv6 as it was.
-			f2.apply(updates(
+			feed(f2,
 				"198.18.1.0/24", "192.0.2.2",
 				"198.18.4.0/24", "192.0.2.2",
 				"198.18.2.0/24", "192.0.2.3",
 				"2001:db8:f1::/48", "2001:db8:1::2",
-			))
+			)
 			expectFIB(t, "re-learn", name, table,
-				"198.18.1.0/24 via 192.0.2.2 proto bgp metric 0",
-				"198.18.2.0/24 via 192.0.2.3 proto bgp metric 0",
-				"198.18.3.0/24 via 192.0.2.3 proto bgp metric 0",
-				"198.18.4.0/24 via 192.0.2.2 proto bgp metric 0",
+				"198.18.1.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
+				"198.18.2.0/24 via 192.0.2.3 proto fwd-bgp metric 0",
+				"198.18.3.0/24 via 192.0.2.3 proto fwd-bgp metric 0",
+				"198.18.4.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
 				"198.18.4.0/24 via 192.0.2.3 proto static metric 50",
-				"2001:db8:f1::/48 via 2001:db8:1::2 proto bgp metric 1024",
-				"2001:db8:f2::/48 via 2001:db8:1::2 proto bgp metric 1024",
+				"2001:db8:f1::/48 via 2001:db8:1::2 proto fwd-bgp metric 1024",
+				"2001:db8:f2::/48 via 2001:db8:1::2 proto fwd-bgp metric 1024",
 			)
 			// The peer dies: everything it re-sent is withdrawn at once.
-			f2.apply(updates("198.18.1.0/24", "", "198.18.4.0/24", "", "2001:db8:f1::/48", "", "198.18.2.0/24", ""))
+			feed(f2, "198.18.1.0/24", "", "198.18.4.0/24", "", "2001:db8:f1::/48", "", "198.18.2.0/24", "")
 			expectFIB(t, "withdraw", name, table,
-				"198.18.3.0/24 via 192.0.2.3 proto bgp metric 0",
+				"198.18.3.0/24 via 192.0.2.3 proto fwd-bgp metric 0",
 				"198.18.4.0/24 via 192.0.2.3 proto static metric 50",
-				"2001:db8:f2::/48 via 2001:db8:1::2 proto bgp metric 1024",
+				"2001:db8:f2::/48 via 2001:db8:1::2 proto fwd-bgp metric 1024",
 			)
 			// What was never re-learned goes with the sweep.
 			f2.sweep()
 			drain(f2)
 			expectFIB(t, "sweep", name, table, "198.18.4.0/24 via 192.0.2.3 proto static metric 50")
-			if len(f2.installed) != 0 || len(f2.stale) != 0 || f2.failures != 0 {
-				t.Errorf("bookkeeping after sweep: installed %v, stale %v, %d failures", f2.installed, f2.stale, f2.failures)
+			if f2.installed.len() != 0 || f2.stale != 0 || f2.failures != 0 {
+				t.Errorf("bookkeeping after sweep: installed %d, stale %d, %d failures", f2.installed.len(), f2.stale, f2.failures)
 			}
 			// A withdrawal of something already gone changes nothing.
-			f2.apply(updates("198.18.3.0/24", ""))
+			feed(f2, "198.18.3.0/24", "")
 			if f2.failures != 0 {
 				t.Errorf("withdraw of a gone route failed")
 			}
@@ -202,11 +213,14 @@ func TestFIBRestartStream(t *testing.T) {
 // loss settles it, and the sweep removes the route.
 func TestFIBStaleRouteOfPeerLostAfterRestart(t *testing.T) {
 	h := fibHost(t, "fiblost")
+	// BIRD or FRR in the same namespace and table: proto 186 "bgp". The
+	// sweep removes fwd's stale routes only.
+	testnet.MustCmd(t, "fiblost", "ip", "route", "add", "198.18.9.0/24", "via", "192.0.2.3", "proto", "bgp")
 	f1, err := newFIBAt(quiet, h, 254, Protocol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f1.apply(updates("198.18.1.0/24", "192.0.2.2"))
+	feed(f1, "198.18.1.0/24", "192.0.2.2")
 	f1.close()
 	f2, err := newFIBAt(quiet, h, 254, Protocol)
 	if err != nil {
@@ -222,24 +236,25 @@ func TestFIBStaleRouteOfPeerLostAfterRestart(t *testing.T) {
 		t.Fatal("settled before End-of-RIB")
 	}
 	peers.state("192.0.2.2", false) // BIRD died; no path, no withdrawal
-	f2.apply(updates())
-	expectFIB(t, "peer lost", "fiblost", 254, "198.18.1.0/24 via 192.0.2.2 proto bgp metric 0")
+	feed(f2)
+	expectFIB(t, "peer lost", "fiblost", 254, "198.18.1.0/24 via 192.0.2.2 proto fwd-bgp metric 0",
+		"198.18.9.0/24 via 192.0.2.3 proto bgp metric 0")
 	if !peers.settled("192.0.2.2", false) {
 		t.Fatal("a neighbour lost after the restart does not settle")
 	}
 	f2.sweep()
 	drain(f2)
-	expectFIB(t, "sweep", "fiblost", 254)
+	expectFIB(t, "sweep", "fiblost", 254, "198.18.9.0/24 via 192.0.2.3 proto bgp metric 0")
 }
 
-// A previous speaker (or an operator with proto bgp) left two routes for
+// A previous speaker (or an operator with proto 244) left two routes for
 // one prefix at different metrics: the FIB keeps one per prefix, so the
 // other is removed when taken over, and a withdrawal then leaves nothing.
 func TestFIBStaleDuplicateAndMetric(t *testing.T) {
 	h := fibHost(t, "fibdup")
-	testnet.MustCmd(t, "fibdup", "ip", "route", "add", "198.18.7.0/24", "via", "192.0.2.2", "proto", "bgp", "metric", "5")
-	testnet.MustCmd(t, "fibdup", "ip", "route", "add", "198.18.7.0/24", "via", "192.0.2.3", "proto", "bgp", "metric", "9")
-	testnet.MustCmd(t, "fibdup", "ip", "route", "add", "198.18.8.0/24", "via", "192.0.2.2", "proto", "bgp", "metric", "7")
+	testnet.MustCmd(t, "fibdup", "ip", "route", "add", "198.18.7.0/24", "via", "192.0.2.2", "proto", "244", "metric", "5")
+	testnet.MustCmd(t, "fibdup", "ip", "route", "add", "198.18.7.0/24", "via", "192.0.2.3", "proto", "244", "metric", "9")
+	testnet.MustCmd(t, "fibdup", "ip", "route", "add", "198.18.8.0/24", "via", "192.0.2.2", "proto", "244", "metric", "7")
 	f, err := newFIBAt(quiet, h, 254, Protocol)
 	if err != nil {
 		t.Fatal(err)
@@ -249,24 +264,29 @@ func TestFIBStaleDuplicateAndMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectFIB(t, "loadStale", "fibdup", 254,
-		"198.18.7.0/24 via 192.0.2.2 proto bgp metric 5",
-		"198.18.8.0/24 via 192.0.2.2 proto bgp metric 7")
+		"198.18.7.0/24 via 192.0.2.2 proto fwd-bgp metric 5",
+		"198.18.8.0/24 via 192.0.2.2 proto fwd-bgp metric 7")
 	// Re-learned as it was, then withdrawn: the delete names metric 7.
-	f.apply(updates("198.18.8.0/24", "192.0.2.2"))
-	f.apply(updates("198.18.8.0/24", "", "198.18.7.0/24", ""))
+	feed(f, "198.18.8.0/24", "192.0.2.2")
+	feed(f, "198.18.8.0/24", "", "198.18.7.0/24", "")
 	expectFIB(t, "withdraw", "fibdup", 254)
 }
 
-// flushTable removes the speaker's routes of one table only.
+// flushTable (a speaker stopped for good) removes the speaker's routes of
+// one table only: not a static route, not another BGP daemon's (proto
+// 186 "bgp", BIRD's or FRR's) in the same table.
 func TestFIBFlushTable(t *testing.T) {
 	h := fibHost(t, "fibflush")
-	testnet.MustCmd(t, "fibflush", "ip", "route", "add", "198.18.1.0/24", "via", "192.0.2.2", "proto", "bgp", "table", "100")
-	testnet.MustCmd(t, "fibflush", "ip", "route", "add", "2001:db8:f1::/48", "via", "2001:db8:1::2", "proto", "bgp", "table", "100")
+	testnet.MustCmd(t, "fibflush", "ip", "route", "add", "198.18.1.0/24", "via", "192.0.2.2", "proto", "244", "table", "100")
+	testnet.MustCmd(t, "fibflush", "ip", "route", "add", "2001:db8:f1::/48", "via", "2001:db8:1::2", "proto", "244", "table", "100")
 	testnet.MustCmd(t, "fibflush", "ip", "route", "add", "198.18.2.0/24", "via", "192.0.2.2", "proto", "static", "table", "100")
-	testnet.MustCmd(t, "fibflush", "ip", "route", "add", "198.18.3.0/24", "via", "192.0.2.2", "proto", "bgp", "table", "101")
+	testnet.MustCmd(t, "fibflush", "ip", "route", "add", "198.18.5.0/24", "via", "192.0.2.3", "proto", "bgp", "table", "100")
+	testnet.MustCmd(t, "fibflush", "ip", "route", "add", "2001:db8:f5::/48", "via", "2001:db8:1::2", "proto", "bgp", "table", "100")
+	testnet.MustCmd(t, "fibflush", "ip", "route", "add", "198.18.3.0/24", "via", "192.0.2.2", "proto", "244", "table", "101")
 	if err := flushTable(h, 100, Protocol); err != nil {
 		t.Fatal(err)
 	}
-	expectFIB(t, "flush 100", "fibflush", 100, "198.18.2.0/24 via 192.0.2.2 proto static metric 0")
-	expectFIB(t, "flush 100", "fibflush", 101, "198.18.3.0/24 via 192.0.2.2 proto bgp metric 0")
+	expectFIB(t, "flush 100", "fibflush", 100, "198.18.2.0/24 via 192.0.2.2 proto static metric 0",
+		"198.18.5.0/24 via 192.0.2.3 proto bgp metric 0", "2001:db8:f5::/48 via 2001:db8:1::2 proto bgp metric 1024")
+	expectFIB(t, "flush 100", "fibflush", 101, "198.18.3.0/24 via 192.0.2.2 proto fwd-bgp metric 0")
 }

@@ -188,7 +188,19 @@ func (sp *speaker) stop(ctx context.Context, flush bool) error {
 		if ferr := sp.flushRoutes(table); ferr != nil {
 			err = errors.Join(err, ferr)
 		}
-		os.RemoveAll(sp.dir)
+		removeSpeakerFiles(sp.dir)
 	}
 	return err
+}
+
+// removeSpeakerFiles removes what a speaker keeps in its tenant's run
+// directory, and the directory if nothing else lives there: the same
+// directory holds the tenant's HA and dnsmasq files, which outlive a
+// removed [bgp] table.
+func removeSpeakerFiles(dir string) {
+	for _, name := range []string{pidFileName, appliedFileName, appliedFileName + ".tmp", "speaker.log",
+		filepath.Base(SocketPath("", "")), filepath.Base(FIBStatusPath(dir)), filepath.Base(FIBStatusPath(dir)) + ".tmp"} {
+		_ = os.Remove(filepath.Join(dir, name)) // absent: nothing to do
+	}
+	_ = os.Remove(dir) // fails while other files remain, on purpose
 }

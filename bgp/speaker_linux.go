@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -91,7 +92,7 @@ func SpeakerMain(args []string) int {
 	go f.run(ctx)
 	go f.publish(ctx, FIBStatusPath(filepath.Dir(*sock)))
 
-	s := server.NewBgpServer(server.GrpcListenAddress("unix://"+*sock), server.LoggerOption(&gobgpLogger{log: log, level: gobgpLevel(log)}))
+	s := server.NewBgpServer(server.GrpcListenAddress("unix://"+*sock), server.LoggerOption(&fsmLogger{gobgpLogger: &gobgpLogger{log: log, level: gobgpLevel(log)}, peerDown: f.fsmPeerDown}))
 	go s.Serve()
 	if err := f.watch(ctx, s, *staleTimeout); err != nil {
 		log.Error("watch best paths", "error", err)
@@ -111,6 +112,19 @@ func SpeakerMain(args []string) int {
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	// Heap profile for benchmarks: FWD_BGP_HEAPPROFILE=FILE, written on
+	// SIGUSR1 (after a collection, so it shows what is live).
+	if path := os.Getenv("FWD_BGP_HEAPPROFILE"); path != "" {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		go func() {
+			for range usr1 {
+				if err := writeHeapProfile(path); err != nil {
+					log.Warn("heap profile", "error", err)
+				}
+			}
+		}()
+	}
 	var parentGone <-chan time.Time
 	if *watchPID > 0 {
 		t := time.NewTicker(time.Second)
@@ -136,3 +150,16 @@ func SpeakerMain(args []string) int {
 }
 
 const pidFileName = "speaker.pid"
+
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	pf, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(pf); err != nil {
+		pf.Close()
+		return err
+	}
+	return pf.Close()
+}

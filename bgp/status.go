@@ -33,7 +33,7 @@ func SocketPath(runDir, tenant string) string {
 type FIBStatus struct {
 	PID int `json:"pid"` // the speaker that wrote it
 	// Routes is how many routes the speaker holds in the kernel under
-	// Protocol (186): the best paths it installed plus the stale routes
+	// Protocol (244): the best paths it installed plus the stale routes
 	// of a previous speaker it has not removed yet.
 	Routes int `json:"routes"`
 	// Stale is how many of them a previous speaker left and no neighbour

@@ -269,8 +269,8 @@ func TestBIRDInterop(t *testing.T) {
 	// Session up; BIRD's routes in the tenant's kernel table; filter works.
 	waitFor(t, 30*time.Second, "session established", func() bool { return neighbor(t, s, "blue", "192.0.2.2").State == "established" })
 	waitFor(t, 10*time.Second, "198.18.1.0/24 in kernel", func() bool { return strings.Contains(kernelRoute(t, "blue", "main", "198.18.1.0/24"), "via 192.0.2.2") })
-	if r := kernelRoute(t, "blue", "main", "198.18.1.0/24"); !strings.Contains(r, "proto bgp") {
-		t.Errorf("route %q lacks proto bgp", r)
+	if r := kernelRoute(t, "blue", "main", "198.18.1.0/24"); !strings.Contains(r, "proto 244") && !strings.Contains(r, "proto "+ProtocolName) {
+		t.Errorf("route %q lacks proto %d", r, Protocol)
 	}
 	waitFor(t, 10*time.Second, "198.18.2.0/24 in kernel", func() bool { return kernelRoute(t, "blue", "main", "198.18.2.0/24") != "" })
 	if r := kernelRoute(t, "blue", "main", "198.18.66.0/24"); r != "" {
@@ -291,7 +291,7 @@ func TestBIRDInterop(t *testing.T) {
 		st := s.Status()
 		return len(st) == 1 && st[0].FIB != nil && st[0].FIB.Routes == 2 && st[0].FIB.PID == st[0].PID
 	})
-	if out := testnet.MustCmd(t, "blue", "ip", "route", "show", "proto", "bgp"); strings.Count(strings.TrimSpace(out), "\n") != 1 {
+	if out := testnet.MustCmd(t, "blue", "ip", "route", "show", "proto", "244"); strings.Count(strings.TrimSpace(out), "\n") != 1 {
 		t.Errorf("kernel BGP routes (the FIB reports 2):\n%s", out)
 	}
 	// fwd's announcement reaches BIRD.

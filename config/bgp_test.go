@@ -74,10 +74,10 @@ keepalive = 10
 		len(n.Families) != 1 || n.Families[0] != FamilyIPv4Unicast {
 		t.Errorf("neighbor 0: %+v", n)
 	}
-	if got := n.Import.Allow[0].String(); got != "0.0.0.0/0 le 24" {
+	if got := n.Import.Allow.Prefixes[0].String(); got != "0.0.0.0/0 le 24" {
 		t.Errorf("import allow: %q", got)
 	}
-	if d := n.Import.Deny; d[0].GE != 24 || d[0].LE != 32 || d[1].GE != 8 || d[1].LE != 32 {
+	if d := n.Import.Deny.Prefixes; d[0].GE != 24 || d[0].LE != 32 || d[1].GE != 8 || d[1].LE != 32 {
 		t.Errorf("import deny: %+v", d)
 	}
 	if n6 := b.Neighbors[1]; n6.ASN != 4200000000 || !n6.Passive || !n6.NextHopSelf || n6.Families[0] != FamilyIPv6Unicast || n6.HoldTime != 90 || n6.Keepalive != 30 {

@@ -144,7 +144,7 @@ func TestReadFileBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Truncate(MaxFileBytes + 1) // sparse
+	_ = f.Truncate(MaxFileBytes + 1) // sparse
 	f.Close()
 	for path, want := range map[string]string{
 		fifo:          fifo + " is not a regular file",

@@ -6,6 +6,10 @@
 //
 //	load.go      Load (read the file) → Decode (bytes → validated Config,
 //	             pure) → ReadSetFiles (the loader step: set files)
+//	setfile.go   reading and parsing set files (bounded, one pass)
+//	setcache.go  SetCache: set files are not parsed again while their
+//	             bytes are unchanged (LoadWith, ParseWith)
+//	ranges.go    address ranges as 128-bit integers: sort and merge
 //	raw.go       the raw TOML shapes, never used past validation
 //	model*.go    the validated model the rest of fwd sees
 //	validate*.go one validator per config type (tenant, interface, zones,

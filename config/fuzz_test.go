@@ -18,7 +18,7 @@ func FuzzDecode(f *testing.F) {
 			f.Add(data)
 		}
 	}
-	for _, p := range []string{"../configs/bgp-edge.toml", "../configs/dual-uplink.toml", "../configs/policy-two-tenants.toml"} {
+	for _, p := range []string{"../configs/bgp-edge.toml", "../configs/bgp-policy.toml", "../configs/dual-uplink.toml", "../configs/policy-two-tenants.toml"} {
 		if data, err := os.ReadFile(p); err == nil {
 			f.Add(data)
 		}

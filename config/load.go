@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,56 +19,92 @@ import (
 // The pipeline: Load reads the file (ReadFile), Decode turns bytes into a
 // validated Config without touching the filesystem, ReadSetFiles is the
 // loader step that reads the set files Decode named. Parse composes
-// Decode and ReadSetFiles for callers that hold the bytes already.
+// Decode and ReadSetFiles for callers that hold the bytes already. The
+// ...With variants read set files through a SetCache the caller keeps
+// across loads.
 
 // Load reads, decodes and validates a config file and reads its set
 // files. A returned error is an Errors value listing every problem, or an
 // I/O error.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadWith(path, nil) }
+
+// LoadWith is Load with the set files read through c (nil: no cache).
+func LoadWith(path string, c *SetCache) (*Config, error) {
 	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, c)
 }
 
 // ReadFile reads a config file: only a regular file of at most
 // MaxFileBytes, so that a FIFO, a device such as /dev/zero or a runaway
 // file neither hangs nor exhausts `fwd check` or a running daemon.
 func ReadFile(path string) ([]byte, error) {
-	// O_NONBLOCK: opening a FIFO must not wait for a writer.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, size, err := openRegular(path, MaxFileBytes, "config files")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if fi.Size() > MaxFileBytes {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d MiB limit for config files", path, fi.Size(), MaxFileBytes>>20)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("%s grew past the %d MiB limit for config files while being read", path, MaxFileBytes>>20)
+	// One allocation for a file that does not grow while being read;
+	// the extra byte tells a file that did.
+	data := make([]byte, 0, size+1)
+	for {
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(data) > MaxFileBytes {
+			return nil, fmt.Errorf("%s grew past the %d MiB limit for config files while being read", path, MaxFileBytes>>20)
+		}
+		if len(data) == cap(data) {
+			data = slices.Grow(data, 4096)
+		}
 	}
 	return data, nil
+}
+
+// openRegular opens a file that must be a regular file of at most limit
+// bytes. The checks are made on the open descriptor, so the file cannot
+// be swapped for a FIFO between them and the read, and the open itself
+// does not wait for a FIFO's writer (O_NONBLOCK; it does not affect
+// reads of a regular file). kind names the files in errors.
+func openRegular(path string, limit int64, kind string) (*os.File, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > limit {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s is %d bytes, more than the %d MiB limit for %s", path, fi.Size(), limit>>20, kind)
+	}
+	return f, fi.Size(), nil
 }
 
 // Parse decodes and validates data and reads the set files it names
 // (relative paths are resolved against name's directory); name is used
 // in error messages.
-func Parse(name string, data []byte) (*Config, error) {
+func Parse(name string, data []byte) (*Config, error) { return ParseWith(name, data, nil) }
+
+// ParseWith is Parse with the set files read through c (nil: no cache).
+func ParseWith(name string, data []byte, c *SetCache) (*Config, error) {
 	cfg, rep := decode(name, data)
 	if cfg != nil {
-		readSetFiles(cfg, rep)
+		readSetFiles(cfg, rep, c)
+		readPasswordFiles(cfg, rep)
 	}
 	if err := rep.result(); err != nil {
 		return nil, err
@@ -90,7 +127,7 @@ func Decode(name string, data []byte) (*Config, error) {
 // sets. A returned error is an Errors value, one per unreadable file.
 func ReadSetFiles(cfg *Config) error {
 	rep := &report{file: cfg.File}
-	readSetFiles(cfg, rep)
+	readSetFiles(cfg, rep, nil)
 	return rep.result()
 }
 

@@ -177,7 +177,7 @@ func TestDecodeDoesNotReadSetFiles(t *testing.T) {
 		t.Fatalf("set: %+v", s)
 	}
 	err = ReadSetFiles(cfg)
-	want := dir + "/fwd.toml:4: tenant.a.set.s.file: stat " + dir + "/missing.txt: no such file or directory"
+	want := dir + "/fwd.toml:4: tenant.a.set.s.file: open " + dir + "/missing.txt: no such file or directory"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}

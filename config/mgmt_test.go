@@ -38,7 +38,9 @@ func TestMgmtErrors(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`socket = "fwd.sock"`, `mgmt.socket: "fwd.sock" is not an absolute path`},
 		{`metrics_listen = "localhost"`, `mgmt.metrics_listen: "localhost" is not an address:port`},
-		{`api_listen = "192.0.2.1:1"`, `mgmt.api_listen: 192.0.2.1:1 is not a loopback address: set mgmt.api_token_file`},
+		{`api_listen = "192.0.2.1:1"`, `mgmt.api_listen: a TCP API listener needs a token: set mgmt.api_token_file (any local user reaches 192.0.2.1:1)`},
+		{`api_listen = "127.0.0.1:9642"`, `mgmt.api_listen: a TCP API listener needs a token: set mgmt.api_token_file (any local user reaches 127.0.0.1:9642)`},
+		{`api_hosts = ["fw.example.net:9642"]`, `mgmt.api_hosts[0]: "fw.example.net:9642" is not a host name (no port, no brackets)`},
 		{`api_listen = "nope"`, `mgmt.api_listen: "nope" is not an address:port`},
 		{`api_token_file = "tok"`, `mgmt.api_token_file: "tok" is not an absolute path`},
 		{`revision_dir = "revs"`, `mgmt.revision_dir: "revs" is not an absolute path`},

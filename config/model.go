@@ -22,7 +22,13 @@ type Tenant struct {
 	Interfaces []*Interface // sorted by name
 	Policy     Policy
 	Routing    Routing
-	BGP        *BGP // nil: no BGP speaker in this tenant
+	BGP        *BGP     // nil: no BGP speaker in this tenant
+	Services   Services // DHCP client, SLAAC, dnsmasq (model_services.go)
+	HA         *HA      // nil: no HA pair (model_ha.go)
+
+	// ConntrackLimit > 0 caps the connections the tenant tracks for
+	// traffic it receives or forwards (0: no quota).
+	ConntrackLimit int
 }
 
 // Interface returns the tenant's interface of that name, or nil.
@@ -73,6 +79,7 @@ type Interface struct {
 
 	Addresses []netip.Prefix // address with prefix length, sorted
 	MTU       int            // 0: leave as is
+	VIPs      []netip.Prefix // HA addresses keepalived holds here: zones never adds or deletes them
 }
 
 // Selector describes how the interface's NIC is found, for messages.

@@ -5,6 +5,7 @@ package config
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // BGP defaults.
@@ -41,6 +42,10 @@ type BGP struct {
 	Announce        []netip.Prefix
 	AnnounceIfRoute []netip.Prefix
 	Neighbors       []*Neighbor // in file order
+	// PrefixLists and ASPathLists are the named lists filters refer to,
+	// sorted by name.
+	PrefixLists []*PrefixList
+	ASPathLists []*ASPathList
 }
 
 // Neighbor returns the neighbour with that address, or nil.
@@ -75,19 +80,128 @@ type Neighbor struct {
 	NextHopSelf         bool
 	GracefulRestart     bool
 	GracefulRestartTime int // seconds
+
+	// PasswordFile is where Password was read from ("" when inline or
+	// none); the loader reads it (ReadSecretFile: mode-checked like the
+	// API token). Password is a secret: never log or print it.
+	PasswordFile string
+	passwordLine int // of password_file, for the loader's errors
 }
 
-// Filter is a prefix filter. A route matching a Deny entry is dropped;
-// otherwise, when Allow is empty every route passes, else only routes
-// matching an Allow entry. The zero Filter passes everything (import) or
-// only the tenant's own announcements (export, see docs/bgp.md).
+// Filter is a neighbour's import or export policy (docs/bgp.md). A
+// route matching Deny is dropped; otherwise, when Allow is empty every
+// route passes (import) or only the tenant's own announcements (export),
+// else only routes matching Allow. A route that passes gets Set, then
+// each matching rule's settings, in order.
 type Filter struct {
-	Allow []PrefixMatch
-	Deny  []PrefixMatch
+	Allow RouteMatch
+	Deny  RouteMatch
+	Set   RouteSet
+	Rules []FilterRule
 }
 
 // Empty reports whether the filter has no entries.
-func (f Filter) Empty() bool { return len(f.Allow) == 0 && len(f.Deny) == 0 }
+func (f Filter) Empty() bool {
+	return f.Allow.Empty() && f.Deny.Empty() && f.Set.Empty() && len(f.Rules) == 0
+}
+
+// RouteMatch is a set of route conditions. In a filter's allow and deny
+// a route matches when any entry of any kind matches; in a rule, when an
+// entry of every kind given matches. Prefix lists and AS-path lists are
+// resolved: their entries are in Prefixes and ASPaths (the names are
+// kept for messages).
+type RouteMatch struct {
+	Prefixes    []PrefixMatch
+	PrefixLists []string
+	Communities []Community // standard and large, exact or with wildcards
+	ASPaths     []string    // AS-path regular expressions, "_" = a delimiter
+	ASPathLists []string
+}
+
+// Empty reports whether m has no condition.
+func (m RouteMatch) Empty() bool {
+	return len(m.Prefixes) == 0 && len(m.Communities) == 0 && len(m.ASPaths) == 0 &&
+		len(m.PrefixLists) == 0 && len(m.ASPathLists) == 0
+}
+
+// RouteSet is what a filter or a rule changes on the routes it passes.
+type RouteSet struct {
+	LocalPref    uint32
+	HasLocalPref bool
+	MED          uint32
+	HasMED       bool
+	// RemoveCommunities may hold wildcards; they are removed before
+	// AddCommunities are added.
+	AddCommunities    []Community
+	RemoveCommunities []Community
+	Prepend           int // export: the tenant's AS this many extra times
+}
+
+// Empty reports whether s changes nothing.
+func (s RouteSet) Empty() bool {
+	return !s.HasLocalPref && !s.HasMED && len(s.AddCommunities) == 0 && len(s.RemoveCommunities) == 0 && s.Prepend == 0
+}
+
+// FilterRule changes the routes matching all its conditions.
+type FilterRule struct {
+	Key   string // config key path, for messages
+	Match RouteMatch
+	Set   RouteSet
+}
+
+// Community is a BGP community: standard (RFC 1997, ASN:VALUE, 16 bits
+// each) or large (RFC 8092, three 32-bit fields). A wildcard field
+// ("*", only in conditions and remove_community) matches any value.
+type Community struct {
+	Large  bool
+	Fields [3]uint32 // standard: the first two
+	Any    [3]bool   // wildcard fields
+}
+
+func (c Community) String() string {
+	n := 2
+	if c.Large {
+		n = 3
+	}
+	parts := make([]string, n)
+	for i := range parts {
+		if c.Any[i] {
+			parts[i] = "*"
+		} else {
+			parts[i] = strconv.FormatUint(uint64(c.Fields[i]), 10)
+		}
+	}
+	return strings.Join(parts, ":")
+}
+
+// Matches reports whether community x is matched by c (a pattern when
+// it has wildcards).
+func (c Community) Matches(x Community) bool {
+	if c.Large != x.Large {
+		return false
+	}
+	for i := range c.Fields {
+		if !c.Any[i] && (x.Any[i] || c.Fields[i] != x.Fields[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Wildcard reports whether c has a wildcard field.
+func (c Community) Wildcard() bool { return c.Any[0] || c.Any[1] || c.Any[2] }
+
+// PrefixList is a named list of prefix entries, [tenant.T.bgp.prefix_list.NAME].
+type PrefixList struct {
+	Name     string
+	Prefixes []PrefixMatch
+}
+
+// ASPathList is a named list of AS-path patterns, [tenant.T.bgp.as_path_list.NAME].
+type ASPathList struct {
+	Name    string
+	ASPaths []string
+}
 
 // PrefixMatch matches routes inside Prefix whose length is in [GE, LE].
 // Without ge/le both equal the prefix length (exact match).

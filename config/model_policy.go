@@ -6,6 +6,7 @@ package config
 import (
 	"net/netip"
 	"strconv"
+	"time"
 )
 
 // Zone names with a fixed meaning.
@@ -46,6 +47,8 @@ type Zone struct {
 type ZonePolicy struct {
 	From, To string
 	Action   Action
+	Key      string // the [[policy]] entry that sets it: tenant.T.policy[i]
+	Line     int    // line of that entry's header, 1-based; 0 when unknown
 }
 
 // AddrRange is an inclusive range of addresses of one family.
@@ -102,6 +105,7 @@ type Rate struct {
 // Rule is one filter rule.
 type Rule struct {
 	Index    int    // position in the file (rule[Index])
+	Line     int    // line of its [[tenant.T.rule]] header, 1-based; 0 when unknown
 	ID       string // stable identity: the name, or a content hash
 	Name     string
 	Comment  string
@@ -123,12 +127,22 @@ type Rule struct {
 
 // AddrSet is a named set of addresses, CIDRs and ranges.
 type AddrSet struct {
-	Name   string
-	File   string // resolved path, "" if inline only
+	Name string
+	File string // resolved path, "" if inline only
+	// V4 and V6 are sorted and merged (overlapping and adjacent ranges
+	// joined). They may be shared with a SetCache and with the sets of
+	// other loads of the same file: read-only.
 	V4, V6 []AddrRange
+	// Dynamic: a live set whose elements are managed at run time (fwd
+	// set add|del), never by the file. It has no elements and no file.
+	Dynamic bool
+	// Timeout is the default lifetime of a dynamic set's elements; 0:
+	// they never expire unless added with their own timeout.
+	Timeout time.Duration
 
 	fileKey  string // where File was set, for the loader's errors
 	fileLine int
+	fileSum  *[32]byte // SHA-256 of File when V4, V6 are exactly its content (see FileSum)
 }
 
 // NAT kinds.
@@ -141,7 +155,8 @@ const (
 
 // NAT is one translation.
 type NAT struct {
-	Index    int
+	Index    int // position in the file (nat[Index])
+	Line     int // line of its [[tenant.T.nat]] header, 1-based; 0 when unknown
 	ID       string
 	Type     string
 	In, Out  string // zones

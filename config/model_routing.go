@@ -74,6 +74,7 @@ type Table struct {
 // Route is one static route.
 type Route struct {
 	Key      string       // config key path, e.g. tenant.edge.route[0]
+	Line     int          // line of its [[route]] header, 1-based; 0 when unknown
 	To       netip.Prefix // masked; 0.0.0.0/0 or ::/0 for default
 	Type     string       // unicast, blackhole, unreachable, prohibit
 	NextHops []NextHop    // unicast via gateway(s); empty for dev-only or non-unicast routes
@@ -95,6 +96,7 @@ type NextHop struct {
 // RouteRule is one policy routing rule (ip rule) for one address family.
 type RouteRule struct {
 	Key      string // config key path, e.g. tenant.edge.route_rule[0]
+	Line     int    // line of its [[route_rule]] header, 1-based; 0 when unknown
 	Family   int    // 4 or 6
 	Priority uint32
 	From     netip.Prefix // may be invalid (any)

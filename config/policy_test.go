@@ -281,7 +281,7 @@ out = "wan"
 prefix = "192.0.2.0/24"
 to = "203.0.113.0/25"`, "tenant.edge.nat[0].to", `prefix 203.0.113.0/25 must have the same family and length as 192.0.2.0/24`},
 		{"set needs content", `
-[tenant.edge.set.nothing]`, "tenant.edge.set.nothing", `needs elements or file`},
+[tenant.edge.set.nothing]`, "tenant.edge.set.nothing", `needs elements, file or dynamic = true`},
 		{"unknown rule key", `
 [[tenant.edge.rule]]
 from = "wan"
@@ -312,8 +312,8 @@ action = "accept"`, "tenant.edge.rule[0].dports", `unknown key`},
 
 func TestSetFile(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "good.txt"), []byte("# comment\n198.51.100.0/24\n\n2001:db8::1 # host\n198.51.100.7-198.51.100.9\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("198.51.100.0/24\nfoo\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "good.txt"), []byte("# comment\n198.51.100.0/24\n\n2001:db8::1 # host\n198.51.100.7-198.51.100.9\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("198.51.100.0/24\nfoo\n"), 0o644)
 	base := `
 [tenant.edge.interface.lan0]
 device = "eth1"
@@ -326,7 +326,8 @@ file = "good.txt"
 		t.Fatal(err)
 	}
 	s := cfg.Tenants[0].Policy.Set("good")
-	if len(s.V4) != 2 || len(s.V6) != 1 || s.File != filepath.Join(dir, "good.txt") {
+	// 198.51.100.7-198.51.100.9 lies inside 198.51.100.0/24: merged.
+	if len(s.V4) != 1 || len(s.V6) != 1 || s.File != filepath.Join(dir, "good.txt") {
 		t.Fatalf("set: %+v", s)
 	}
 	_, err = Parse(filepath.Join(dir, "fwd.toml"), []byte(base+`
@@ -339,7 +340,7 @@ file = "missing.txt"
 	if err == nil || !strings.Contains(err.Error(), "tenant.edge.set.bad.file: "+want1) {
 		t.Fatalf("want %q in %v", want1, err)
 	}
-	if !strings.Contains(err.Error(), "tenant.edge.set.missing.file: stat "+filepath.Join(dir, "missing.txt")+": no such file or directory") {
+	if !strings.Contains(err.Error(), "tenant.edge.set.missing.file: open "+filepath.Join(dir, "missing.txt")+": no such file or directory") {
 		t.Fatalf("missing file not reported: %v", err)
 	}
 	// A device or FIFO would hang or exhaust the reader: refused.

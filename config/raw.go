@@ -14,6 +14,10 @@ type rawTenant struct {
 	rawPolicy
 	rawRouting
 	rawBGPHook
+	rawServices
+	rawHAHook
+
+	ConntrackLimit *int `toml:"conntrack_limit"` // validate_quota.go
 }
 
 type rawInterface struct {
@@ -24,6 +28,7 @@ type rawInterface struct {
 	VLAN      *rawVLAN    `toml:"vlan"`
 	Addresses []string    `toml:"addresses"`
 	MTU       *int        `toml:"mtu"` // nil: leave as is; 0 is refused
+	rawLearned
 }
 
 type rawPeer struct {
@@ -49,9 +54,11 @@ type rawMgmt struct {
 	MetricsListen *string  `toml:"metrics_listen"`
 	APIListen     *string  `toml:"api_listen"`
 	APITokenFile  *string  `toml:"api_token_file"`
+	APIHosts      []string `toml:"api_hosts"`
 	RevisionDir   *string  `toml:"revision_dir"`
 	Revisions     *int     `toml:"revisions"`
 	LogFormat     *string  `toml:"log_format"`
+	Rehearse      *bool    `toml:"rehearse"`
 }
 
 // Policy: zones, default policies, rules, sets, NAT (docs/policy.md).
@@ -96,6 +103,8 @@ type rawRule struct {
 type rawAddrSet struct {
 	Elements []string `toml:"elements"`
 	File     string   `toml:"file"`
+	Dynamic  bool     `toml:"dynamic"`
+	Timeout  string   `toml:"timeout"`
 }
 
 type rawNAT struct {
@@ -155,42 +164,77 @@ type rawRouteRule struct {
 	Table    string `toml:"table"`
 }
 
-// BGP (docs/bgp.md).
+// Edge services (docs/services.md): what an interface learns from the
+// network, and what the tenant serves on its LAN.
 
-type rawBGPHook struct {
-	BGP *rawBGP `toml:"bgp"`
+// rawLearned are the interface keys of the DHCPv4 client and SLAAC.
+type rawLearned struct {
+	DHCP         bool   `toml:"dhcp"`
+	DHCP6        bool   `toml:"dhcp6"`
+	DHCPTable    string `toml:"dhcp_table"`
+	DHCPMetric   *int64 `toml:"dhcp_metric"`
+	DHCPHostname string `toml:"dhcp_hostname"`
+	SLAAC        bool   `toml:"slaac"`
 }
 
-type rawBGP struct {
-	ASN             int64         `toml:"asn"`
-	RouterID        string        `toml:"router_id"`
-	Listen          any           `toml:"listen"`
-	Table           string        `toml:"table"`
-	Announce        []string      `toml:"announce"`
-	AnnounceIfRoute []string      `toml:"announce_if_route"`
-	Neighbor        []rawNeighbor `toml:"neighbor"`
+type rawServices struct {
+	DHCP map[string]rawDHCPServer `toml:"dhcp"`
+	DNS  *rawDNS                  `toml:"dns"`
+	RA   map[string]rawRA         `toml:"ra"`
 }
 
-type rawNeighbor struct {
-	Address             string     `toml:"address"`
-	ASN                 int64      `toml:"asn"`
-	Description         string     `toml:"description"`
-	Password            string     `toml:"password"`
-	Multihop            int        `toml:"multihop"`
-	HoldTime            *int       `toml:"hold_time"`
-	Keepalive           *int       `toml:"keepalive"`
-	Passive             bool       `toml:"passive"`
-	Families            []string   `toml:"families"`
-	Import              *rawFilter `toml:"import"`
-	Export              *rawFilter `toml:"export"`
-	MaxPrefixes         int64      `toml:"max_prefixes"`
-	MaxPrefixesAction   string     `toml:"max_prefixes_action"`
-	NextHopSelf         bool       `toml:"next_hop_self"`
-	GracefulRestart     bool       `toml:"graceful_restart"`
-	GracefulRestartTime int        `toml:"graceful_restart_time"`
+type rawDHCPServer struct {
+	Range     []string         `toml:"range"`
+	LeaseTime string           `toml:"lease_time"`
+	Router    []string         `toml:"router"`
+	DNS       []string         `toml:"dns"`
+	Domain    string           `toml:"domain"`
+	Static    []rawStaticLease `toml:"static"`
 }
 
-type rawFilter struct {
-	Allow []string `toml:"allow"`
-	Deny  []string `toml:"deny"`
+type rawStaticLease struct {
+	MAC     string `toml:"mac"`
+	Address string `toml:"address"`
+	Name    string `toml:"name"`
+}
+
+type rawDNS struct {
+	Interfaces []string            `toml:"interfaces"`
+	Forwarders []string            `toml:"forwarders"`
+	Domain     string              `toml:"domain"`
+	CacheSize  *int64              `toml:"cache_size"`
+	Names      map[string][]string `toml:"names"`
+}
+
+type rawRA struct {
+	Prefixes   []string `toml:"prefixes"`
+	RDNSS      []string `toml:"rdnss"`
+	Managed    bool     `toml:"managed"`
+	Other      bool     `toml:"other"`
+	DHCP6Range []string `toml:"dhcp6_range"`
+	Interval   string   `toml:"interval"`
+	Lifetime   string   `toml:"lifetime"`
+}
+
+// HA pair (docs/ha.md).
+
+type rawHAHook struct {
+	HA *rawHA `toml:"ha"`
+}
+
+type rawHA struct {
+	Peer           string   `toml:"peer"`
+	SyncInterface  string   `toml:"sync_interface"`
+	Priority       *int64   `toml:"priority"`
+	VRID           *int64   `toml:"vrid"`
+	AdvertInterval string   `toml:"advert_interval"`
+	PreemptDelay   string   `toml:"preempt_delay"`
+	SyncPort       *int64   `toml:"sync_port"`
+	Track          []string `toml:"track"`
+	VIP            []rawVIP `toml:"vip"`
+}
+
+type rawVIP struct {
+	Interface string `toml:"interface"`
+	Address   string `toml:"address"`
 }

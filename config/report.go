@@ -86,6 +86,7 @@ type lineIndex interface {
 }
 
 func (rep *report) add(e *Error) {
+	scrubSecret(e)
 	rep.count++
 	if len(rep.kept) < maxErrors {
 		heap.Push(&rep.kept, e)
@@ -226,10 +227,6 @@ func (r reporter) typeError(want string, got any) {
 	}
 	r.rep.broken[scope] = true
 }
-
-// broken reports whether the value at the reporter's key, or a table
-// holding it, had a value of the wrong type.
-func (r reporter) broken() bool { return r.rep.suppressed(r.key) }
 
 // line returns the line that defines the reporter's key.
 func (r reporter) line() int {

@@ -284,6 +284,6 @@ family = "ipv4"
 table = "isp2"
 `)
 	f.Fuzz(func(t *testing.T, s string) {
-		Parse("f.toml", []byte(s))
+		_, _ = Parse("f.toml", []byte(s))
 	})
 }

@@ -59,9 +59,12 @@ func validateTenant(r reporter, name string, raw *rawTenant, nics *nicClaims) *T
 	}
 	validatePolicy(r, &raw.rawPolicy, t)
 	validateRouting(r, &raw.rawRouting, t)
+	validateQuota(r.in("conntrack_limit"), raw.ConntrackLimit, t)
 	if raw.BGP != nil {
 		t.BGP = validateBGP(r.in("bgp"), raw.BGP, t)
 	}
+	validateServices(r, raw, t) // validate_services.go
+	validateHA(r, raw.HA, t)    // validate_ha.go
 	return t
 }
 
@@ -75,10 +78,10 @@ func validatePeer(r reporter, cfg *Config, t *Tenant, i *Interface) {
 		return // the peer did not decode: its problem is reported
 	}
 	pt := cfg.Tenant(i.PeerTenant)
-	switch {
-	case pt == nil:
+	switch pt {
+	case nil:
 		r.errorf("peer tenant %q is not declared", i.PeerTenant)
-	case pt == t:
+	case t:
 		r.errorf("a veth peer must be in another tenant")
 	default:
 		pi := pt.Interface(i.PeerName)

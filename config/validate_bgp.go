@@ -3,12 +3,13 @@ package config
 // BGP validation. The keys live under
 //
 //	[tenant.edge.bgp]             asn, router_id, listen, table, announce, announce_if_route
-//	[[tenant.edge.bgp.neighbor]]  address, asn, description, password, multihop,
+//	[[tenant.edge.bgp.neighbor]]  address, asn, description, password, password_file, multihop,
 //	                              hold_time, keepalive, passive, families,
 //	                              import, export, max_prefixes, max_prefixes_action,
 //	                              next_hop_self, graceful_restart, graceful_restart_time
 //
-// Filters are inline tables of prefix lists, e.g.
+// Filters (import, export) and the named lists they use are validated in
+// validate_bgp_policy.go, e.g.
 //
 //	import = { allow = ["198.18.0.0/15 le 24"], deny = ["198.18.66.0/24"] }
 //
@@ -16,6 +17,7 @@ package config
 
 import (
 	"net/netip"
+	"path/filepath"
 	"sort"
 )
 
@@ -65,10 +67,11 @@ func validateBGP(r reporter, rb *rawBGP, t *Tenant) *BGP {
 	b.Announce = announcements(r.in("announce"), rb.Announce, seenAnn)
 	b.AnnounceIfRoute = announcements(r.in("announce_if_route"), rb.AnnounceIfRoute, seenAnn)
 
+	lists := validateBGPLists(r, rb, b)
 	seen := map[netip.Addr]string{}
 	nr := r.in("neighbor")
 	for i := range rb.Neighbor {
-		n := validateNeighbor(nr.at(i), r.key, &rb.Neighbor[i], b, t, connected, own)
+		n := validateNeighbor(nr.at(i), lists, &rb.Neighbor[i], b, t, connected, own)
 		if n.Address.IsValid() {
 			if prev, dup := seen[n.Address]; dup {
 				nr.at(i).in("address").errorf("duplicate neighbour %s (also %s)", n.Address, prev)
@@ -130,7 +133,7 @@ func announcements(r reporter, list []string, seen map[netip.Prefix]string) []ne
 }
 
 // validateNeighbor validates one [[tenant.T.bgp.neighbor]].
-func validateNeighbor(r reporter, bgpKey string, rn *rawNeighbor, b *BGP, t *Tenant, connected []netip.Prefix, own map[netip.Addr]bool) *Neighbor {
+func validateNeighbor(r reporter, lists *bgpLists, rn *rawNeighbor, b *BGP, t *Tenant, connected []netip.Prefix, own map[netip.Addr]bool) *Neighbor {
 	n := &Neighbor{Key: r.key, Description: rn.Description, Password: rn.Password, Passive: rn.Passive,
 		NextHopSelf: rn.NextHopSelf, GracefulRestart: rn.GracefulRestart, Multihop: rn.Multihop}
 	ar := r.in("address")
@@ -161,15 +164,13 @@ func validateNeighbor(r reporter, bgpKey string, rn *rawNeighbor, b *BGP, t *Ten
 	} else {
 		n.ASN = uint32(rn.ASN)
 	}
-	if len(rn.Password) > 80 {
-		r.in("password").errorf("TCP MD5 keys are at most 80 bytes (got %d)", len(rn.Password))
-	}
+	validatePassword(r, rn, n)
 	if rn.Multihop < 0 || rn.Multihop > 255 {
 		r.in("multihop").errorf("multihop TTL %d out of range 1-255 (0: directly connected)", rn.Multihop)
 	}
 	validateTimers(r, rn, n)
 	if rn.Passive && b.ListenPort == 0 {
-		r.in("passive").errorf("a passive neighbour needs the speaker to listen (%s.listen is false)", bgpKey)
+		r.in("passive").errorf("a passive neighbour needs the speaker to listen (%s.listen is false)", lists.key)
 	}
 	fams := map[string]bool{}
 	fr := r.in("families")
@@ -193,8 +194,8 @@ func validateNeighbor(r reporter, bgpKey string, rn *rawNeighbor, b *BGP, t *Ten
 		}
 	}
 	sort.Strings(n.Families)
-	n.Import = validateFilter(r.in("import"), rn.Import)
-	n.Export = validateFilter(r.in("export"), rn.Export)
+	n.Import = validateFilter(r.in("import"), rn.Import, false, lists, b, n)
+	n.Export = validateFilter(r.in("export"), rn.Export, true, lists, b, n)
 	if rn.MaxPrefixes < 0 || rn.MaxPrefixes > 4294967295 {
 		r.in("max_prefixes").errorf("max_prefixes %d out of range 0-4294967295", rn.MaxPrefixes)
 	} else {
@@ -213,6 +214,29 @@ func validateNeighbor(r reporter, bgpKey string, rn *rawNeighbor, b *BGP, t *Ten
 		r.in("max_prefixes_action").errorf("unknown action %q (%s, %s)", rn.MaxPrefixesAction, MaxPrefixesTeardown, MaxPrefixesWarn)
 	}
 	return n
+}
+
+// maxMD5KeyBytes is the longest TCP MD5 key (TCP_MD5SIG_MAXKEYLEN).
+const maxMD5KeyBytes = 80
+
+// validatePassword checks password and password_file; the loader reads
+// the file (readPasswordFiles).
+func validatePassword(r reporter, rn *rawNeighbor, n *Neighbor) {
+	if len(rn.Password) > maxMD5KeyBytes {
+		r.in("password").errorf("TCP MD5 keys are at most %d bytes (got %d)", maxMD5KeyBytes, len(rn.Password))
+	}
+	if rn.PasswordFile == "" {
+		return
+	}
+	fr := r.in("password_file")
+	switch {
+	case rn.Password != "":
+		fr.errorf("set password or password_file, not both")
+	case !filepath.IsAbs(rn.PasswordFile):
+		fr.errorf("%q is not an absolute path", rn.PasswordFile)
+	default:
+		n.PasswordFile, n.passwordLine = rn.PasswordFile, fr.line()
+	}
 }
 
 // validateTimers checks hold_time, keepalive and graceful restart.
@@ -247,27 +271,4 @@ func validateTimers(r reporter, rn *rawNeighbor, n *Neighbor) {
 	case rn.GracefulRestartTime == 0 && rn.GracefulRestart:
 		n.GracefulRestartTime = BGPDefaultRestartTime
 	}
-}
-
-// validateFilter validates an import or export filter.
-func validateFilter(r reporter, rf *rawFilter) Filter {
-	var f Filter
-	if rf == nil {
-		return f
-	}
-	parse := func(lr reporter, list []string) []PrefixMatch {
-		var out []PrefixMatch
-		for i, s := range list {
-			m, err := ParsePrefixMatch(s)
-			if err != nil {
-				lr.at(i).errorf("%v", err)
-				continue
-			}
-			out = append(out, m)
-		}
-		return out
-	}
-	f.Allow = parse(r.in("allow"), rf.Allow)
-	f.Deny = parse(r.in("deny"), rf.Deny)
-	return f
 }

@@ -10,6 +10,39 @@ import (
 // 108 bytes with the terminating NUL.
 const maxSocketPath = 107
 
+// validateAPIListener validates the TCP API listener. It always needs a
+// token, loopback included: every local user reaches 127.0.0.1. The
+// daemon reads the token file when it starts (ReadSecretFile: mode 0600,
+// at least MinTokenBytes).
+func validateAPIListener(r reporter, raw *rawMgmt, m *Mgmt) {
+	m.APIListen = ""
+	if raw.APIListen != nil {
+		m.APIListen = *raw.APIListen
+	}
+	if raw.APITokenFile != nil {
+		m.APITokenFile = *raw.APITokenFile
+	}
+	if m.APIListen != "" {
+		_, err := netip.ParseAddrPort(m.APIListen)
+		switch {
+		case err != nil:
+			r.in("api_listen").errorf("%q is not an address:port", m.APIListen)
+		case m.APITokenFile == "":
+			r.in("api_listen").errorf("a TCP API listener needs a token: set mgmt.api_token_file (any local user reaches %s)", m.APIListen)
+		}
+	}
+	if m.APITokenFile != "" && !filepath.IsAbs(m.APITokenFile) {
+		r.in("api_token_file").errorf("%q is not an absolute path", m.APITokenFile)
+	}
+	hr := r.in("api_hosts")
+	for i, h := range raw.APIHosts {
+		if h == "" || strings.ContainsAny(h, ":/[] ") {
+			hr.at(i).errorf("%q is not a host name (no port, no brackets)", h)
+		}
+	}
+	m.APIHosts = append([]string(nil), raw.APIHosts...)
+}
+
 // validateMgmt validates the [mgmt] table and applies its defaults.
 func validateMgmt(r reporter, raw *rawMgmt, m *Mgmt) {
 	pr := r.in("protect")
@@ -41,20 +74,7 @@ func validateMgmt(r reporter, raw *rawMgmt, m *Mgmt) {
 			r.in("metrics_listen").errorf("%q is not an address:port (\"\" turns metrics off)", m.MetricsListen)
 		}
 	}
-	m.APIListen = str(raw.APIListen, "")
-	m.APITokenFile = str(raw.APITokenFile, "")
-	if m.APIListen != "" {
-		ap, err := netip.ParseAddrPort(m.APIListen)
-		switch {
-		case err != nil:
-			r.in("api_listen").errorf("%q is not an address:port", m.APIListen)
-		case m.APITokenFile == "" && !ap.Addr().IsLoopback():
-			r.in("api_listen").errorf("%s is not a loopback address: set mgmt.api_token_file", m.APIListen)
-		}
-	}
-	if m.APITokenFile != "" {
-		absolute("api_token_file", m.APITokenFile)
-	}
+	validateAPIListener(r, raw, m)
 	m.RevisionDir = str(raw.RevisionDir, DefaultRevisionDir)
 	absolute("revision_dir", m.RevisionDir)
 	m.Revisions = DefaultRevisions
@@ -64,6 +84,7 @@ func validateMgmt(r reporter, raw *rawMgmt, m *Mgmt) {
 			r.in("revisions").errorf("%d is out of range 2..10000", m.Revisions)
 		}
 	}
+	m.Rehearse = raw.Rehearse != nil && *raw.Rehearse
 	m.LogFormat = strings.ToLower(str(raw.LogFormat, "text"))
 	if m.LogFormat != "text" && m.LogFormat != "json" {
 		r.in("log_format").errorf("%q is neither \"text\" nor \"json\"", m.LogFormat)

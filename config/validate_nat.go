@@ -30,7 +30,7 @@ var natTypes = map[string]natType{
 // entry has a problem.
 func validateNAT(r reporter, index int, rn *rawNAT, refs *policyRefs) *NAT {
 	start := r.problems()
-	n := &NAT{Index: index, Type: rn.Type, ID: rn.Name}
+	n := &NAT{Index: index, Line: r.line(), Type: rn.Type, ID: rn.Name}
 	if n.ID == "" {
 		n.ID = fmt.Sprintf("nat%d", index)
 	}

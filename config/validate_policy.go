@@ -102,7 +102,7 @@ func validateDefaults(r reporter, raw []rawZonePolicy, refs *policyRefs) {
 				}
 				seenPair[pair] = pr.key
 				if ok {
-					refs.p.Defaults = append(refs.p.Defaults, ZonePolicy{From: f, To: tz, Action: act})
+					refs.p.Defaults = append(refs.p.Defaults, ZonePolicy{From: f, To: tz, Action: act, Key: pr.key, Line: pr.line()})
 				}
 			}
 		}

@@ -44,7 +44,7 @@ func validateRouteRules(r reporter, raw []rawRouteRule, c *routingRefs) {
 // applies to; ok is false when it has a problem.
 func validateRouteRule(r reporter, ru *rawRouteRule, c *routingRefs) (rule RouteRule, families []int, ok bool) {
 	start := r.problems()
-	rule = RouteRule{Key: r.key, Table: ru.Table, IIF: ru.IIF, OIF: ru.OIF}
+	rule = RouteRule{Key: r.key, Line: r.line(), Table: ru.Table, IIF: ru.IIF, OIF: ru.OIF}
 	switch pr := r.in("priority"); {
 	case ru.Priority == nil:
 		pr.errorf("priority is required (1-32765): rules are matched in priority order")

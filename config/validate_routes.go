@@ -176,7 +176,7 @@ func (c *routingRefs) gateway(r reporter, via, dev string, onlink bool, fam int)
 // a problem.
 func validateRoute(r reporter, ro *rawRoute, c *routingRefs) (route Route, ok bool) {
 	start := r.problems()
-	route = Route{Key: r.key, Type: ro.Type, Table: ro.Table, Dev: ro.Dev}
+	route = Route{Key: r.key, Line: r.line(), Type: ro.Type, Table: ro.Table, Dev: ro.Dev}
 	if route.Type == "" {
 		route.Type = RouteUnicast
 	}

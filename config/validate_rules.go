@@ -18,7 +18,7 @@ var (
 // rule has a problem. ids maps the rule ids taken so far to their keys.
 func validateRule(r reporter, index int, rr *rawRule, refs *policyRefs, ids map[string]string) *Rule {
 	start := r.problems()
-	ru := &Rule{Index: index, Name: rr.Name, Comment: rr.Comment}
+	ru := &Rule{Index: index, Line: r.line(), Name: rr.Name, Comment: rr.Comment}
 	ru.From = refs.zoneList(r.in("from"), rr.From)
 	ru.To = refs.zoneList(r.in("to"), rr.To)
 	if len(ru.From) == 1 && len(ru.To) == 1 && ru.From[0] == ZoneSelf && ru.To[0] == ZoneSelf {
@@ -188,13 +188,13 @@ func familyConflict(p4, p6, s4, s6, d4, d6 bool) string {
 		return "both families"
 	}
 	parts := []string{}
-	if !(p4 && p6) {
+	if !p4 || !p6 {
 		parts = append(parts, "proto is "+name(p4, p6))
 	}
-	if !(s4 && s6) {
+	if !s4 || !s6 {
 		parts = append(parts, "saddr is "+name(s4, s6))
 	}
-	if !(d4 && d6) {
+	if !d4 || !d6 {
 		parts = append(parts, "daddr is "+name(d4, d6))
 	}
 	return strings.Join(parts, ", ")

@@ -5,11 +5,11 @@ package config
 
 import (
 	"fmt"
-	"math/big"
 	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var reRate = regexp.MustCompile(`^(\d+)\s*/\s*(second|minute|hour|day)$`)
@@ -203,17 +203,6 @@ func ParseAddrRange(s string) (AddrRange, error) {
 	return AddrRange{a, a}, nil
 }
 
-// PrefixLast returns the last address of p.
-func PrefixLast(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().AsSlice()
-	n := new(big.Int).SetBytes(b)
-	hostBits := len(b)*8 - p.Bits()
-	n.Or(n, new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(hostBits)), big.NewInt(1)))
-	out := n.FillBytes(make([]byte, len(b)))
-	a, _ := netip.AddrFromSlice(out)
-	return a
-}
-
 func parseAddrPort(s string) (netip.Addr, uint16, error) {
 	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" && !a.Is4In6() {
 		return a, 0, nil
@@ -287,4 +276,42 @@ func validASN(v int64) string {
 		return fmt.Sprintf("AS %d is reserved (RFC 7300)", v)
 	}
 	return ""
+}
+
+// MaxSetTimeout bounds a dynamic set's element timeout. The kernel takes
+// far longer ones (since Linux 4.19 its limit is a u64 of nanoseconds,
+// centuries); a timeout over a year is almost certainly a unit typo, and
+// an element that should never expire takes no timeout at all.
+const MaxSetTimeout = 365 * 24 * time.Hour
+
+// ParseSetTimeout parses an element timeout: Go duration syntax
+// ("90s", "1h30m", "1.5h") or nft's, which adds days ("1d", "2d12h").
+// It must be positive, a whole number of milliseconds (the kernel's
+// unit) and at most MaxSetTimeout.
+func ParseSetTimeout(s string) (time.Duration, error) {
+	var d time.Duration
+	rest := s
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		days, err := strconv.ParseUint(s[:i], 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("invalid timeout %q: want a duration such as \"1h30m\" or \"2d\"", s)
+		}
+		d, rest = time.Duration(days)*24*time.Hour, s[i+1:]
+	}
+	if rest != "" {
+		x, err := time.ParseDuration(rest)
+		if err != nil || (d > 0 && x < 0) {
+			return 0, fmt.Errorf("invalid timeout %q: want a duration such as \"1h30m\" or \"2d\"", s)
+		}
+		d += x
+	}
+	switch {
+	case d <= 0:
+		return 0, fmt.Errorf("invalid timeout %q: must be positive", s)
+	case d%time.Millisecond != 0:
+		return 0, fmt.Errorf("invalid timeout %q: the kernel counts whole milliseconds", s)
+	case d > MaxSetTimeout:
+		return 0, fmt.Errorf("invalid timeout %q: at most 365d (leave timeout out for elements that never expire)", s)
+	}
+	return d, nil
 }

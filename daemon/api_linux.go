@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -26,6 +29,7 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 	}
 	cfg := d.cfg
 	d.mu.Unlock()
+	st.Store = d.StoreHealth()
 	st.Tenants = []mgmt.TenantStatus{}
 	for _, s := range d.snapshot(cfg) {
 		ts := mgmt.TenantStatus{Name: s.Name, Interfaces: len(s.Links), Rules: -1, Routes: -1, BGPUp: -1, BGPTotal: -1}
@@ -64,6 +68,7 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 				}
 			}
 		}
+		d.edge.tenantStatus(ctx, cfg.Tenant(s.Name), &ts) // edge_linux.go: HA and services
 		st.Tenants = append(st.Tenants, ts)
 	}
 	return st
@@ -89,12 +94,15 @@ func (d *Daemon) Revision(n int) (mgmt.Revision, []byte, error) { return d.store
 
 // serve starts the API (Unix socket, optional TCP) and metrics listeners;
 // the returned function stops them. Listener settings are read once, at
-// start: changing them needs a restart.
+// start: changing them needs a restart. Every listener is bounded and
+// times out (limits_linux.go); every TCP listener checks Host and Origin
+// (mgmt.Guard), and the API's needs the token.
 func (d *Daemon) serve() (func(), error) {
 	d.mu.Lock()
 	m := d.cfg.Mgmt
 	d.mu.Unlock()
 	var servers []*http.Server
+	var listeners []net.Listener
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -103,10 +111,17 @@ func (d *Daemon) serve() (func(), error) {
 				d.log.Warn("listener shutdown", "error", err)
 			}
 		}
+		// A server stopped before its Serve began does not close its
+		// listener.
+		for _, l := range listeners {
+			_ = l.Close() // closed already by Shutdown, most often
+		}
 	}
-	start := func(l net.Listener, h http.Handler, what string) {
-		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		servers = append(servers, s)
+	start := func(l net.Listener, conns int, h http.Handler, what string) {
+		s := &http.Server{Handler: h, ErrorLog: httpErrorLog(d.log, what)}
+		serverTimeouts(s)
+		l = limitConns(l, conns)
+		servers, listeners = append(servers, s), append(listeners, l)
 		go func() {
 			if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("listener stopped", "listener", what, "error", err)
@@ -123,32 +138,22 @@ func (d *Daemon) serve() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("api socket: %w", err)
 	}
-	start(l, mgmt.Handler(d, ""), "api")
+	// Root only by its mode (listenUnix): no token, and no browser
+	// reaches a Unix socket, so any Host.
+	start(l, apiConns, d.apiHandler(mgmt.Access{AnyHost: true}), "api")
 
 	if m.APIListen != "" {
-		token := ""
-		if m.APITokenFile != "" {
-			b, err := os.ReadFile(m.APITokenFile)
-			if err != nil {
-				stop()
-				return nil, fmt.Errorf("mgmt.api_token_file: %w", err)
-			}
-			token = strings.TrimSpace(string(b))
-			if token == "" {
-				stop()
-				return nil, fmt.Errorf("mgmt.api_token_file %s is empty", m.APITokenFile)
-			}
-		}
-		if ap, err := netip.ParseAddrPort(m.APIListen); err != nil || (token == "" && !ap.Addr().IsLoopback()) {
+		token, err := readToken(m.APITokenFile)
+		if err != nil {
 			stop()
-			return nil, fmt.Errorf("mgmt.api_listen %s: a non-loopback API listener needs a token", m.APIListen)
+			return nil, err
 		}
 		tl, err := net.Listen("tcp", m.APIListen)
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("api tcp listener: %w", err)
 		}
-		start(tl, mgmt.Handler(d, token), "api-tcp")
+		start(tl, apiConns, d.apiHandler(mgmt.Access{Token: token, Hosts: m.APIHosts}), "api-tcp")
 	}
 
 	ml := m.MetricsListen
@@ -162,10 +167,43 @@ func (d *Daemon) serve() (func(), error) {
 			return nil, fmt.Errorf("metrics listener: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{ErrorLog: nil}))
-		start(tl, mux, "metrics")
+		mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{MaxRequestsInFlight: metricsInFlight}))
+		d.mountDashboard(mux, false)
+		start(tl, metricsConns, mgmt.Guard(mux, metricsAccess(tl.Addr(), m.APIHosts)), "metrics")
 	}
 	return stop, nil
+}
+
+// metricsAccess guards the metrics listener (no token: it is read-only).
+// On loopback, the Host check keeps a web page from reading it through
+// DNS rebinding; on another address Prometheus may scrape it by any name
+// the operator gave it, so any Host passes.
+func metricsAccess(a net.Addr, hosts []string) mgmt.Access {
+	ap, err := netip.ParseAddrPort(a.String())
+	return mgmt.Access{Hosts: hosts, AnyHost: err != nil || !ap.Addr().Unmap().IsLoopback()}
+}
+
+// readToken reads the TCP API's token: a file only root can read, of at
+// least config.MinTokenBytes.
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("mgmt.api_listen needs mgmt.api_token_file")
+	}
+	token, err := config.ReadSecretFile(path)
+	if err != nil {
+		return "", fmt.Errorf("mgmt.api_token_file: %w", err)
+	}
+	token = strings.TrimSpace(token)
+	if len(token) < config.MinTokenBytes {
+		return "", fmt.Errorf("mgmt.api_token_file %s: the token is %d bytes, fewer than %d (e.g. openssl rand -hex 32)", path, len(token), config.MinTokenBytes)
+	}
+	return token, nil
+}
+
+// httpErrorLog sends net/http's own messages (accept errors it retries,
+// TLS or header errors of a client) to the daemon's log.
+func httpErrorLog(log *slog.Logger, listener string) *stdlog.Logger {
+	return slog.NewLogLogger(log.With("listener", listener).Handler(), slog.LevelWarn)
 }
 
 // listenUnix binds the API socket, root-only (0600). A stale socket from

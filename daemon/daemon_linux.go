@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,9 +46,20 @@ type Options struct {
 	Log *slog.Logger
 	// Applied, if set, is called after every apply attempt (tests, lab).
 	Applied func(rep *engine.Report, err error)
-	// Applier replaces the engine (tests inject failures with it).
+	// Applier replaces the engine (tests inject failures with it). If it
+	// has a Close method, Close calls it.
 	Applier Applier
+	// SpeakersExitWithDaemon makes BGP speakers exit when the daemon's
+	// process does (the lab): in production they outlive it on purpose.
+	SpeakersExitWithDaemon bool
+	// StopTimeout bounds how long SIGTERM waits for a running apply to
+	// finish before the daemon exits anyway (default DefaultStopTimeout).
+	StopTimeout time.Duration
 }
+
+// DefaultStopTimeout is how long a stopping daemon waits for the apply
+// in progress: below systemd's default TimeoutStopSec (90 s).
+const DefaultStopTimeout = 80 * time.Second
 
 // Applier makes the kernel match a config: *engine.Engine.
 type Applier interface {
@@ -68,12 +80,20 @@ type Daemon struct {
 	store     *mgmt.Store
 	metrics   *metrics
 	started   time.Time
+	obs       observers // dashboard collector, packet log readers (dashboard_linux.go)
 
 	applyMu sync.Mutex // serialises applies: signal, API, link events, timers
 
+	// stopping is set, under applyMu, once the daemon stops: no apply
+	// starts after it (stopping_linux.go).
+	stopping bool
+	// abandoned is set when stop gave up waiting for an apply: the
+	// engine is then left open (the process is about to exit).
+	abandoned atomic.Bool
+
 	mu      sync.Mutex // guards what follows
 	cfg     *config.Config
-	data    []byte // the running config file as applied
+	src     source // the running config file and its set files as applied
 	rev     int    // its revision (0: not stored)
 	absent  []string
 	last    *mgmt.Result
@@ -81,14 +101,15 @@ type Daemon struct {
 	// tenants is what the last applies left for status and metrics
 	// (readmodel_linux.go).
 	tenants map[string]*engine.TenantState
+	edge    *edge // DHCP clients, HA/services status and metrics (edge_linux.go); nil without an engine
 }
 
 // pending is an unconfirmed change and what to go back to.
 type pending struct {
 	mgmt.Pending
-	prevCfg  *config.Config
-	prevData []byte
-	timer    *time.Timer
+	prevCfg *config.Config
+	prevSrc source
+	timer   *time.Timer
 }
 
 // ErrInvalidConfig is returned when the initial config does not validate.
@@ -102,16 +123,12 @@ func New(opts Options) (*Daemon, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	opts.Log = log
-	data, err := os.ReadFile(opts.ConfigPath)
-	var cfg *config.Config
-	if err == nil {
-		cfg, err = config.Parse(opts.ConfigPath, data)
-	}
+	cfg, src, err := loadSource(opts.ConfigPath)
 	if err != nil {
 		log.Error("configuration rejected; nothing was changed", "file", opts.ConfigPath, "error", err.Error())
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	d := &Daemon{opts: opts, log: log, app: opts.Applier, cfg: cfg, data: data, started: time.Now()}
+	d := &Daemon{opts: opts, log: log, app: opts.Applier, cfg: cfg, src: src, started: time.Now()}
 	if d.app == nil {
 		eng, err := engine.New(log)
 		if err != nil {
@@ -120,25 +137,20 @@ func New(opts Options) (*Daemon, error) {
 		d.app = withFailpoint(eng)
 		d.observe = eng.Zones.Observe
 		d.bgpStatus = eng.BGP.Status
+		eng.BGP.WatchParent = opts.SpeakersExitWithDaemon
 	}
 	dir := opts.RevisionDir
 	if dir == "" {
 		dir = cfg.Mgmt.RevisionDir
 	}
-	d.store = &mgmt.Store{Dir: dir, Keep: cfg.Mgmt.Revisions}
+	d.store = &mgmt.Store{Dir: dir, Keep: cfg.Mgmt.Revisions, Log: log}
+	if err := d.store.Check(); err != nil {
+		log.Error("revision store cannot be written: changes will run but not be stored", "dir", dir, "error", err)
+	}
 	d.metrics = newMetrics(d)
+	d.registerStoreMetric()
+	d.edge = newEdge(d, engineOf(d.app)) // edge_linux.go
 	return d, nil
-}
-
-// Close releases the engine.
-func (d *Daemon) Close() {
-	a := d.app
-	if f, ok := a.(*failpointApplier); ok {
-		a = f.Applier
-	}
-	if e, ok := a.(*engine.Engine); ok {
-		e.Close()
-	}
 }
 
 // Run starts the daemon and blocks until ctx ends or SIGTERM/SIGINT.
@@ -147,6 +159,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// Deferred first, so it runs last: after the listeners stopped and
+	// the running apply finished (stop), never under an apply.
 	defer d.Close()
 	log := d.log
 	if opts.PidFile != "" {
@@ -167,11 +181,17 @@ func Run(ctx context.Context, opts Options) error {
 	defer links.close()
 
 	d.Start(ctx)
-	stop, err := d.serve()
+	stopServers, err := d.serve()
 	if err != nil {
 		return err
 	}
-	defer stop()
+	// Stopping: first let the apply in progress finish (its API client
+	// gets its whole reply, its revision is stored), then close the
+	// listeners; d.Close runs after both.
+	defer func() {
+		d.stop()
+		stopServers()
+	}()
 	d.notify(sd.SdNotifyReady)
 
 	var retry <-chan time.Time
@@ -187,7 +207,11 @@ func Run(ctx context.Context, opts Options) error {
 				log.Info("stopping; the data plane stays as it is", "signal", s.String())
 				return nil
 			}
-			d.Reload(ctx, mgmt.ReloadRequest{})
+			// A signal cannot say --allow-empty: a file without tenants
+			// is refused (and logged) like any invalid one. Off the loop,
+			// so that a SIGTERM during a long reload is handled (stop
+			// waits for the apply, bounded); applies queue on applyMu.
+			go d.Reload(ctx, mgmt.ReloadRequest{})
 		case <-links.kick():
 			if links.take() && retry == nil {
 				// Debounce: a driver reload sends several events.
@@ -205,26 +229,27 @@ func Run(ctx context.Context, opts Options) error {
 func (d *Daemon) Start(ctx context.Context) *mgmt.Result {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
+	d.sweep()
 	var prev *config.Config
-	var prevData []byte
+	var prevSrc source
 	prevRev := 0
-	if revs, err := d.store.List(); err != nil {
+	revs, err := d.store.List()
+	if err != nil {
 		d.log.Warn("revisions unreadable", "dir", d.store.Dir, "error", err)
 	} else if len(revs) > 0 {
 		last := revs[len(revs)-1]
-		if last.SHA256 == mgmt.Checksum(d.data) {
+		if d.src.sameAsRevision(last) {
 			d.rev = last.Number // adopt: this file is that revision
-		} else if _, b, err := d.store.Get(last.Number); err == nil {
-			if c, err := config.Parse(d.opts.ConfigPath, b); err == nil {
-				prev, prevData, prevRev = c, b, last.Number
-			}
+		} else if c, s, err := d.revision(last.Number); err == nil {
+			prev, prevSrc, prevRev = c, s, last.Number
 		}
 	}
 	lp, err := d.store.LoadPending()
 	if err != nil {
-		d.log.Warn("pending confirm unreadable", "error", err)
+		lp = d.recoverPending(revs, err)
 	}
-	res := d.applyNew(ctx, "start", d.cfg, d.data, 0, prev, prevData, prevRev)
+	target := func() (*config.Config, source, int) { return prev, prevSrc, prevRev }
+	res := d.applyNew(ctx, "start", d.cfg, d.src, 0, target)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if lp == nil {
@@ -233,20 +258,21 @@ func (d *Daemon) Start(ctx context.Context) *mgmt.Result {
 	// A change was unconfirmed when the daemon stopped: if it is still
 	// what runs, its deadline still holds (past: roll back now).
 	if res.OK() && lp.Revision == d.rev {
-		if _, b, err := d.store.Get(lp.Previous); err == nil {
-			if c, err := config.Parse(d.opts.ConfigPath, b); err == nil {
-				d.armLocked(*lp, c, b)
-				d.log.Warn("change still unconfirmed from before the restart", "revision", lp.Revision, "deadline", lp.Deadline.UTC().Format(time.RFC3339), "to_revision", lp.Previous)
-				return res
-			}
+		c, s, err := d.revision(lp.Previous)
+		if err == nil {
+			d.armLocked(*lp, c, s)
+			d.log.Warn("change still unconfirmed from before the restart", "revision", lp.Revision, "deadline", lp.Deadline.UTC().Format(time.RFC3339), "to_revision", lp.Previous)
+			return res
 		}
+		d.log.Error("change unconfirmed from before the restart, but the revision to roll back to is unreadable: it stays", "revision", lp.Revision, "to_revision", lp.Previous, "error", err)
 	}
 	d.setPendingLocked(nil)
 	return res
 }
 
 // Reload re-reads the config file and applies it; an invalid file
-// changes nothing. With ConfirmSeconds, it is rolled back unless
+// changes nothing, and neither does one without tenants unless
+// req.AllowEmpty says so. With ConfirmSeconds, it is rolled back unless
 // confirmed in time.
 func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Result {
 	d.notify(fmt.Sprintf("%s\nMONOTONIC_USEC=%d", sd.SdNotifyReloading, monotonicUsec()))
@@ -255,148 +281,99 @@ func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Resul
 	ctx = context.WithoutCancel(ctx)
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	data, err := os.ReadFile(d.opts.ConfigPath)
-	var cfg *config.Config
-	if err == nil {
-		cfg, err = config.Parse(d.opts.ConfigPath, data)
+	if d.stopping {
+		return d.reject("reload", errStopping)
+	}
+	cfg, src, err := loadSource(d.opts.ConfigPath)
+	var rm *mgmt.Removals
+	if err == nil && !req.AllowEmpty {
+		rm, err = d.refuseEmpty(cfg)
 	}
 	if err != nil {
 		d.log.Error("reload rejected; running configuration unchanged", "file", d.opts.ConfigPath, "error", err.Error())
-		res := &mgmt.Result{Time: time.Now(), Reason: "reload", Result: mgmt.ResultRejected, Errors: errorLines(err), Changes: []change.Change{}}
-		d.finish(res)
-		if d.opts.Applied != nil {
-			d.opts.Applied(nil, err)
-		}
+		res := d.reject("reload", err)
+		res.Removals = rm
 		return res
 	}
-	prev, prevData, prevRev := d.rollbackTarget()
-	return d.applyNew(ctx, "reload", cfg, data, time.Duration(req.ConfirmSeconds)*time.Second, prev, prevData, prevRev)
+	reh, refused := d.rehearse(ctx, cfg, req) // rehearse_linux.go
+	if refused != nil {
+		return refused
+	}
+	res := d.applyNew(ctx, "reload", cfg, src, time.Duration(req.ConfirmSeconds)*time.Second, d.rollbackTargetLocked)
+	return d.afterReload(res, cfg, req, reh) // flows_linux.go
 }
 
-// Rollback applies a stored revision and writes it to the config file.
+// reject records a reload or rollback that changed nothing.
+func (d *Daemon) reject(reason string, err error) *mgmt.Result {
+	res := &mgmt.Result{Time: time.Now(), Reason: reason, Result: mgmt.ResultRejected, Errors: errorLines(err), Changes: []change.Change{}}
+	d.finish(res)
+	if d.opts.Applied != nil {
+		d.opts.Applied(nil, err)
+	}
+	return res
+}
+
+// Rollback applies a stored revision and writes it, set files included,
+// back to disk.
 func (d *Daemon) Rollback(ctx context.Context, req mgmt.RollbackRequest) (*mgmt.Result, error) {
 	_, data, err := d.store.Get(req.Revision)
 	if err != nil {
 		return nil, err
 	}
+	files, err := d.store.Files(req.Revision)
+	if err != nil {
+		return nil, err
+	}
+	src := source{data: data, files: files}
 	ctx = context.WithoutCancel(ctx)
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
 	reason := fmt.Sprintf("rollback to revision %d", req.Revision)
-	cfg, err := config.Parse(d.opts.ConfigPath, data)
+	if d.stopping {
+		return d.reject(reason, errStopping), nil
+	}
+	cfg, err := parseSource(d.opts.ConfigPath, src)
 	if err != nil {
 		// Possible after an upgrade that tightened validation.
-		res := &mgmt.Result{Time: time.Now(), Reason: reason, Result: mgmt.ResultRejected, Errors: errorLines(err), Changes: []change.Change{}}
 		d.log.Error("rollback rejected; running configuration unchanged", "revision", req.Revision, "error", err.Error())
-		d.finish(res)
-		return res, nil
+		return d.reject(reason, err), nil
 	}
-	prev, prevData, prevRev := d.rollbackTarget()
-	res := d.applyNew(ctx, reason, cfg, data, time.Duration(req.ConfirmSeconds)*time.Second, prev, prevData, prevRev)
+	res := d.applyNew(ctx, reason, cfg, src, time.Duration(req.ConfirmSeconds)*time.Second, d.rollbackTargetLocked)
 	if res.OK() {
-		d.writeConfigFile(data)
+		if err := d.writeSource(src); err != nil {
+			res.StoreError = strings.TrimSpace(res.StoreError + "\nconfig file not restored: " + err.Error())
+		}
 	}
 	return res, nil
 }
 
-// Confirm makes a pending change permanent.
-func (d *Daemon) Confirm(ctx context.Context) (*mgmt.Pending, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	p := d.pending
-	if p == nil {
-		return nil, mgmt.ErrNotPending
-	}
-	d.setPendingLocked(nil)
-	d.log.Info("change confirmed", "revision", p.Revision)
-	return &p.Pending, nil
-}
-
-// setPendingLocked replaces the pending change (nil: none), stopping the
-// old timer and recording the new state in the revision directory.
-// Caller holds d.mu.
-func (d *Daemon) setPendingLocked(p *pending) {
-	if d.pending != nil && d.pending != p {
-		d.pending.timer.Stop()
-	}
-	d.pending = p
-	var rec *mgmt.Pending
-	if p != nil {
-		rec = &p.Pending
-	}
-	if err := d.store.SavePending(rec); err != nil {
-		d.log.Error("could not record the pending confirm", "dir", d.store.Dir, "error", err)
-	}
-}
-
-// armLocked makes pp pending with its rollback target and starts the
-// timer (at once if the deadline has passed). Caller holds d.mu.
-func (d *Daemon) armLocked(pp mgmt.Pending, prev *config.Config, prevData []byte) *pending {
-	p := &pending{Pending: pp, prevCfg: prev, prevData: prevData}
-	p.timer = time.AfterFunc(max(time.Until(pp.Deadline), 0), func() { d.confirmTimeout(p) })
-	d.setPendingLocked(p)
-	return p
-}
-
-// rollbackTarget is what a failed apply or a commit-confirm timeout
-// restores: while a change is unconfirmed, the last confirmed revision.
-func (d *Daemon) rollbackTarget() (*config.Config, []byte, int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.pending != nil {
-		return d.pending.prevCfg, d.pending.prevData, d.pending.Previous
-	}
-	return d.cfg, d.data, d.rev
-}
-
-// confirmTimeout restores the previous revision when nobody confirmed.
-func (d *Daemon) confirmTimeout(p *pending) {
-	d.applyMu.Lock()
-	defer d.applyMu.Unlock()
-	d.mu.Lock()
-	if d.pending != p { // confirmed or superseded meanwhile
-		d.mu.Unlock()
-		return
-	}
-	d.setPendingLocked(nil)
-	d.mu.Unlock()
-	d.log.Warn("change not confirmed in time; rolling back", "revision", p.Revision, "to_revision", p.Previous)
-	reason := fmt.Sprintf("confirm timeout (back to revision %d)", p.Previous)
-	res := d.applyNew(context.Background(), reason, p.prevCfg, p.prevData, 0, nil, nil, 0)
-	if res.OK() {
-		d.writeConfigFile(p.prevData)
-	}
-}
-
-// writeConfigFile puts an applied revision back into the config file, so
-// that the next reload or restart does not bring back what was undone.
-func (d *Daemon) writeConfigFile(data []byte) {
-	mode := os.FileMode(0o644)
-	if st, err := os.Stat(d.opts.ConfigPath); err == nil {
-		mode = st.Mode().Perm()
-	}
-	if err := mgmt.WriteFileAtomic(d.opts.ConfigPath, data, mode); err != nil {
-		d.log.Error("could not write the rolled-back configuration to the config file", "file", d.opts.ConfigPath, "error", err)
-		return
-	}
-	d.log.Info("config file restored", "file", d.opts.ConfigPath, "sha256", mgmt.Checksum(data))
-}
-
-// applyNew applies cfg; on failure it re-applies prev (if any). On
-// success the config becomes a revision (unless identical to the running
-// one) and, with confirm > 0, must be confirmed in time. Caller holds
-// applyMu.
-func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config, data []byte, confirm time.Duration, prev *config.Config, prevData []byte, prevRev int) *mgmt.Result {
+// applyNew applies cfg; on failure it re-applies the rollback target
+// (if any), which targetLocked gives after the apply (with d.mu held).
+// On success the config becomes a revision (unless identical to the
+// running one) and, with confirm > 0, must be confirmed in time. Caller
+// holds applyMu.
+func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config, src source, confirm time.Duration, targetLocked func() (*config.Config, source, int)) *mgmt.Result {
 	res := &mgmt.Result{Time: time.Now(), Reason: reason}
 	rep, err := d.apply(ctx, reason, cfg)
 	res.Changes, res.Waiting, res.Duration = rep.Changes, rep.Absent, rep.Duration
 	if res.Changes == nil {
 		res.Changes = []change.Change{}
 	}
+	if rm := mgmt.RemovalsOf(res.Changes); !rm.Empty() {
+		res.Removals = rm
+	}
+	target := func() (prev *config.Config, prevSrc source, prevRev int) {
+		if targetLocked == nil {
+			return nil, source{}, 0
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return targetLocked()
+	}
 	if err != nil {
 		res.Result = mgmt.ResultFailed
 		res.Errors = errorLines(err)
-		if prev != nil && prev != cfg {
+		if prev, prevSrc, prevRev := target(); prev != nil && prev != cfg {
 			rrep, rerr := d.apply(ctx, fmt.Sprintf("restore revision %d", prevRev), prev)
 			res.Restore = &mgmt.Restore{Revision: prevRev, Changes: rrep.Changes}
 			if res.Restore.Changes == nil {
@@ -406,7 +383,7 @@ func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config
 				res.Restore.Error = rerr.Error()
 			}
 			d.mu.Lock()
-			d.cfg, d.data, d.rev, d.absent = prev, prevData, prevRev, rrep.Absent
+			d.cfg, d.src, d.rev, d.absent = prev, prevSrc, prevRev, rrep.Absent
 			// The restore went back to the last confirmed revision:
 			// nothing is left to confirm.
 			d.setPendingLocked(nil)
@@ -415,7 +392,7 @@ func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config
 			// Nothing to go back to: keep the new config as the target so
 			// later retries (link events, reloads) converge on it.
 			d.mu.Lock()
-			d.cfg, d.data = cfg, data
+			d.cfg, d.src = cfg, src
 			d.mu.Unlock()
 		}
 		d.mu.Lock()
@@ -426,21 +403,29 @@ func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config
 	}
 	res.Result = mgmt.ResultApplied
 	d.mu.Lock()
-	sameAsRunning := d.rev != 0 && mgmt.Checksum(d.data) == mgmt.Checksum(data)
+	sameAsRunning := d.rev != 0 && d.src.same(src)
+	rev := d.rev
 	d.mu.Unlock()
-	rev := 0
-	if sameAsRunning {
-		d.mu.Lock()
-		rev = d.rev
-		d.mu.Unlock()
-	} else if r, err := d.store.Add(data, reason, res.Time); err != nil {
-		d.log.Error("could not store the revision", "dir", d.store.Dir, "error", err)
-	} else {
-		rev = r.Number
+	if !sameAsRunning {
+		rev = 0
+		if r, err := d.store.Add(src.data, src.files, reason, res.Time); err != nil {
+			// It runs but is not a revision: the caller, status and the
+			// store metric say so.
+			d.log.Error("could not store the revision", "dir", d.store.Dir, "error", err)
+			res.StoreError = err.Error()
+		} else {
+			rev = r.Number
+		}
 	}
 	res.Revision = rev
 	d.mu.Lock()
-	d.cfg, d.data, d.rev = cfg, data, rev
+	var prev *config.Config
+	var prevSrc source
+	prevRev := 0
+	if confirm > 0 && targetLocked != nil {
+		prev, prevSrc, prevRev = targetLocked()
+	}
+	d.cfg, d.src, d.rev = cfg, src, rev
 	if d.pending != nil {
 		// A newer change supersedes the pending one; without --confirm it
 		// confirms it, with --confirm the deadline restarts and the target
@@ -451,7 +436,7 @@ func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config
 		d.setPendingLocked(nil)
 	}
 	if confirm > 0 && prev != nil {
-		p := d.armLocked(mgmt.Pending{Revision: rev, Previous: prevRev, Deadline: time.Now().Add(confirm)}, prev, prevData)
+		p := d.armLocked(mgmt.Pending{Revision: rev, Previous: prevRev, Deadline: time.Now().Add(confirm)}, prev, prevSrc)
 		pp := p.Pending
 		res.PendingConfirm = &pp
 		d.log.Warn("change must be confirmed with 'fwd confirm' or it is rolled back", "revision", rev, "deadline", p.Deadline.UTC().Format(time.RFC3339), "to_revision", prevRev)
@@ -465,6 +450,9 @@ func (d *Daemon) applyNew(ctx context.Context, reason string, cfg *config.Config
 func (d *Daemon) reapply(ctx context.Context, reason string) {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
+	if d.stopping {
+		return
+	}
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
@@ -485,6 +473,7 @@ func (d *Daemon) finish(res *mgmt.Result) {
 // apply runs one engine apply and logs its one-line summary.
 func (d *Daemon) apply(ctx context.Context, why string, cfg *config.Config) (*engine.Report, error) {
 	rep, err := d.app.Apply(ctx, cfg, false)
+	d.edge.sync(cfg) // edge_linux.go: DHCP clients follow the config
 	if rep == nil {
 		rep = &engine.Report{}
 	}
@@ -493,6 +482,7 @@ func (d *Daemon) apply(ctx context.Context, why string, cfg *config.Config) (*en
 	d.absent = rep.Absent
 	d.keepReadModel(cfg, rep)
 	d.mu.Unlock()
+	d.obs.applied(d, cfg)
 	attrs := []any{"reason", why, "changes", len(rep.Changes), "duration", rep.Duration.Round(time.Microsecond).String()}
 	for k, n := range change.Summary(rep.Changes) {
 		attrs = append(attrs, k, n)

@@ -79,7 +79,7 @@ func (r *running) alive(t *testing.T) {
 // closed"). With a tiny receive buffer and the reader held while a burst
 // of link events arrives, the socket overflows; the daemon re-scans,
 // keeps running and still moves in a late NIC.
-func TestLinkWatchSurvivesOverflow(t *testing.T) {
+func TestFaultLinkWatchOverflow(t *testing.T) {
 	watchBufferOverride.Store(1) // the kernel's minimum
 	var hold sync.Mutex
 	watchOnEvent = func(zones.LinkEvent) { hold.Lock(); hold.Unlock() }
@@ -125,7 +125,7 @@ addresses = ["198.51.100.1/24"]
 // driver unload or a hot unplug does) and comes back in the default
 // namespace is moved back in within about a second, and its far end
 // works again. Both events are logged.
-func TestNICGoneAndBackIsMovedBack(t *testing.T) {
+func TestFaultNICGoneAndBack(t *testing.T) {
 	testnet.Host(t, "h-back")
 	testnet.NIC(t, "eth22", "h-back", "p0", netip.Addr{}, "198.51.100.10/24")
 	r := startRun(t, "back", `

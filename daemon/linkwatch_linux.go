@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fwdproject/fwd/engine"
 	"github.com/fwdproject/fwd/zones"
 )
 
@@ -55,7 +54,7 @@ type linkWatch struct {
 // watches each namespace it creates.
 func (d *Daemon) watchLinks() (*linkWatch, error) {
 	lw := &linkWatch{d: d}
-	if e := d.engine(); e != nil {
+	if e := engineOf(d.app); e != nil {
 		lw.m = e.Zones
 	} else {
 		m, err := zones.NewManager(d.log)
@@ -71,16 +70,6 @@ func (d *Daemon) watchLinks() (*linkWatch, error) {
 	}
 	lw.w = w
 	return lw, nil
-}
-
-// engine is the engine behind d.app, or nil (tests inject others).
-func (d *Daemon) engine() *engine.Engine {
-	a := d.app
-	if f, ok := a.(*failpointApplier); ok {
-		a = f.Applier
-	}
-	e, _ := a.(*engine.Engine)
-	return e
 }
 
 func (d *Daemon) watchBuffer() int {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fwdproject/fwd/bgp"
 	"github.com/fwdproject/fwd/config"
@@ -24,7 +25,13 @@ type metrics struct {
 	applyDuration  prometheus.Histogram
 	applies        *prometheus.CounterVec
 	changesApplied *prometheus.CounterVec
+
+	mu      sync.Mutex
+	history []mgmt.ReloadSummary // newest first, at most keepReloads
 }
+
+// keepReloads bounds the reload history the status page shows.
+const keepReloads = 20
 
 func newMetrics(d *Daemon) *metrics {
 	m := &metrics{
@@ -64,10 +71,15 @@ func newMetrics(d *Daemon) *metrics {
 		&kernelCollector{d: d},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(newLiveCollector(d)) // metrics_live_linux.go: quota, set elements
 	return m
 }
 
 func (m *metrics) reloaded(r *mgmt.Result) {
+	m.mu.Lock()
+	m.history = append([]mgmt.ReloadSummary{{Time: r.Time, Reason: r.Reason, Result: r.Result, Revision: r.Revision,
+		Changes: len(r.Changes), Errors: r.Errors, Duration: r.Duration}}, m.history[:min(len(m.history), keepReloads-1)]...)
+	m.mu.Unlock()
 	m.reloads.WithLabelValues(r.Result).Inc()
 	m.lastReload.Set(float64(r.Time.UnixNano()) / 1e9)
 	if r.OK() {
@@ -75,6 +87,13 @@ func (m *metrics) reloaded(r *mgmt.Result) {
 	} else {
 		m.lastSuccess.Set(0)
 	}
+}
+
+// recentReloads returns the last reload outcomes, newest first.
+func (m *metrics) recentReloads() []mgmt.ReloadSummary {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]mgmt.ReloadSummary{}, m.history...)
 }
 
 func (m *metrics) applied(rep *engine.Report, err error) {

@@ -133,6 +133,22 @@ func TestScrapeCostDoesNotGrowWithRoutes(t *testing.T) {
 			t.Errorf("scrape lacks %s:\n%s", want, grepLines(body, "fwd_"))
 		}
 	}
+	// So does a sample of the status page's collector.
+	col := newCollector(d)
+	col.sample(time.Now())
+	bestSample := time.Hour
+	for range 5 {
+		start := time.Now()
+		col.sample(start)
+		bestSample = min(bestSample, time.Since(start))
+	}
+	t.Logf("dashboard sample with %d routes installed: %v (best of 5)", n, bestSample)
+	if bestSample > 50*time.Millisecond {
+		t.Errorf("a dashboard sample took %v with %d routes installed, want ≤ 50ms", bestSample, n)
+	}
+	if len(col.tenants) != 1 || col.tenants[0].Routes["static"] != 1 || len(col.tenants[0].TopRules) != 1 {
+		t.Errorf("dashboard sample: %+v", col.tenants)
+	}
 	st := d.Status(context.Background())
 	if len(st.Tenants) != 1 || st.Tenants[0].Rules != 1 || st.Tenants[0].Routes != 1 {
 		t.Errorf("status: %+v", st.Tenants)

@@ -1,8 +1,9 @@
 // Package engine is the one apply pipeline behind `fwd plan`, `fwd run`,
 // reloads and `fwd teardown`. For every subsystem it observes the kernel,
 // plans (pure) and, unless this is a dry run, applies the plan, in the
-// order bgp-removals → zones → per tenant (policy, routing) → bgp. A dry
-// run is the engine not calling Apply; no subsystem sees a dryRun flag.
+// order bgp-removals → zones → per tenant (policy, routing) → services
+// → ha → bgp. A dry run is the engine not calling Apply; no subsystem
+// sees a dryRun flag.
 package engine
 
 import (
@@ -15,8 +16,10 @@ import (
 	"github.com/fwdproject/fwd/bgp"
 	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/ha"
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/policy"
+	"github.com/fwdproject/fwd/services/dnsmasq"
 	"github.com/fwdproject/fwd/zones"
 	"github.com/vishvananda/netns"
 )
@@ -28,6 +31,10 @@ type Engine struct {
 	// BGP supervises the per-tenant speaker processes. They outlive the
 	// engine (Close leaves them running) so sessions survive restarts.
 	BGP *bgp.Supervisor
+	// HA runs the tenants' keepalived+conntrackd and DNS their dnsmasq;
+	// both outlive the engine too (Close releases, never stops them).
+	HA  *ha.Manager
+	DNS *dnsmasq.Supervisor
 	log *slog.Logger
 }
 
@@ -37,13 +44,16 @@ func New(log *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{Zones: z, BGP: bgp.NewSupervisor(log.With("subsystem", "bgp"), bgp.DefaultRunDir), log: log}, nil
+	return &Engine{Zones: z, BGP: bgp.NewSupervisor(log.With("subsystem", "bgp"), bgp.DefaultRunDir), log: log,
+		HA: ha.NewManager(log.With("subsystem", "ha"), bgp.DefaultRunDir), DNS: dnsmasq.NewSupervisor(log.With("subsystem", "services"), bgp.DefaultRunDir)}, nil
 }
 
 // Close releases kernel handles and stops supervising BGP speakers
 // without stopping them.
 func (e *Engine) Close() {
 	e.BGP.Close()
+	e.HA.Release() // a daemon restart is not a failover
+	e.DNS.Release()
 	e.Zones.Close()
 }
 
@@ -104,6 +114,11 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 		// Speakers of tenants (or BGP sections) that go away stop before
 		// their namespace does: a live speaker process would keep a
 		// deleted namespace, and the NICs in it, alive.
+		// So do dnsmasq and the HA pairs, first: stopping a speaker
+		// removes the whole /run/fwd/TENANT directory.
+		if err := e.serviceRemovals(ctx, cfg, rep); err != nil { // services_linux.go
+			return rep, err
+		}
 		cs, err := e.bgpRemovals(ctx, cfg)
 		rep.Changes = append(rep.Changes, cs...)
 		if err != nil {
@@ -113,12 +128,16 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 	if err := e.zones(ctx, cfg, dryRun, rep); err != nil {
 		return rep, fmt.Errorf("zones: %w", err)
 	}
+	if !dryRun {
+		forgetRemovedTenants(cfg)
+	}
 	var errs []error
 	for _, t := range cfg.Tenants {
 		if err := e.tenant(ctx, t, dryRun, rep); err != nil {
 			errs = append(errs, fmt.Errorf("tenant %q: %w", t.Name, err))
 		}
 	}
+	errs = append(errs, e.serviceStages(ctx, cfg, dryRun, rep)) // services_linux.go, ha_linux.go
 	// Speakers start once their namespace and interfaces exist.
 	cs, err := e.bgp(ctx, cfg, dryRun)
 	rep.Changes = append(rep.Changes, cs...)
@@ -172,4 +191,24 @@ func (e *Engine) logChanges(cs []change.Change) {
 	for _, c := range cs {
 		e.log.Info("changed", "subsystem", c.Subsystem, "tenant", c.Tenant, "action", c.Action, "object", c.Object, "detail", c.Detail)
 	}
+}
+
+// Teardown hands every NIC back and removes fwd's namespaces (an apply
+// of the empty configuration), after sweeping what interrupted namespace
+// creations left: temporary pins, and plain-file pins under the names
+// given (the tenants of the configuration, when it is readable), which
+// no apply would otherwise remove.
+func (e *Engine) Teardown(ctx context.Context, names []string) (*Report, error) {
+	removed, serr := ns.Sweep(names)
+	rep, err := e.Apply(ctx, &config.Config{}, false)
+	var swept []change.Change
+	for _, n := range removed {
+		swept = append(swept, change.Change{Subsystem: "zones", Action: "remove-leftover-pin", Object: n})
+	}
+	e.logChanges(swept)
+	rep.Changes = append(swept, rep.Changes...)
+	if serr != nil {
+		err = errors.Join(fmt.Errorf("sweep namespace leftovers: %w", serr), err)
+	}
+	return rep, err
 }

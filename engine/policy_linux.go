@@ -11,39 +11,57 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// appliedPolicy remembers, per tenant, the last ruleset applied, so that
-// a reload patches changed address sets element by element instead of
-// refilling them. It is only a hint: policy.PlanFrom uses it only when
-// the kernel's recorded set hash matches it, so after a restart (empty
-// memory) or a namespace recreated behind fwd's back the plan is still
-// right, only larger.
-var appliedPolicy sync.Map // tenant name → *policy.Ruleset
+// policyMemory is the policy part of the engine's per-tenant state: what
+// policy.Memory remembers of each tenant's table between reloads (the
+// ruleset compiled and applied last, and the table as fwd's last commit
+// left it with the ruleset generation it produced). An unchanged tenant
+// then costs one GETGEN: nothing is compiled, dumped or sent. It is only
+// a hint: a generation that moved (another writer, a restart: empty
+// memory) makes the plan observe the kernel as before.
+var policyMemory sync.Map // tenant name → *policy.Memory
 
-// policyStage observes fwd's nftables table in the tenant's namespace and
-// plans the tenant's compiled policy against it.
+// forgetRemovedTenants drops the memory of tenants cfg no longer has: a
+// tenant added again later starts from Observe, whatever its new
+// namespace's generation happens to be.
+func forgetRemovedTenants(cfg *config.Config) {
+	keep := map[string]bool{}
+	for _, t := range cfg.Tenants {
+		keep[t.Name] = true
+	}
+	policyMemory.Range(func(k, _ any) bool {
+		if !keep[k.(string)] {
+			policyMemory.Delete(k)
+		}
+		return true
+	})
+}
+
+func memoryOf(tenant string) *policy.Memory {
+	m, _ := policyMemory.LoadOrStore(tenant, &policy.Memory{})
+	return m.(*policy.Memory)
+}
+
+// policyStage plans the tenant's policy against fwd's nftables table in
+// the tenant's namespace (observed, or remembered when nothing committed
+// there since fwd's last commit).
 var policyStage = tenantStage{name: "policy", plan: func(ctx context.Context, log *slog.Logger, t *config.Tenant, h netns.NsHandle) (stagePlan, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st, err := policy.Observe(h)
+	m := memoryOf(t.Name)
+	tx, err := m.Plan(t, h)
 	if err != nil {
 		return nil, err
 	}
-	var prev *policy.Ruleset
-	if v, ok := appliedPolicy.Load(t.Name); ok {
-		prev = v.(*policy.Ruleset)
-	}
-	rs := policy.Compile(t)
-	return &policyPlan{log: log, tenant: t.Name, h: h, rs: rs, tx: policy.PlanFrom(t.Name, rs, prev, st), index: policy.NewRuleIndex(rs)}, nil
+	return &policyPlan{log: log, h: h, mem: m, tx: tx, index: m.Index()}, nil
 }}
 
 // policyPlan is one tenant's policy transaction.
 type policyPlan struct {
-	log    *slog.Logger
-	tenant string
-	h      netns.NsHandle
-	rs     *policy.Ruleset
-	tx     *policy.Transaction
+	log *slog.Logger
+	h   netns.NsHandle
+	mem *policy.Memory
+	tx  *policy.Transaction
 	// index lets counter reads name merged groups' members without
 	// compiling again.
 	index *policy.RuleIndex
@@ -53,32 +71,20 @@ func (p *policyPlan) record(m *TenantState) { m.Rules = p.index }
 
 func (p *policyPlan) Changes() []change.Change { return p.tx.Changes() }
 
-// Apply sends the transaction (nothing when the table is up to date).
+// Apply sends the transaction (nothing when the table is up to date). If
+// another writer committed since the plan, policy.Memory plans again and
+// retries once; Changes then report what was sent.
 func (p *policyPlan) Apply(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if p.tx.Empty() {
-		p.remember()
-		return nil
-	}
-	stats, err := policy.Apply(p.h, p.tx)
+	stats, err := p.mem.Apply(p.h, p.tx)
 	if err != nil {
-		appliedPolicy.Delete(p.tenant) // the kernel state is unknown
 		return err
 	}
-	p.remember()
 	if rs := p.tx.Ruleset; rs != nil {
 		p.log.Info("policy applied", "changes", len(p.tx.Changes()), "chains", len(rs.Chains), "sets", len(rs.Sets),
 			"rules_sent", stats.Rules, "set_elements_sent", stats.Elements, "commit", stats.Commit)
 	}
 	return nil
-}
-
-func (p *policyPlan) remember() {
-	if p.rs == nil {
-		appliedPolicy.Delete(p.tenant)
-		return
-	}
-	appliedPolicy.Store(p.tenant, p.rs)
 }

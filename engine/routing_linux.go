@@ -14,6 +14,7 @@ import (
 // the plan's Apply is routing.Apply.
 var routingStage = tenantStage{name: "routing", plan: func(ctx context.Context, log *slog.Logger, t *config.Tenant, h netns.NsHandle) (stagePlan, error) {
 	d := routing.Compile(t)
+	d.Routes = append(d.Routes, learnedRoutes(t.Name)...) // services_linux.go: DHCP leases' routes stay
 	obs, err := routing.Observe(h, d)
 	if err != nil {
 		return nil, err

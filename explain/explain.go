@@ -18,19 +18,49 @@ import (
 // flows. A packet from the namespace itself (q.In == InSelf) takes the
 // output hook, then postrouting.
 func Explain(cfg *config.Config, q Query) (*Trace, error) {
-	t := cfg.Tenant(q.Tenant)
-	if t == nil {
-		return nil, fmt.Errorf("no tenant %q in %s", q.Tenant, cfg.File)
+	x, err := NewExplainer(cfg, q.Tenant)
+	if err != nil {
+		return nil, err
 	}
+	return x.Explain(q)
+}
+
+// Explainer holds one tenant's compiled policy, routes and rule
+// positions, so that many packets (every flow of a conntrack table) are
+// explained without compiling the policy or reading the file again.
+type Explainer struct {
+	t   *config.Tenant
+	rs  *policy.Ruleset
+	src *source
+	rt  *router
+}
+
+// NewExplainer compiles tenant's policy and routes from cfg.
+func NewExplainer(cfg *config.Config, tenant string) (*Explainer, error) {
+	t := cfg.Tenant(tenant)
+	if t == nil {
+		return nil, fmt.Errorf("no tenant %q in %s", tenant, cfg.File)
+	}
+	x := &Explainer{t: t, rs: policy.Compile(t), src: newSource(cfg, t), rt: newRouter(t)}
+	x.rt.place = x.src.routeRef
+	return x, nil
+}
+
+// Explain is the package's Explain for the Explainer's tenant; q.Tenant
+// may be empty.
+func (x *Explainer) Explain(q Query) (*Trace, error) {
+	if q.Tenant == "" {
+		q.Tenant = x.t.Name
+	}
+	if q.Tenant != x.t.Name {
+		return nil, fmt.Errorf("explainer of tenant %q asked about tenant %q", x.t.Name, q.Tenant)
+	}
+	t, rs, src, rt := x.t, x.rs, x.src, x.rt
 	if err := q.check(t); err != nil {
 		return nil, err
 	}
 	tr := &Trace{Query: q, Steps: []Step{}}
-	rs := policy.Compile(t)
-	src := newSource(cfg, t)
 	e := newEvaluator(t, rs, src, tr)
-	rt := newRouter(t)
-	rt.place = src.routeRef
 	p := &packet{proto: q.Proto, src: q.Src, dst: q.Dst, sport: q.SPort, dport: q.DPort, state: q.State}
 	if q.ICMPType != nil {
 		p.icmpType = *q.ICMPType
@@ -39,6 +69,9 @@ func Explain(cfg *config.Config, q Query) (*Trace, error) {
 	defer func() { tr.After = p.tuple() }()
 	if rs == nil {
 		tr.Notes = append(tr.Notes, "tenant has no policy: fwd installs no firewall table, nothing is filtered")
+	}
+	if t.ConntrackLimit > 0 {
+		tr.Notes = append(tr.Notes, fmt.Sprintf("the connection quota (conntrack_limit = %d) is assumed not reached", t.ConntrackLimit))
 	}
 	if t.BGP != nil {
 		tr.Notes = append(tr.Notes, "routes learned over BGP are not known to explain: the lookup uses static and connected routes")
@@ -108,7 +141,7 @@ func Explain(cfg *config.Config, q Query) (*Trace, error) {
 				pref = route.Src
 			}
 			if err := e.applyNAT("postrouting", o, rt, p, nh, pref); err != nil {
-				tr.decide(Drop, err.Error(), "")
+				_ = tr.decide(Drop, err.Error(), "")
 			}
 		}
 	}
@@ -144,7 +177,7 @@ func (e *evaluator) output(rt *router, p *packet, newFlow bool) error {
 		}
 		if o := e.hook("postrouting", "nat_postrouting", p); o.nat != nil {
 			if err := e.applyNAT("postrouting", o, rt, p, nh, route.Src); err != nil {
-				tr.decide(Drop, err.Error(), "")
+				_ = tr.decide(Drop, err.Error(), "")
 			}
 		}
 	}

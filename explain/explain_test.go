@@ -87,7 +87,7 @@ func TestVerdicts(t *testing.T) {
 				t.Fatal(err)
 			}
 			var text bytes.Buffer
-			tr.WriteText(&text)
+			_ = tr.WriteText(&text)
 			got := ""
 			if tr.Rule != nil {
 				got = tr.Rule.ID
@@ -306,7 +306,7 @@ to = "203.0.113.64/28"
 		got := tr.After.Src.String() + ">" + tr.After.Dst.String()
 		if tr.Verdict != verdict || got != after {
 			var b bytes.Buffer
-			tr.WriteText(&b)
+			_ = tr.WriteText(&b)
 			t.Fatalf("%s %s, want %s %s\n%s", tr.Verdict, got, verdict, after, b.String())
 		}
 	}

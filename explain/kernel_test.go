@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -90,7 +89,7 @@ func serveHost(t *testing.T, nsName string, addrs []string) {
 						return
 					}
 					ua := from.(*net.UDPAddr).AddrPort().Addr().Unmap()
-					pc.WriteTo([]byte(fmt.Sprintf("%s %s\n", nsName, ua)), from)
+					_, _ = pc.WriteTo([]byte(fmt.Sprintf("%s %s\n", nsName, ua)), from)
 				}
 			}()
 		}
@@ -142,7 +141,7 @@ func probe(from string, q Query) observed {
 				return nil
 			}
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(time.Second))
+			_ = c.SetDeadline(time.Now().Add(time.Second))
 			line, err := bufio.NewReader(c).ReadString('\n')
 			if err != nil {
 				out = observed{verdict: "error", detail: "connected, no greeting: " + err.Error()}
@@ -156,8 +155,8 @@ func probe(from string, q Query) observed {
 				return err
 			}
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(dropWait))
-			c.Write([]byte("hi"))
+			_ = c.SetDeadline(time.Now().Add(dropWait))
+			_, _ = c.Write([]byte("hi"))
 			buf := make([]byte, 512)
 			n, err := c.Read(buf)
 			if err != nil {
@@ -214,7 +213,7 @@ func TestExplainAgreesWithKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	eng, err := engine.New(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +346,7 @@ func TestExplainAgreesWithKernel(t *testing.T) {
 		}
 		if fail != "" {
 			var b bytes.Buffer
-			tr.WriteText(&b)
+			_ = tr.WriteText(&b)
 			t.Errorf("%s: %s\n%s", name, fail, b.String())
 		}
 	}

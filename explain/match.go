@@ -3,6 +3,7 @@ package explain
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,7 +58,7 @@ func (e *evaluator) match(s policy.Stmt, p *packet) (bool, string) {
 		if s.Set != "" {
 			names = e.ifSet(s.Set)
 		}
-		if contains(names, name) {
+		if slices.Contains(names, name) {
 			return true, ""
 		}
 		return false, fmt.Sprintf("%s is %q", key, name)
@@ -117,7 +118,7 @@ func (e *evaluator) match(s policy.Stmt, p *packet) (bool, string) {
 		}
 		return false, "icmp type is " + icmpTypeName(s.V6, p.icmpType)
 	case policy.CtState:
-		if contains(s.States, p.state) {
+		if slices.Contains(s.States, p.state) {
 			return true, ""
 		}
 		return false, "ct state is " + p.state

@@ -1,114 +1,31 @@
 package explain
 
 import (
-	"os"
-	"regexp"
 	"strconv"
 	"strings"
 
-	"github.com/BurntSushi/toml"
 	"github.com/fwdproject/fwd/config"
 )
 
 // source locates the configuration objects behind fwd identities: rules
 // and NAT entries by ID, zone-pair defaults by the [[policy]] entry that
 // sets them, static routes by key path; and places each at its line in
-// the TOML file.
-//
-// The validated model keeps a rule's index (config.Rule.Index) but not
-// its line, so the file is indexed here: array-of-tables headers
-// ([[tenant.fw.rule]]) and table headers, by key path. A config without
-// a readable file (built in memory) gives references without lines.
+// the TOML file, as the config model records it (Rule.Line, NAT.Line,
+// ZonePolicy.Line, Route.Line). Nothing is read from the file.
 type source struct {
-	file  string
-	t     *config.Tenant
-	lines map[string]int
-	// policies holds the raw from/to lists of the tenant's [[policy]]
-	// entries, in file order (the model flattens them into pairs).
-	policies []rawPolicy
+	file string
+	t    *config.Tenant
 }
-
-type rawPolicy struct {
-	From, To []string
-}
-
-var (
-	reHeader = regexp.MustCompile(`^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$`)
-	reQuote  = regexp.MustCompile(`["']`)
-)
 
 func newSource(cfg *config.Config, t *config.Tenant) *source {
-	s := &source{file: cfg.File, t: t, lines: map[string]int{}}
-	data, err := os.ReadFile(cfg.File)
-	if cfg.File == "" || err != nil {
-		return s
-	}
-	counts := map[string]int{}
-	inMultiline := false
-	for n, line := range strings.Split(string(data), "\n") {
-		if c := strings.Count(line, `"""`) + strings.Count(line, `'''`); c%2 == 1 {
-			inMultiline = !inMultiline
-			continue
-		}
-		if inMultiline {
-			continue
-		}
-		m := reHeader.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		parts := strings.Split(reQuote.ReplaceAllString(m[2], ""), ".")
-		for i := range parts {
-			parts[i] = strings.TrimSpace(parts[i])
-		}
-		path := strings.Join(parts, ".")
-		if m[1] == "[[" {
-			i := counts[path]
-			counts[path] = i + 1
-			path += "[" + strconv.Itoa(i) + "]"
-		}
-		if _, ok := s.lines[path]; !ok {
-			s.lines[path] = n + 1
-		}
-	}
-	var raw struct {
-		Tenant map[string]struct {
-			Policy []struct {
-				From any `toml:"from"`
-				To   any `toml:"to"`
-			} `toml:"policy"`
-		} `toml:"tenant"`
-	}
-	if _, err := toml.Decode(string(data), &raw); err == nil {
-		for _, p := range raw.Tenant[t.Name].Policy {
-			s.policies = append(s.policies, rawPolicy{From: strList(p.From), To: strList(p.To)})
-		}
-	}
-	return s
+	return &source{file: cfg.File, t: t}
 }
 
-func strList(v any) []string {
-	switch x := v.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		var out []string
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
-}
-
-func (s *source) ref(id, key string) *RuleRef {
+// ref is the reference of the object at key, written at line (0: unknown).
+func (s *source) ref(id, key string, line int) *RuleRef {
 	r := &RuleRef{ID: id, Key: key}
-	if key != "" {
-		if l := s.lines[key]; l > 0 {
-			r.File, r.Line = s.file, l
-		}
+	if line > 0 && s.file != "" {
+		r.File, r.Line = s.file, line
 	}
 	return r
 }
@@ -137,12 +54,12 @@ func (s *source) nat(id string) *config.NAT {
 // ruleRef resolves a kernel rule identity to its configuration object.
 func (s *source) ruleRef(id, comment string) *RuleRef {
 	if r := s.rule(id); r != nil {
-		ref := s.ref(id, s.tkey()+".rule["+strconv.Itoa(r.Index)+"]")
+		ref := s.ref(id, s.tkey()+".rule["+strconv.Itoa(r.Index)+"]", r.Line)
 		ref.Name, ref.Comment = r.Name, r.Comment
 		return ref
 	}
 	if n := s.nat(id); n != nil {
-		ref := s.ref(id, s.tkey()+".nat["+strconv.Itoa(n.Index)+"]")
+		ref := s.ref(id, s.tkey()+".nat["+strconv.Itoa(n.Index)+"]", n.Line)
 		ref.Comment = comment
 		return ref
 	}
@@ -154,7 +71,7 @@ func (s *source) ruleRef(id, comment string) *RuleRef {
 
 // memberRef is the reference of one config rule of a merged group.
 func (s *source) memberRef(group string, r *config.Rule) *RuleRef {
-	ref := s.ref(group, s.tkey()+".rule["+strconv.Itoa(r.Index)+"]")
+	ref := s.ref(group, s.tkey()+".rule["+strconv.Itoa(r.Index)+"]", r.Line)
 	ref.Member, ref.Comment = r.ID, r.Comment
 	return ref
 }
@@ -206,22 +123,16 @@ func (s *source) defaultPair(id string) (from, to string, ok bool) {
 // defaultRef places a zone pair's default verdict at the [[policy]]
 // entry that sets it, following config.Policy.DefaultFor's order.
 func (s *source) defaultRef(id, from, to string) *RuleRef {
-	p := &s.t.Policy
-	ref := &RuleRef{ID: id}
 	for _, cand := range [][2]string{{from, to}, {from, config.ZoneAny}, {config.ZoneAny, to}, {config.ZoneAny, config.ZoneAny}} {
-		for _, d := range p.Defaults {
-			if d.From != cand[0] || d.To != cand[1] {
-				continue
+		for _, d := range s.t.Policy.Defaults {
+			if d.From == cand[0] && d.To == cand[1] {
+				ref := s.ref(id, d.Key, d.Line)
+				ref.Comment = "policy " + d.From + " -> " + d.To + " = " + string(d.Action)
+				return ref
 			}
-			ref.Comment = "policy " + d.From + " -> " + d.To + " = " + string(d.Action)
-			for i, rp := range s.policies {
-				if contains(rp.From, d.From) && contains(rp.To, d.To) {
-					return withPos(ref, s, s.tkey()+".policy["+strconv.Itoa(i)+"]")
-				}
-			}
-			return ref
 		}
 	}
+	ref := &RuleRef{ID: id}
 	if from == config.ZoneSelf {
 		ref.Comment = "built-in default: traffic from self is accepted"
 	} else {
@@ -230,27 +141,14 @@ func (s *source) defaultRef(id, from, to string) *RuleRef {
 	return ref
 }
 
-func withPos(r *RuleRef, s *source, key string) *RuleRef {
-	p := s.ref(r.ID, key)
-	p.Comment = r.Comment
-	return p
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // routeRef places a static route at its [[route]] entry.
 func (s *source) routeRef(key string) *RuleRef {
-	if key == "" {
-		return nil
+	for _, r := range s.t.Routing.Routes {
+		if r.Key == key && key != "" {
+			return s.ref("", key, r.Line)
+		}
 	}
-	return s.ref("", key)
+	return nil
 }
 
 // Locator places fwd rule identities (as kernel rule comments carry
@@ -258,7 +156,7 @@ func (s *source) routeRef(key string) *RuleRef {
 // positions instead of handles. Build it once per trace.
 type Locator struct{ s *source }
 
-// NewLocator indexes cfg's file for tenant t.
+// NewLocator places identities in tenant t of cfg, by the lines cfg records.
 func NewLocator(cfg *config.Config, t *config.Tenant) *Locator {
 	return &Locator{s: newSource(cfg, t)}
 }

@@ -33,10 +33,10 @@ var checks = []check{
 	{what: "blue -> edge over the veth pair", from: "blue", to: "198.18.0.0", want: true},
 	{what: "blue -> WAN host through edge (static default route + NAT)", from: "blue", to: "203.0.113.1", want: true},
 	{what: "WAN host -> management NIC (stays in the default namespace)", from: "wan-host", to: "198.51.100.1", want: false},
-	{what: "edge learned 198.18.100.0/24 from the ISP over BGP (kernel route, proto bgp)", want: true, needs: "bird", fn: func() (bool, string) {
+	{what: "edge learned 198.18.100.0/24 from the ISP over BGP (kernel route, proto 244 fwd-bgp)", want: true, needs: "bird", fn: func() (bool, string) {
 		return waitFor(20*time.Second, func() (bool, string) {
 			out, _ := testnet.Cmd("", "ip", "-n", "edge", "route", "show", "198.18.100.0/24")
-			return strings.Contains(out, "proto bgp"), strings.TrimSpace(out)
+			return strings.Contains(out, "proto 244") || strings.Contains(out, "proto fwd-bgp"), strings.TrimSpace(out)
 		})
 	}},
 	{what: "the ISP learned the LAN 192.0.2.0/24 from edge", want: true, needs: "bird", fn: func() (bool, string) {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/configs"
 	"github.com/fwdproject/fwd/daemon"
 	"github.com/fwdproject/fwd/engine"
@@ -53,9 +54,17 @@ var ErrSandbox = errors.New("lab needs root and network namespaces")
 // shell, or waits for SIGINT/SIGTERM, as opts say. Everything it started
 // is stopped and torn down before it returns.
 func Run(opts Options) error {
+	// Ctrl-C signals the whole process group. Outside the sandbox this
+	// process only waits for its re-executed child, which dies with it
+	// (SIGKILL): it must outlive the child's cleanup, so it ignores the
+	// SIGINT; the child catches it from the start and stops the lab.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	if err := sandbox.Enter(); err != nil {
 		return fmt.Errorf("%w: %w", ErrSandbox, err)
 	}
+	signal.Notify(sigs, syscall.SIGTERM)
 	out := opts.Out
 	if out == nil {
 		out = os.Stdout
@@ -100,7 +109,9 @@ func Run(opts Options) error {
 	applied := make(chan error, 8)
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Run(ctx, daemon.Options{ConfigPath: cfgPath, PidFile: pidFile, RevisionDir: revisionDir, Log: opts.Log,
+		// Speakers exit with the lab's process even when it is killed:
+		// the lab leaves no process behind.
+		done <- daemon.Run(ctx, daemon.Options{ConfigPath: cfgPath, PidFile: pidFile, RevisionDir: revisionDir, Log: opts.Log, SpeakersExitWithDaemon: true,
 			Applied: func(rep *engine.Report, err error) { applied <- err }})
 	}()
 	select {
@@ -112,6 +123,14 @@ func Run(opts Options) error {
 		return fmt.Errorf("daemon: %w", err)
 	case <-time.After(30 * time.Second):
 		return errors.New("daemon did not apply within 30s")
+	}
+	stopDHCP, err := leaseLANHost(out) // dhcp_linux.go
+	if err != nil {
+		return err
+	}
+	defer stopDHCP()
+	if c, err := config.Load(cfgPath); err == nil && c.Mgmt.MetricsListen != "" {
+		fmt.Fprintf(out, "   status page: http://%s/ (inside the lab: curl -s http://%s/v1/dashboard)\n", c.Mgmt.MetricsListen, c.Mgmt.MetricsListen)
 	}
 	fmt.Fprintln(out, "== connectivity")
 	for _, srv := range []struct{ ns, addr, reply string }{
@@ -158,8 +177,6 @@ func Run(opts Options) error {
 		return nil
 	}
 	fmt.Fprintln(out, "== lab running; Ctrl-C stops it and removes everything")
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	var derr error
 	select {
 	case <-sigs:

@@ -23,7 +23,8 @@ var hosts = []host{
 	// 198.18.100.1 sits behind the "ISP": edge reaches it only by the route
 	// it learns over BGP.
 	{"wan-host", "eth1", "wan0", "", []string{"203.0.113.1/24", "2001:db8:ffff::1/64", "198.18.100.1/24"}},
-	{"lan-host", "eth2", "lan0", "192.0.2.1", []string{"192.0.2.10/24", "2001:db8:1::10/64"}},
+	// IPv4 address and default route come by DHCP from edge (dhcp_linux.go).
+	{"lan-host", "eth2", "lan0", "", []string{"2001:db8:1::10/64"}},
 }
 
 // buildHosts creates the simulated hosts and NICs, and addresses the

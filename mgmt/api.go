@@ -33,7 +33,27 @@ type Result struct {
 	Waiting        []string      `json:"waiting_for,omitempty"`
 	Duration       time.Duration `json:"duration_ns"`
 	PendingConfirm *Pending      `json:"pending_confirm,omitempty"`
+	// Removals are the tenants this configuration removes and the NICs
+	// it hands back to the default namespace, compared with what ran
+	// before: what an operator must not miss.
+	Removals *Removals `json:"removals,omitempty"`
+	// StoreError is set when the configuration runs but could not be
+	// stored as a revision (full disk, read-only directory): Revision is
+	// then the last one stored, not this configuration.
+	StoreError string     `json:"store_error,omitempty"`
+	Rehearsal  *Rehearsal `json:"rehearsal,omitempty"` // reload with rehearse
+	Flows      *FlowCheck `json:"flows,omitempty"`     // established flows checked against the new policy
 }
+
+// Removals lists what a configuration takes away.
+type Removals struct {
+	Tenants []string `json:"tenants,omitempty"`
+	// NICs are the devices handed back to the default namespace.
+	NICs []string `json:"nics,omitempty"`
+}
+
+// Empty says whether nothing is removed.
+func (r *Removals) Empty() bool { return r == nil || len(r.Tenants)+len(r.NICs) == 0 }
 
 // OK says whether the requested configuration runs.
 func (r *Result) OK() bool { return r.Result == ResultApplied }
@@ -61,6 +81,8 @@ type Status struct {
 	LastReload     *Result        `json:"last_reload,omitempty"`
 	PendingConfirm *Pending       `json:"pending_confirm,omitempty"`
 	Tenants        []TenantStatus `json:"tenants"`
+	// Store says whether the revision store can be written.
+	Store *StoreHealth `json:"store,omitempty"`
 }
 
 // TenantStatus summarises one tenant. Counts are -1 when unknown.
@@ -76,12 +98,26 @@ type TenantStatus struct {
 	Routes   int `json:"routes"`
 	BGPUp    int `json:"bgp_sessions_up"`
 	BGPTotal int `json:"bgp_sessions"`
+	// HA and Services are set for tenants that have them (ha.go).
+	HA       *HAStatus       `json:"ha,omitempty"`
+	Services *ServicesStatus `json:"services,omitempty"`
 }
 
 // ReloadRequest asks the daemon to re-read its configuration file.
 type ReloadRequest struct {
 	// ConfirmSeconds > 0 rolls back unless confirmed within that time.
 	ConfirmSeconds int `json:"confirm_seconds,omitempty"`
+	// AllowEmpty lets a configuration without tenants replace one with
+	// tenants (removing every tenant, handing back every NIC); without
+	// it such a reload is rejected.
+	AllowEmpty bool `json:"allow_empty,omitempty"`
+	// KillDenied deletes the established flows the new policy would not
+	// admit (they are always counted and logged).
+	KillDenied bool `json:"kill_denied,omitempty"`
+	// Rehearse applies the new configuration to throwaway namespaces
+	// first; a kernel refusal rejects it (mgmt.rehearse does this for
+	// every reload).
+	Rehearse bool `json:"rehearse,omitempty"`
 }
 
 // RollbackRequest asks the daemon to apply a stored revision.
@@ -97,6 +133,16 @@ type Revision struct {
 	SHA256 string    `json:"sha256"`
 	Size   int       `json:"size"`
 	Reason string    `json:"reason"`
+	// Files are the files the configuration references (set files),
+	// stored with it and restored by a rollback.
+	Files []RevisionFile `json:"files,omitempty"`
+}
+
+// RevisionFile is one referenced file stored with a revision.
+type RevisionFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
 }
 
 // Errors a Controller returns for the API to map to HTTP statuses.

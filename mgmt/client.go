@@ -58,7 +58,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 	if err != nil {
 		return 0, err
 	}
-	if in != nil {
+	if in != nil || method != http.MethodGet {
+		// The API refuses a change without it (a CSRF guard), body or not.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {

@@ -73,17 +73,19 @@ type DashInterface struct {
 // DashCounter is one rule counter.
 type DashCounter struct {
 	ID      string `json:"id"`
-	Pos     string `json:"pos,omitempty"` // file:line in the TOML
+	Pos     string `json:"pos,omitempty"`     // where in the TOML: rule[3], nat[0]
+	Comment string `json:"comment,omitempty"` // the rule's comment, as the kernel holds it
 	Packets uint64 `json:"packets"`
 	Bytes   uint64 `json:"bytes"`
 }
 
 // DashNeighbor is one BGP session.
 type DashNeighbor struct {
-	Address  string `json:"address"`
-	ASN      uint32 `json:"asn"`
-	State    string `json:"state"`
-	UptimeS  int64  `json:"uptime_s"`
-	Received int    `json:"received"`
-	Accepted int    `json:"accepted"`
+	Address     string `json:"address"`
+	ASN         uint32 `json:"asn"`
+	Description string `json:"description,omitempty"`
+	State       string `json:"state"`
+	UptimeS     int64  `json:"uptime_s"`
+	Received    int    `json:"received"`
+	Accepted    int    `json:"accepted"`
 }

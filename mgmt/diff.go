@@ -2,7 +2,10 @@ package mgmt
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/fwdproject/fwd/change"
 )
 
 // UnifiedDiff returns a unified diff (3 lines of context) from a to b, or
@@ -160,4 +163,51 @@ func diffLines(a, b []string) []byte {
 		ops = append(ops, ' ')
 	}
 	return ops
+}
+
+// RemovalsOf picks out of a change list what an operator must not miss:
+// the tenants whose namespace is deleted and the NICs handed back to the
+// default namespace (a NIC moved on to another tenant in the same
+// changes is not handed back). Names are sorted.
+func RemovalsOf(cs []change.Change) *Removals {
+	r := &Removals{}
+	moved := map[string]bool{}
+	for _, c := range cs {
+		if c.Subsystem == "zones" && c.Action == "move-link" {
+			dev, _, _ := strings.Cut(c.Object, " -> ")
+			moved[dev] = true
+		}
+	}
+	for _, c := range cs {
+		if c.Subsystem != "zones" {
+			continue
+		}
+		switch c.Action {
+		case "delete-namespace":
+			r.Tenants = append(r.Tenants, c.Object)
+		case "return-link":
+			if _, dev, ok := strings.Cut(c.Object, " -> "); ok && !moved[dev] {
+				r.NICs = append(r.NICs, dev)
+			}
+		}
+	}
+	slices.Sort(r.Tenants)
+	slices.Sort(r.NICs)
+	return r
+}
+
+// Lines are the removals as a block to print before anything else, one
+// line each ("REMOVES tenant edge", "HANDS BACK eth1").
+func (r *Removals) Lines() []string {
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, t := range r.Tenants {
+		out = append(out, "REMOVES tenant "+t)
+	}
+	for _, n := range r.NICs {
+		out = append(out, "HANDS BACK "+n)
+	}
+	return out
 }

@@ -1,27 +1,42 @@
 package mgmt
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
+	"time"
+
+	"github.com/fwdproject/fwd/config"
 )
 
-// Handler serves the API for c. A non-empty token is required as
-// "Authorization: Bearer TOKEN" (the TCP listener); the Unix socket relies
-// on its file mode instead and passes "".
+// The commit-confirm window a reload or rollback may ask for. Below a
+// second the rollback would race the answer; beyond an hour a forgotten
+// change would roll back long after anyone remembers it (and a huge value
+// would overflow a time.Duration).
+const (
+	MinConfirmSeconds = 1
+	MaxConfirmSeconds = 3600
+)
+
+// Handler serves the API for c behind the checks of a (see Guard).
+func Handler(c Controller, a Access) http.Handler { return Guard(Routes(c), a) }
+
+// Routes returns the API's routes, unguarded: serve them through Guard
+// (the daemon adds the status page to them first).
 //
 //	GET  /v1/status
 //	POST /v1/reload          {"confirm_seconds": N}
 //	POST /v1/confirm
 //	POST /v1/rollback        {"revision": N, "confirm_seconds": N}
 //	GET  /v1/revisions
-//	GET  /v1/revisions/{n}   the stored file (text/plain)
+//	GET  /v1/revisions/{n}   the stored file (text/plain), secrets redacted
 //	GET  /v1/show            tenants' namespaces and interfaces from the kernel
-func Handler(c Controller, token string) http.Handler {
+func Routes(c Controller) *http.ServeMux {
 	mux := http.NewServeMux()
+	registerSets(mux, c) // sets.go: /v1/sets/...
+	registerHA(mux, c)   // ha.go: POST /v1/ha/{tenant}/failover|resume
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.Status(r.Context()))
 	})
@@ -30,18 +45,19 @@ func Handler(c Controller, token string) http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		if req.ConfirmSeconds < 0 {
-			writeError(w, http.StatusBadRequest, "confirm_seconds must not be negative")
+		if !confirmOK(w, req.ConfirmSeconds) {
 			return
 		}
+		applyDeadlines(w)
 		res := c.Reload(r.Context(), req)
 		writeJSON(w, resultStatus(res), res)
 	})
 	mux.HandleFunc("POST /v1/rollback", func(w http.ResponseWriter, r *http.Request) {
 		var req RollbackRequest
-		if !readJSON(w, r, &req) {
+		if !readJSON(w, r, &req) || !confirmOK(w, req.ConfirmSeconds) {
 			return
 		}
+		applyDeadlines(w)
 		res, err := c.Rollback(r.Context(), req)
 		if err != nil {
 			writeErr(w, err)
@@ -81,7 +97,9 @@ func Handler(c Controller, token string) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Fwd-Revision-Sha256", rev.SHA256)
-		_, _ = w.Write(data) // the client hung up: nothing to tell it
+		// The store keeps the file as applied (a rollback needs the
+		// secrets); what leaves the daemon never holds them.
+		_, _ = w.Write(config.Redact(data)) // the client hung up: nothing to tell it
 	})
 	mux.HandleFunc("GET /v1/show", func(w http.ResponseWriter, r *http.Request) {
 		list, err := c.Show(r.Context())
@@ -94,18 +112,28 @@ func Handler(c Controller, token string) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
-	if token == "" {
-		return mux
+	return mux
+}
+
+// applyDeadlines lifts the server's read and write timeouts for a request
+// that applies a configuration: an apply of many tenants outlasts them,
+// and a read deadline that passes while the handler runs cancels the
+// request's context, which would abort the apply half-way. The request
+// has passed the Guard (and its body is read): it comes from someone
+// allowed to change the configuration.
+func applyDeadlines(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})  // unsupported (a test recorder): no deadline to lift
+	_ = rc.SetWriteDeadline(time.Time{}) // idem
+}
+
+// confirmOK checks a requested commit-confirm window (0: none).
+func confirmOK(w http.ResponseWriter, n int) bool {
+	if n != 0 && (n < MinConfirmSeconds || n > MaxConfirmSeconds) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("confirm_seconds %d is out of range %d-%d (0: no confirmation)", n, MinConfirmSeconds, MaxConfirmSeconds))
+		return false
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="fwd"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return true
 }
 
 func resultStatus(r *Result) int {

@@ -65,7 +65,8 @@ check "Maintainer, Section, Priority, Description set" test -n "$(field Maintain
 ctl=$(mktemp -d)
 trap 'rm -rf "$ctl"' EXIT
 dpkg-deb --control "$deb" "$ctl/DEBIAN"
-check "conffiles is exactly /etc/fwd/fwd.toml" test "$(cat "$ctl/DEBIAN/conffiles")" = /etc/fwd/fwd.toml
+check "conffiles are exactly /etc/fwd/fwd.toml and /etc/iproute2/rt_protos.d/fwd.conf" \
+	test "$(sort "$ctl/DEBIAN/conffiles" | tr '\n' ' ')" = "/etc/fwd/fwd.toml /etc/iproute2/rt_protos.d/fwd.conf "
 for s in postinst prerm postrm; do
 	check "$s is an executable POSIX shell script" bash -c '[ -x "$1" ] && head -1 "$1" | grep -q "^#!/bin/sh" && sh -n "$1"' _ "$ctl/DEBIAN/$s"
 done
@@ -75,7 +76,7 @@ has() { # has MODE PATH
 	grep -Eq "^$1 root/root +[0-9]+ [0-9-]+ [0-9:]+ \./${2#/}\$" <<<"$listing"
 }
 check "/usr/sbin/fwd, 0755" has -rwxr-xr-x /usr/sbin/fwd
-for p in /lib/systemd/system/fwd.service /etc/fwd/fwd.toml /usr/lib/tmpfiles.d/fwd.conf \
+for p in /lib/systemd/system/fwd.service /etc/fwd/fwd.toml /usr/lib/tmpfiles.d/fwd.conf /etc/iproute2/rt_protos.d/fwd.conf \
 	/usr/share/man/man8/fwd.8.gz /usr/share/bash-completion/completions/fwd \
 	/usr/share/doc/fwd/README.md /usr/share/doc/fwd/copyright /usr/share/doc/fwd/changelog.gz \
 	/usr/share/lintian/overrides/fwd; do

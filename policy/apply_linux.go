@@ -25,6 +25,11 @@ type ApplyStats struct {
 	// (added and deleted; an interval is two kernel elements, its start
 	// and its end). A 10-line change of a 100k set sends about 20.
 	Elements int
+	// After is fwd's table as the commit left it (with every rule's
+	// handle; counters are placeholders) and the generation the commit
+	// produced, for Memory; nil when not known (no generation in the
+	// plan, or the kernel did not confirm the rule handles).
+	After *State
 }
 
 // Apply sends tx to fwd's table in namespace h in one nftables batch and
@@ -33,6 +38,13 @@ type ApplyStats struct {
 // encoded batch does not hold every element the plan sends, nothing is
 // sent; every message is acknowledged by the kernel, so a batch the
 // kernel did not take in full fails. An empty transaction does nothing.
+//
+// The batch is sent on condition that the namespace's ruleset generation
+// is still the one tx was planned from (State.Gen): if anything committed
+// since, the kernel refuses it whole and Apply returns
+// ErrGenerationChanged (plan again from a fresh Observe; Memory.Apply
+// does). A plan from a remembered state has its carried counters read
+// just before the batch is built.
 func Apply(h netns.NsHandle, tx *Transaction) (ApplyStats, error) {
 	var stats ApplyStats
 	if tx.Empty() {
@@ -42,17 +54,24 @@ func Apply(h netns.NsHandle, tx *Transaction) (ApplyStats, error) {
 		return stats, errNoNamespace
 	}
 	if tx.DeleteTable {
-		t0 := time.Now()
-		c, err := dial(h)
+		bs, err := sendBatch(h, func(c *nftables.Conn) error { c.DelTable(table); return nil }, nil, tx.gen)
+		stats.Commit, stats.Messages = bs.commit, bs.messages
+		if err != nil {
+			return stats, fmt.Errorf("delete table: %w", err)
+		}
+		if tx.gen != 0 {
+			stats.After = afterCommit(tx, nil, nextGen(tx.gen))
+		}
+		return stats, nil
+	}
+	if tx.staleCounters {
+		// Planned from a remembered state: read the counters the
+		// transaction carries now (a few rules), not at the last commit.
+		read, err := readCounters(h, tx.carriedRules())
 		if err != nil {
 			return stats, err
 		}
-		c.DelTable(table)
-		if err := c.Flush(); err != nil {
-			return stats, fmt.Errorf("delete table: %w", err)
-		}
-		stats.Commit = time.Since(t0)
-		return stats, nil
+		tx.setCarried(read)
 	}
 	want := wantElements(tx)
 	for _, u := range tx.Sets {
@@ -64,9 +83,21 @@ func Apply(h netns.NsHandle, tx *Transaction) (ApplyStats, error) {
 			stats.Rules++
 		}
 	}
-	bs, err := sendBatch(h, func(c *nftables.Conn) error { return queue(c, tx) }, want)
+	bs, err := sendBatch(h, func(c *nftables.Conn) error { return queue(c, tx) }, want, tx.gen)
 	stats.Commit, stats.Verify, stats.Messages = bs.commit, bs.verify, bs.messages
+	if err == nil && tx.gen != 0 && bs.added != nil {
+		stats.After = afterCommit(tx, bs.added, nextGen(tx.gen))
+	}
 	return stats, err
+}
+
+// nextGen is the generation a commit made at generation g produces (the
+// kernel skips 0).
+func nextGen(g uint32) uint32 {
+	if g++; g == 0 {
+		g = 1
+	}
+	return g
 }
 
 // wantElements is the number of kernel elements tx sends, per set.

@@ -28,11 +28,28 @@ import (
 //   - nf_tables processes a batch all or nothing, and acknowledges every
 //     message once the whole batch is committed; a missing
 //     acknowledgement or an error fails Apply.
+//
+// Two more things ride on the batch, for the reload that follows (see
+// remember.go):
+//
+//   - the generation the plan was made from (NFNL_BATCH_GENID in the
+//     batch-begin message): the kernel checks it under the commit mutex
+//     and refuses the whole batch with ERESTART if any commit happened in
+//     the namespace since (ErrGenerationChanged), so a plan made from a
+//     stale state is never applied, and a committed batch produced
+//     exactly generation gen+1;
+//   - the handles of the rules added: the first and the last NEWRULE ask
+//     for an echo (two messages back, not 10k); nf_tables numbers every
+//     chain, set and rule of a table from one counter, in batch order, so
+//     the handles in between follow, and the last echo checks the count.
 
 // batchStats times one sendBatch.
 type batchStats struct {
 	commit, verify time.Duration
 	messages       int
+	// added are the handles of the rules added, in batch order; nil when
+	// they are not known.
+	added []uint64
 }
 
 // batchHook, when set (tests only), may alter the encoded batch before it
@@ -40,8 +57,9 @@ type batchStats struct {
 var batchHook func([]netlink.Message) []netlink.Message
 
 // sendBatch builds a batch with build, checks that it holds want[set]
-// elements for every set in want, and sends it to namespace h.
-func sendBatch(h netns.NsHandle, build func(*nftables.Conn) error, want map[string]int) (batchStats, error) {
+// elements for every set in want, and sends it to namespace h, on
+// condition that the ruleset generation is still gen (0: no condition).
+func sendBatch(h netns.NsHandle, build func(*nftables.Conn) error, want map[string]int, gen uint32) (batchStats, error) {
 	var st batchStats
 	t0 := time.Now()
 	msgs, err := encodeBatch(build)
@@ -57,7 +75,7 @@ func sendBatch(h netns.NsHandle, build func(*nftables.Conn) error, want map[stri
 	}
 	st.verify = time.Since(t1)
 	st.messages = len(msgs) - 2
-	err = send(h, msgs)
+	st.added, err = send(h, msgs, gen)
 	st.commit = time.Since(t0) - st.verify
 	return st, err
 }
@@ -175,42 +193,66 @@ const ackTimeout = 30 * time.Second
 
 // send sends an encoded batch (begin, messages, end) in one sendmsg with
 // an acknowledgement requested for every message, and waits for them.
-func send(h netns.NsHandle, msgs []netlink.Message) error {
+// With gen != 0 the kernel commits it only if the ruleset generation is
+// still gen. It returns the handles of the rules added, in batch order
+// (nil when the echoes did not confirm them).
+func send(h netns.NsHandle, msgs []netlink.Message, gen uint32) ([]uint64, error) {
 	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: int(h)})
 	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
+		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	defer conn.Close()
 	// Acknowledgements carry only the header of the message they answer.
 	if err := conn.SetOption(netlink.CapAcknowledge, true); err != nil {
-		return fmt.Errorf("netlink cap_ack: %w", err)
+		return nil, fmt.Errorf("netlink cap_ack: %w", err)
 	}
 	size := 0
 	for _, m := range msgs {
 		size += unix.NLMSG_HDRLEN + len(m.Data)
 	}
 	if err := conn.SetWriteBuffer(max(2*size, 1<<20)); err != nil {
-		return fmt.Errorf("netlink write buffer: %w", err)
+		return nil, fmt.Errorf("netlink write buffer: %w", err)
 	}
 	if err := conn.SetReadBuffer(readBuffer); err != nil {
-		return fmt.Errorf("netlink read buffer: %w", err)
+		return nil, fmt.Errorf("netlink read buffer: %w", err)
 	}
-	kinds := map[uint32]netlink.HeaderType{}
+	if gen != 0 && len(msgs) > 0 && msgs[0].Header.Type == unix.NFNL_MSG_BATCH_BEGIN {
+		a := make([]byte, 8)
+		binary.NativeEndian.PutUint16(a, 8)
+		binary.NativeEndian.PutUint16(a[2:], unix.NFNL_BATCH_GENID)
+		binary.BigEndian.PutUint32(a[4:], gen)
+		msgs[0].Data = append(msgs[0].Data[:len(msgs[0].Data):len(msgs[0].Data)], a...)
+		msgs[0].Header.Length = 0 // recomputed on send; the encoded length would cut the attribute off
+	}
+	firstRule, lastRule := -1, -1
 	for i := range msgs {
 		msgs[i].Header.Sequence, msgs[i].Header.PID = 0, 0
 		if i > 0 && i < len(msgs)-1 {
 			msgs[i].Header.Flags = msgs[i].Header.Flags&^netlink.Echo | netlink.Acknowledge
+			if msgs[i].Header.Type == nftSubsys|unix.NFT_MSG_NEWRULE {
+				if firstRule < 0 {
+					firstRule = i
+				}
+				lastRule = i
+			}
+		}
+	}
+	for _, i := range []int{firstRule, lastRule} {
+		if i >= 0 {
+			msgs[i].Header.Flags |= netlink.Echo
 		}
 	}
 	sent, err := conn.SendMessages(msgs)
 	if err != nil {
-		return fmt.Errorf("send batch: %w", err)
+		return nil, fmt.Errorf("send batch: %w", err)
 	}
+	kinds := map[uint32]netlink.HeaderType{}
 	for _, m := range sent {
 		kinds[m.Header.Sequence] = m.Header.Type
 	}
+	echoed := map[uint32]uint64{} // sequence → handle
 	if err := conn.SetReadDeadline(time.Now().Add(ackTimeout)); err != nil {
-		return err
+		return nil, err
 	}
 	want, acked := len(sent)-2, 0
 	for acked < want {
@@ -218,17 +260,56 @@ func send(h netns.NsHandle, msgs []netlink.Message) error {
 		if err != nil {
 			var oe *netlink.OpError
 			if errors.As(err, &oe) {
-				return fmt.Errorf("commit: %s: %w", msgName(kinds[oe.Sequence]), err)
+				if errors.Is(err, unix.ERESTART) && kinds[oe.Sequence] == unix.NFNL_MSG_BATCH_BEGIN {
+					return nil, ErrGenerationChanged
+				}
+				return nil, fmt.Errorf("commit: %s: %w", msgName(kinds[oe.Sequence]), err)
 			}
-			return fmt.Errorf("commit: %d of %d messages acknowledged: %w", acked, want, err)
+			return nil, fmt.Errorf("commit: %d of %d messages acknowledged: %w", acked, want, err)
 		}
 		for _, r := range replies {
-			if r.Header.Type == netlink.Error {
+			switch {
+			case r.Header.Type == netlink.Error:
 				acked++
+			case r.Header.Type == nftSubsys|unix.NFT_MSG_NEWRULE && len(r.Data) >= 4:
+				if _, o, err := decodeRule(r.Data[4:]); err == nil {
+					echoed[r.Header.Sequence] = o.Handle
+				}
 			}
 		}
 	}
-	return nil
+	if firstRule < 0 {
+		return []uint64{}, nil
+	}
+	return ruleHandles(sent, echoed[sent[firstRule].Header.Sequence], echoed[sent[lastRule].Header.Sequence], firstRule, lastRule), nil
+}
+
+// ruleHandles numbers the NEWRULE messages of a committed batch.
+// nf_tables gives every chain, set (anonymous ones too) and rule created
+// in a table the next value of one per-table counter, in batch order;
+// first and last are the echoed handles of the first and last NEWRULE.
+// It returns nil when the count between them does not match (a kernel
+// that numbers otherwise): the caller then does not trust the handles.
+func ruleHandles(msgs []netlink.Message, first, last uint64, iFirst, iLast int) []uint64 {
+	if first == 0 || last == 0 {
+		return nil
+	}
+	var out []uint64
+	next := first
+	for i := iFirst; i <= iLast; i++ {
+		switch msgs[i].Header.Type {
+		case nftSubsys | unix.NFT_MSG_NEWRULE:
+			out = append(out, next)
+			next++
+		case nftSubsys | unix.NFT_MSG_NEWCHAIN, nftSubsys | unix.NFT_MSG_NEWSET,
+			nftSubsys | unix.NFT_MSG_NEWOBJ, nftSubsys | unix.NFT_MSG_NEWFLOWTABLE:
+			next++
+		}
+	}
+	if out[len(out)-1] != last {
+		return nil
+	}
+	return out
 }
 
 // msgName names an nf_tables message type for errors.

@@ -4,21 +4,41 @@ import (
 	"sort"
 
 	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/pktlog"
 )
 
 const unzoned = "unzoned"
 
 // Compile turns a tenant's validated policy into the desired ruleset. It
 // returns nil for a tenant without policy: fwd then owns no table there.
-func Compile(t *config.Tenant) *Ruleset {
+func Compile(t *config.Tenant) *Ruleset { return CompileFrom(t, nil) }
+
+// CompileFrom is Compile given prev, the ruleset compiled last for the
+// same tenant (nil: none). If t's policy (and interface addresses) are
+// those prev was compiled from, it returns prev itself: an unchanged
+// tenant compiles nothing. Otherwise it compiles, taking from prev every
+// address set whose config content is unchanged (its merged ranges and
+// hash), so that a one-rule change does not touch a 100k-element set.
+// The result is shared with later calls: treat it as read-only.
+func CompileFrom(t *config.Tenant, prev *Ruleset) *Ruleset {
 	p := &t.Policy
 	if !p.Enabled {
 		return nil
 	}
-	c := &compiler{t: t, p: p, rs: &Ruleset{}}
+	fp, setFPs := tenantFingerprint(t)
+	if prev != nil && prev.source == fp {
+		return prev
+	}
+	c := &compiler{t: t, p: p, rs: &Ruleset{source: fp}, setFPs: setFPs, prev: map[string]*NamedSet{}}
+	if prev != nil {
+		for _, s := range prev.Sets {
+			c.prev[s.Name] = s
+		}
+	}
 	c.sets()
 	c.filter()
 	c.nat()
+	c.quota() // quota.go
 	c.rs.Hash = hashOf(c.rs)
 	return c.rs
 }
@@ -27,6 +47,9 @@ type compiler struct {
 	t  *config.Tenant
 	p  *config.Policy
 	rs *Ruleset
+
+	setFPs map[string]fingerprint // config set name → content fingerprint
+	prev   map[string]*NamedSet   // kernel set name → the previous ruleset's set
 }
 
 func (c *compiler) chain(ch *Chain) *Chain {
@@ -44,12 +67,23 @@ func setName(name string, v6 bool) string {
 func (c *compiler) sets() {
 	for _, s := range c.p.Sets {
 		dyn, timeout := setOptions(s)
+		fp := c.setFPs[s.Name]
 		for _, v6 := range []bool{false, true} {
-			el := MergeRanges(s.V4)
-			if v6 {
-				el = MergeRanges(s.V6)
+			name := setName(s.Name, v6)
+			if old := c.prev[name]; old != nil && old.source == fp {
+				c.rs.Sets = append(c.rs.Sets, old) // same content and options
+				continue
 			}
-			ns := &NamedSet{Name: setName(s.Name, v6), V6: v6, Elems: el, Dynamic: dyn, Timeout: timeout}
+			// config delivers each family sorted and merged; merge only
+			// what was built otherwise (a hand-made config).
+			el := s.V4
+			if v6 {
+				el = s.V6
+			}
+			if !sortedMerged(el) {
+				el = MergeRanges(el)
+			}
+			ns := &NamedSet{Name: name, V6: v6, Elems: el, Dynamic: dyn, Timeout: timeout, source: fp}
 			// Empty sets are interval sets, so that adding a range
 			// later does not re-create them.
 			ns.Interval = dyn || len(el) == 0 || hasRanges(el)
@@ -59,6 +93,17 @@ func (c *compiler) sets() {
 			c.rs.Sets = append(c.rs.Sets, ns)
 		}
 	}
+}
+
+// sortedMerged reports whether rs is sorted and holds no overlapping or
+// adjacent ranges (what MergeRanges returns), in one pass.
+func sortedMerged(rs []config.AddrRange) bool {
+	for i := 1; i < len(rs); i++ {
+		if !rs[i-1].To.Less(rs[i].From) || rs[i-1].To.Next() == rs[i].From {
+			return false
+		}
+	}
+	return true
 }
 
 // MergeRanges sorts ranges and merges overlapping or adjacent ones: the
@@ -217,6 +262,7 @@ func (c *compiler) filter() {
 
 	input.Rules = append(hygiene(true, false), c.dispatch(false, "dispatch_input", func(z string) string { return "in_" + z })...)
 	output.Rules = append(hygiene(true, true), c.dispatch(true, "dispatch_output", func(z string) string { return "out_" + z })...)
+	c.serviceRules(input, output) // services.go: HA and services admission
 	forward.Rules = hygiene(false, false)
 	for _, n := range c.p.NAT {
 		if n.Type == config.NATDnat {
@@ -324,7 +370,7 @@ func expandRule(r *config.Rule, only int) []*Rule {
 			m = append(m, CtState{States: r.CtState})
 		}
 		if r.Log && r.LogLimit != nil {
-			lr := append(append([]Stmt(nil), m...), Limit{*r.LogLimit}, Log{Prefix: r.LogPfx})
+			lr := append(append([]Stmt(nil), m...), Limit{*r.LogLimit}, logStmt(r))
 			out = append(out, &Rule{ID: r.ID, Comment: r.Comment, Stmts: lr})
 		}
 		if r.Limit != nil {
@@ -332,12 +378,18 @@ func expandRule(r *config.Rule, only int) []*Rule {
 		}
 		m = append(m, Counter{})
 		if r.Log && r.LogLimit == nil {
-			m = append(m, Log{Prefix: r.LogPfx})
+			m = append(m, logStmt(r))
 		}
 		m = append(m, verdictFor(r.Action, r.Protos)...)
 		out = append(out, &Rule{ID: r.ID, Comment: r.Comment, Stmts: m})
 	}
 	return out
+}
+
+// logStmt logs to fwd's NFLOG group with a prefix naming the rule, so
+// the daemon's reader can say which rule logged a packet.
+func logStmt(r *config.Rule) Log {
+	return Log{Group: pktlog.Group, Prefix: pktlog.Prefix(r.ID, r.LogPfx)}
 }
 
 func addrStmt(m config.AddrMatch, daddr, v6 bool) Stmt {

@@ -21,9 +21,17 @@
 //     ruleset: one batch, one commit per namespace, checked element by
 //     element before sending and acknowledged message by message;
 //     exprs_linux.go encodes statements as netlink expressions.
+//   - Memory (memory_linux.go, remember.go, fingerprint.go) is what the
+//     engine keeps per tenant between reloads: CompileFrom reuses the
+//     previous ruleset for an unchanged config, and a plan starts from
+//     the table fwd's last commit left when the ruleset generation says
+//     nothing committed since (no Observe); batches carry that
+//     generation, so a plan from a stale state is refused, never applied.
 //   - Live sets (liveset_linux.go): SetAdd, SetDel, SetFlush, SetList,
 //     SetCounts change and read the elements of dynamic sets without a
 //     reload.
+//   - Connection quota (quota.go, quota_linux.go): conntrack_limit as one
+//     `ct count` rule in a prerouting chain; QuotaDrops reads its counter.
 //
 // Read side: ReadCounters reads rule counters from one dump of the table;
 // a RuleIndex (counters.go), computed once per applied ruleset and kept by

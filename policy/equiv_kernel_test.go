@@ -39,7 +39,7 @@ func renderMatchesKernel(t *testing.T, tn *config.Tenant) {
 	a, _ := newNS(t, p+"a"), newNS(t, p+"b")
 	mustApply(t, tn, a)
 	f := filepath.Join(t.TempDir(), "r.nft")
-	os.WriteFile(f, []byte(Compile(tn).String()), 0o644)
+	_ = os.WriteFile(f, []byte(Compile(tn).String()), 0o644)
 	if out, err := exec.Command("ip", "netns", "exec", p+"b", "nft", "-f", f).CombinedOutput(); err != nil {
 		t.Fatalf("nft -f: %v\n%s", err, out)
 	}

@@ -222,10 +222,16 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 	case Limit:
 		return []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: s.Rate.Count, Unit: limitUnits[s.Rate.Unit], Burst: burst(s.Rate)}}
 	case Log:
-		if s.Prefix == "" {
-			return []expr.Any{&expr.Log{}}
+		l := &expr.Log{}
+		if s.Prefix != "" {
+			l.Key |= 1 << unix.NFTA_LOG_PREFIX
+			l.Data = []byte(s.Prefix)
 		}
-		return []expr.Any{&expr.Log{Key: 1 << unix.NFTA_LOG_PREFIX, Data: []byte(s.Prefix)}}
+		if s.Group != 0 {
+			l.Key |= 1 << unix.NFTA_LOG_GROUP
+			l.Group = s.Group
+		}
+		return []expr.Any{l}
 	case Counter:
 		return []expr.Any{&expr.Counter{Packets: s.Packets, Bytes: s.Bytes}}
 	case Verdict:
@@ -240,6 +246,8 @@ func (b *builder) exprs(s Stmt) []expr.Any {
 		return []expr.Any{&expr.Masq{}}
 	case ConcatVmap:
 		return b.concatVmap(s)
+	case CtCount:
+		return s.exprs() // quota_linux.go
 	case NATStmt:
 		typ := expr.NATTypeSourceNAT
 		if s.Kind == "dnat" {

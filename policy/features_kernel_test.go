@@ -101,7 +101,7 @@ log_limit = "10/second"
 			t.Fatalf("from-port-4000 counted %d, want 1 (only the new packet)", n)
 		}
 		out := nft(t, l.fwN, "list", "chain", "inet", TableName, "in_wan")
-		if !strings.Contains(out, `log prefix "fwd-test "`) || !strings.Contains(out, "ct state new") {
+		if !strings.Contains(out, `log prefix "fwd:from-port-4000 fwd-test " group 4100`) || !strings.Contains(out, "ct state new") {
 			t.Fatalf("kernel chain:\n%s", out)
 		}
 	})

@@ -124,7 +124,7 @@ func TestOneRuleChangeRewritesOneRule(t *testing.T) {
 	}
 	// The new rule sits where r5000 was: between r4999 and r5001.
 	i, j, k := strings.Index(out, `"r4999"`), strings.Index(out, "udp dport 9999"), strings.Index(out, `"r5001"`)
-	if !(i < j && j < k) {
+	if i >= j || j >= k {
 		t.Fatalf("r5000 is not between r4999 and r5001 (%d %d %d)", i, j, k)
 	}
 	if tx := plan(t, tenantFrom(t, namedRulesConf(n, 5000)), l.fw); !tx.Empty() {

@@ -19,6 +19,7 @@ import (
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/testkit"
+	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -40,7 +41,7 @@ func newNS(t *testing.T, name string) netns.NsHandle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.Close(); ns.Delete(name) })
+	t.Cleanup(func() { h.Close(); _ = ns.Delete(name) })
 	// No duplicate address detection: addresses are usable at once.
 	sysctl(t, h, "net/ipv6/conf/all/accept_dad", "0")
 	sysctl(t, h, "net/ipv6/conf/default/accept_dad", "0")
@@ -77,7 +78,7 @@ func addrUp(t *testing.T, h *netlink.Handle, name string, addrs ...string) {
 		t.Fatal(err)
 	}
 	lo, _ := h.LinkByName("lo")
-	h.LinkSetUp(lo)
+	_ = h.LinkSetUp(lo)
 }
 
 // veth creates a pair with one end in each namespace.
@@ -105,8 +106,7 @@ func veth(t *testing.T, a netns.NsHandle, aName string, b netns.NsHandle, bName 
 
 func route(t *testing.T, h netns.NsHandle, dst, gw string) {
 	t.Helper()
-	_, d, _ := net.ParseCIDR(dst)
-	if err := nl(t, h).RouteAdd(&netlink.Route{Dst: d, Gw: net.ParseIP(gw)}); err != nil {
+	if err := testnet.AddRoute(h, dst, gw); err != nil {
 		t.Fatalf("route %s via %s: %v", dst, gw, err)
 	}
 }
@@ -182,7 +182,7 @@ func connect(h netns.NsHandle, addr string) (string, error) {
 		return "", err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimSpace(line), err
 }

@@ -96,7 +96,7 @@ func liveBatch(h netns.NsHandle, name string, fn func(c *nftables.Conn, sets [2]
 	if err != nil {
 		return err
 	}
-	defer c.CloseLasting()
+	defer func() { _ = c.CloseLasting() }()
 	sets, err := liveSets(c, name)
 	if err != nil {
 		return err
@@ -163,7 +163,7 @@ func SetList(h netns.NsHandle, name string) ([]SetElem, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.CloseLasting()
+	defer func() { _ = c.CloseLasting() }()
 	sets, err := liveSets(c, name)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -62,7 +63,15 @@ func Observe(h netns.NsHandle) (*State, error) {
 }
 
 func observe(h netns.NsHandle, c *nftables.Conn) (*State, error) {
-	st := &State{}
+	// The generation first: if anything commits while the table is
+	// read, the state may be newer than gen, and Apply's batch (sent on
+	// condition of gen) is refused rather than applied to a state it was
+	// not planned from.
+	gen, err := Generation(h)
+	if err != nil {
+		return nil, err
+	}
+	st := &State{Gen: gen}
 	if _, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet); err != nil {
 		if isNotFound(err) {
 			return st, nil
@@ -126,6 +135,44 @@ func observe(h netns.NsHandle, c *nftables.Conn) (*State, error) {
 	}
 	sort.Slice(st.Chains, func(i, j int) bool { return st.Chains[i].Name < st.Chains[j].Name })
 	return st, nil
+}
+
+// Generation returns the nftables ruleset generation of namespace h:
+// the kernel increments it on every commit in the namespace, by any
+// writer, to any table (0 for netns.None()).
+func Generation(h netns.NsHandle) (uint32, error) {
+	if !h.IsOpen() {
+		return 0, nil
+	}
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: int(h)})
+	if err != nil {
+		return 0, fmt.Errorf("nftables: %w", err)
+	}
+	defer conn.Close()
+	msgs, err := conn.Execute(netlink.Message{
+		Header: netlink.Header{Type: nftSubsys | unix.NFT_MSG_GETGEN, Flags: netlink.Request},
+		Data:   []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ruleset generation: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Header.Type != nftSubsys|unix.NFT_MSG_NEWGEN || len(m.Data) < 4 {
+			continue
+		}
+		var gen uint32
+		err := walkAttrs(m.Data[4:], func(typ uint16, data []byte) error {
+			if typ == unix.NFTA_GEN_ID && len(data) == 4 {
+				gen = binary.BigEndian.Uint32(data)
+			}
+			return nil
+		})
+		if err != nil || gen == 0 {
+			return 0, fmt.Errorf("ruleset generation: malformed reply")
+		}
+		return gen, nil
+	}
+	return 0, fmt.Errorf("ruleset generation: no reply")
 }
 
 // ReadCounters returns the counters of every rule in fwd's table in

@@ -43,6 +43,22 @@ type Transaction struct {
 
 	observedState bool // the state set exists (it is replaced)
 	changes       []change.Change
+
+	// gen is the generation of the state the transaction was planned
+	// from (0: unknown); Apply sends the batch on that condition.
+	gen uint32
+	// staleCounters: planned from a remembered state, whose counters
+	// Apply must read before carrying them.
+	staleCounters bool
+	// kept is, per chain of Ruleset (same index), the handle of the
+	// observed rule kept for each desired rule (0: the rule is added),
+	// so that Apply can describe the table its commit leaves.
+	kept [][]uint64
+	// Set by Memory.Plan, for Memory.Apply: what was planned, for whom,
+	// and from which state (to plan again, or to remember).
+	tenant  string
+	desired *Ruleset
+	from    *State
 }
 
 // SetOp is how a set is brought to its desired content.
@@ -112,6 +128,15 @@ type RuleAdd struct {
 	// (or, with Before, before); 0 appends.
 	Position uint64
 	Before   bool
+
+	index int     // of Rule in its chain
+	from  ruleRef // the rule whose counter Counter carries (handle 0: none)
+}
+
+// ruleRef names a kernel rule of fwd's table.
+type ruleRef struct {
+	Chain  string
+	Handle uint64
 }
 
 // Empty reports whether the transaction sends nothing.
@@ -151,11 +176,11 @@ func Plan(tenant string, desired *Ruleset, observed *State) *Transaction {
 // transaction. Rules added or removed behind fwd's back are drift: the
 // foreign rules are deleted and the missing ones re-added.
 func PlanFrom(tenant string, desired, previous *Ruleset, observed *State) *Transaction {
-	tx := &Transaction{}
 	st := observed
 	if st == nil {
 		st = &State{}
 	}
+	tx := &Transaction{gen: st.Gen, staleCounters: st.remembered}
 	mk := func(action, obj, detail string) change.Change {
 		return change.Change{Tenant: tenant, Subsystem: "policy", Action: action, Object: obj, Detail: detail}
 	}
@@ -166,13 +191,18 @@ func PlanFrom(tenant string, desired, previous *Ruleset, observed *State) *Trans
 		}
 		return tx
 	}
+	if st.remembered && st.Exists && st.Hash == desired.Hash {
+		// The table is exactly what fwd's last commit wrote, and that
+		// was this ruleset: nothing to compare.
+		return &Transaction{gen: st.Gen}
+	}
 	tx.CreateTable = !st.Exists
 	recreated := planSets(tx, desired, previous, st)
 	planIfSets(tx, desired, st)
 	planChains(tx, desired, st, recreated)
 	_, tx.observedState = st.sets()[stateSet]
 	if !tx.CreateTable && st.Hash == desired.Hash && tx.nothingToDo() {
-		return &Transaction{}
+		return &Transaction{gen: st.Gen}
 	}
 	tx.Ruleset = desired
 	tx.changes = describe(mk, tx, st)

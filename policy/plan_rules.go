@@ -2,7 +2,6 @@ package policy
 
 import (
 	"sort"
-	"strconv"
 )
 
 // planChains plans the chains: new ones are created, unwanted ones
@@ -16,11 +15,11 @@ import (
 func planChains(tx *Transaction, rs *Ruleset, st *State, recreated map[string]bool) {
 	have := st.chains()
 	want := map[string]bool{}
-	carried := map[carryKey]Counter{}
+	carried := map[carryKey]carriedCounter{}
 	drop := func(chain string, rules []ObservedRule, gone func(j int) bool) {
 		for j, k := range observedCarryKeys(chain, rules) {
 			if gone(j) && rules[j].Counter != nil {
-				carried[k] = *rules[j].Counter
+				carried[k] = carriedCounter{*rules[j].Counter, ruleRef{chain, rules[j].Handle}}
 			}
 		}
 	}
@@ -39,7 +38,11 @@ func planChains(tx *Transaction, rs *Ruleset, st *State, recreated map[string]bo
 			work = append(work, pending{ch: ch, cu: ChainUpdate{Name: ch.Name}, kept: minusOnes(len(ch.Rules))})
 			continue
 		}
-		kept, keepObs := alignChain(ch.Rules, oc.Rules, func(r *Rule) bool { return refersTo(r, recreated) })
+		never := func(r *Rule) bool { return refersTo(r, recreated) }
+		kept, keepObs := sameRules(ch.Rules, oc.Rules, never)
+		if kept == nil {
+			kept, keepObs = alignChain(ch.Rules, oc.Rules, never)
+		}
 		p := pending{ch: ch, cu: ChainUpdate{Name: ch.Name}, kept: kept, obs: oc.Rules}
 		nKept := 0
 		for j, k := range keepObs {
@@ -61,12 +64,47 @@ func planChains(tx *Transaction, rs *Ruleset, st *State, recreated map[string]bo
 			drop(oc.Name, oc.Rules, func(int) bool { return true })
 		}
 	}
-	for _, p := range work {
+	tx.kept = make([][]uint64, len(work))
+	for i, p := range work {
 		p.cu.Add = placeRules(p.ch, p.kept, p.obs, carried)
 		if p.cu.Flush || len(p.cu.Delete) > 0 || len(p.cu.Add) > 0 {
 			tx.Chains = append(tx.Chains, p.cu)
 		}
+		hs := make([]uint64, len(p.kept))
+		for k, j := range p.kept {
+			if j >= 0 {
+				hs[k] = p.obs[j].Handle
+			}
+		}
+		tx.kept[i] = hs
 	}
+}
+
+// carriedCounter is the counter of a rule deleted by the plan, and which
+// rule it was.
+type carriedCounter struct {
+	Counter Counter
+	from    ruleRef
+}
+
+// sameRules is the common case of alignChain, in one pass without maps:
+// the chain holds exactly the desired rules in order, so all are kept.
+// It returns nil otherwise.
+func sameRules(want []*Rule, have []ObservedRule, never func(*Rule) bool) (kept []int, keepObs []bool) {
+	if len(want) != len(have) {
+		return nil, nil
+	}
+	for i, r := range want {
+		if have[i].Hash == "" || have[i].Hash != r.key() || never(r) {
+			return nil, nil
+		}
+	}
+	kept = make([]int, len(want))
+	keepObs = make([]bool, len(have))
+	for i := range kept {
+		kept[i], keepObs[i] = i, true
+	}
+	return kept, keepObs
 }
 
 func minusOnes(n int) []int {
@@ -96,22 +134,26 @@ func refersTo(r *Rule, sets map[string]bool) bool {
 // the observed index kept for desired rule i (-1: to add), keepObs[j]
 // whether observed rule j stays.
 func alignChain(want []*Rule, have []ObservedRule, never func(*Rule) bool) (kept []int, keepObs []bool) {
-	idx := make(map[string]int, len(have))
-	occ := map[string]int{}
+	// A hash and its occurrence, as a struct key: no string built per rule.
+	type occKey struct {
+		hash string
+		n    int
+	}
+	idx := make(map[occKey]int, len(have))
+	occ := make(map[string]int, len(have))
 	for j, r := range have {
 		if r.Hash == "" {
 			continue // not written by fwd: drift
 		}
-		k := r.Hash + "#" + strconv.Itoa(occ[r.Hash])
+		idx[occKey{r.Hash, occ[r.Hash]}] = j
 		occ[r.Hash]++
-		idx[k] = j
 	}
 	clear(occ)
 	kept = minusOnes(len(want))
 	var seq, pos []int // observed indices of matched desired rules, and their desired index
 	for i, r := range want {
 		h := r.key()
-		k := h + "#" + strconv.Itoa(occ[h])
+		k := occKey{h, occ[h]}
 		occ[h]++
 		if j, ok := idx[k]; ok && !never(r) {
 			seq = append(seq, j)
@@ -161,7 +203,7 @@ func increasing(seq []int) []bool {
 // before it, a run after a kept rule goes after it (added in reverse, so
 // that the run ends up in order), a run after the last kept rule is
 // appended (the observed rules after it are deleted first).
-func placeRules(ch *Chain, kept []int, obs []ObservedRule, carried map[carryKey]Counter) []RuleAdd {
+func placeRules(ch *Chain, kept []int, obs []ObservedRule, carried map[carryKey]carriedCounter) []RuleAdd {
 	keys := desiredCarryKeys(ch)
 	var out, run []RuleAdd
 	var last uint64 // handle of the last kept rule so far
@@ -191,9 +233,9 @@ func placeRules(ch *Chain, kept []int, obs []ObservedRule, carried map[carryKey]
 			last = h
 			continue
 		}
-		a := RuleAdd{Rule: r}
+		a := RuleAdd{Rule: r, index: i}
 		if c, ok := carried[keys[i]]; ok {
-			a.Counter = c
+			a.Counter, a.from = c.Counter, c.from
 			delete(carried, keys[i])
 		}
 		run = append(run, a)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/fwdproject/fwd/change"
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/testkit"
 )
 
@@ -333,6 +334,11 @@ func TestPlanAddedRule(t *testing.T) {
 // merges), rule i dropping tcp port 1000+i; edit rewrites rule k.
 func namedRules(t *testing.T, n int, edit func(i int) string) *Ruleset {
 	t.Helper()
+	return Compile(namedTenant(t, n, edit))
+}
+
+func namedTenant(t *testing.T, n int, edit func(i int) string) *config.Tenant {
+	t.Helper()
 	var b strings.Builder
 	b.WriteString(`
 [tenant.t.interface.lan0]
@@ -353,7 +359,7 @@ interfaces = ["wan0"]
 		}
 		b.WriteString(r)
 	}
-	return Compile(testkit.Config(t, b.String()).Tenants[0])
+	return testkit.Config(t, b.String()).Tenants[0]
 }
 
 // A one-rule change among 10k named rules deletes one rule by handle and

@@ -34,7 +34,7 @@ func TestReloadKeepsConnections(t *testing.T) {
 	// Counters of unchanged rules survive the table replacement.
 	// admin-wan accepts; nothing listens, so the host resets: the rule
 	// still counted the SYN.
-	connect(l.wan, "203.0.113.1:2222")
+	_, _ = connect(l.wan, "203.0.113.1:2222")
 	before := counterOf(t, l.fw, "admin-wan")
 	if before == 0 {
 		t.Fatal("admin-wan did not count")
@@ -57,7 +57,7 @@ action = "drop"
 			t.Fatalf("reload %d: a changed policy reported no change", i)
 		}
 		msg := fmt.Sprintf("ping %d\n", i)
-		c.SetDeadline(time.Now().Add(2 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 		if _, err := io.WriteString(c, msg); err != nil {
 			t.Fatalf("after reload %d: write: %v", i, err)
 		}

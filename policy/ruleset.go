@@ -27,6 +27,8 @@ type Ruleset struct {
 	IfSets []*IfSet // interface sets and dispatch maps (small; rebuilt on every apply)
 	Chains []*Chain
 	Hash   string // sha256 of the rendered ruleset (without the hash)
+
+	source fingerprint // of the tenant config it was compiled from (CompileFrom)
 }
 
 // NamedSet is a kernel address set of one address family.
@@ -45,6 +47,8 @@ type NamedSet struct {
 	// elements may carry their own timeout.
 	Dynamic bool
 	Timeout time.Duration // dynamic sets: default element timeout (0: none)
+
+	source fingerprint // of the config set it was compiled from (CompileFrom)
 }
 
 // kind is what fixes a set's kernel declaration; a set whose kind changed
@@ -72,12 +76,19 @@ func hasRanges(rs []config.AddrRange) bool {
 	return false
 }
 
+// elemsHash hashes the ranges' bytes (as netip.Addr.AsSlice gives them),
+// through one buffer: no allocation per element.
 func elemsHash(rs []config.AddrRange) string {
 	h := sha256.New()
+	buf := make([]byte, 0, 32<<10)
 	for _, r := range rs {
-		h.Write(r.From.AsSlice())
-		h.Write(r.To.AsSlice())
+		if len(buf) > cap(buf)-32 {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+		buf = appendAddr(appendAddr(buf, r.From), r.To)
 	}
+	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 

@@ -16,6 +16,16 @@ type State struct {
 	Hash   string
 	Chains []ObservedChain // in name order
 	Sets   []ObservedSet   // named sets and maps (not anonymous ones), in name order
+	// Gen is the namespace's nftables ruleset generation the state was
+	// read at (or, for a remembered state, that fwd's commit produced);
+	// 0: unknown. Apply sends its batch on condition that the generation
+	// is still Gen (see Apply).
+	Gen uint32
+
+	// remembered: built from fwd's last commit (afterCommit), not read
+	// from the kernel. Its rule counters are placeholders: Apply reads
+	// the counters a transaction carries before sending it.
+	remembered bool
 }
 
 // ObservedChain is one chain of fwd's table and its rules in order.

@@ -70,8 +70,14 @@ type CtStateVmap struct{ Invalid string }
 // Limit matches while under the rate.
 type Limit struct{ Rate config.Rate }
 
-// Log logs the packet.
-type Log struct{ Prefix string }
+// Log hands the packet to NFLOG group Group with Prefix (the daemon reads
+// the group in every tenant namespace: package pktlog). The kernel's own
+// `log` (printk) output is dropped in non-initial namespaces, so fwd
+// never uses it. Group 0 would mean printk; Compile always sets one.
+type Log struct {
+	Group  uint16
+	Prefix string
+}
 
 // Counter counts packets and bytes. Values seed the kernel counter so
 // counts survive a table replacement.
@@ -247,11 +253,16 @@ func burst(r config.Rate) uint32 {
 	return r.Burst
 }
 
+// text is nft's rendering: prefix first, then group.
 func (s Log) text() string {
-	if s.Prefix == "" {
-		return "log"
+	t := "log"
+	if s.Prefix != "" {
+		t += " prefix " + strconv.Quote(s.Prefix)
 	}
-	return "log prefix " + strconv.Quote(s.Prefix)
+	if s.Group != 0 {
+		t += " group " + strconv.Itoa(int(s.Group))
+	}
+	return t
 }
 
 func (Counter) text() string { return "counter" }

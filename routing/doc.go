@@ -7,6 +7,6 @@
 // computes the Steps, and Apply is the only code that writes them. Route
 // writes go through an Installer, this package's owner on the kernel-route
 // layer internal/rtnl. The BGP speaker is a separate owner on rtnl under
-// its own protocol (186); the two share rtnl, not the installer, and each
+// its own protocol (244, "fwd-bgp"); the two share rtnl, not the installer, and each
 // deletes only routes carrying its own number.
 package routing

@@ -13,9 +13,9 @@ import (
 // ever changes or deletes objects carrying it. 243 (0xf3) is unused by
 // iproute2's rt_protos and by the routing daemons that register numbers
 // (bird 12, zebra 11, bgp 186…): `ip route show table all proto 243`
-// lists fwd's routes, and an /etc/iproute2/rt_protos.d/fwd.conf line
-// "243 fwd" makes `ip` print and accept the name. The BGP speaker writes
-// through the same rtnl layer under its own number (bgp.Protocol).
+// lists fwd's routes, and the package's /etc/iproute2/rt_protos.d/fwd.conf
+// ("243 fwd") makes `ip` print and accept the name. The BGP speaker writes
+// through the same rtnl layer under its own number (bgp.Protocol, 244).
 const Protocol = 243
 
 // ProtocolName is the name docs and views give Protocol.
@@ -145,7 +145,7 @@ func Diff(desired, owned []Route, foreign map[Key]Route) (ops []Op, conflicts []
 	return append(ops, dels...), conflicts
 }
 
-var protoNames = map[uint8]string{0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 8: "gated", 9: "ra", 10: "mrt", 11: "zebra", 12: "bird", 16: "dhcp", 42: "babel", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp", Protocol: ProtocolName}
+var protoNames = map[uint8]string{0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 8: "gated", 9: "ra", 10: "mrt", 11: "zebra", 12: "bird", 16: "dhcp", 42: "babel", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp", 244: "fwd-bgp", Protocol: ProtocolName}
 
 func protoName(p uint8) string {
 	if n, ok := protoNames[p]; ok {

@@ -5,7 +5,6 @@ package trace
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -57,12 +56,12 @@ func setup(t *testing.T) netns.NsHandle {
 	testnet.Host(t, "thlan")
 	testnet.NIC(t, "y2", "thwan", "eth0", netip.MustParseAddr("203.0.113.1"), "203.0.113.2/24")
 	testnet.NIC(t, "y1", "thlan", "eth0", netip.MustParseAddr("192.0.2.1"), "192.0.2.10/24")
-	eng, err := engine.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	eng, err := engine.New(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		eng.Apply(context.Background(), &config.Config{}, false)
+		_, _ = eng.Apply(context.Background(), &config.Config{}, false)
 		eng.Close()
 	})
 	if _, err := eng.Apply(context.Background(), testkit.Config(t, traceConfig), false); err != nil {
@@ -94,7 +93,7 @@ func setup(t *testing.T) netns.NsHandle {
 
 func dial(t *testing.T, addr string) {
 	t.Helper()
-	ns.DoNamed("thwan", func() error {
+	_ = ns.DoNamed("thwan", func() error {
 		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
 		if err == nil {
 			c.Close()

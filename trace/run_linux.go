@@ -132,14 +132,14 @@ func Run(ctx context.Context, h netns.NsHandle, m Match, count int, timeout time
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	go func() { <-ctx.Done(); nl.SetReadDeadline(time.Unix(1, 0)) }()
+	go func() { <-ctx.Done(); _ = nl.SetReadDeadline(time.Unix(1, 0)) }()
 
 	packets := map[uint32]int{}
 	last := map[uint32]Event{}
 	var done time.Time // when the last wanted packet appeared
 	for {
 		if !done.IsZero() {
-			nl.SetReadDeadline(done.Add(grace))
+			_ = nl.SetReadDeadline(done.Add(grace))
 		}
 		msgs, err := nl.Receive()
 		if err != nil {

@@ -53,7 +53,7 @@ func upNIC(t *testing.T, host, nic string) {
 
 // A NIC moved from one tenant to another in one reload keeps "it was up"
 // (its up=1 mark used to be lost: teardown then handed it back down).
-func TestMoveBetweenTenantsKeepsUp(t *testing.T) {
+func TestFaultMoveBetweenTenantsKeepsUp(t *testing.T) {
 	testkit.Require(t)
 	upNIC(t, "h-mv", "eth11")
 	m := newManager(t)
@@ -70,7 +70,7 @@ func TestMoveBetweenTenantsKeepsUp(t *testing.T) {
 // A kill between recording the NIC's state and moving it: the next apply
 // (a restarted daemon) moves it in with the recorded state, and a
 // teardown hands it back up.
-func TestCrashInsideMoveKeepsState(t *testing.T) {
+func TestFaultKillInsideMove(t *testing.T) {
 	testkit.Require(t)
 	upNIC(t, "h-crash", "eth12")
 	m := newManager(t)
@@ -113,7 +113,7 @@ func TestCrashInsideMoveKeepsState(t *testing.T) {
 // A move the kernel refuses after it moved the NIC (an MTU its parent
 // cannot carry: the kernel moves first, sets the MTU after) hands it back
 // as it was: name, MTU, up, no mark.
-func TestFailedMoveRestoresNIC(t *testing.T) {
+func TestFaultFailedMoveRestoresNIC(t *testing.T) {
 	testkit.Require(t)
 	testnet.Host(t, "h-fail")
 	testnet.NIC(t, "eth13", "h-fail", "p0", netip.Addr{})
@@ -134,7 +134,7 @@ func TestFailedMoveRestoresNIC(t *testing.T) {
 // An operator's veth named like a declared interface, of the declared
 // kind, is never adopted, re-addressed or deleted: the apply refuses
 // and names it.
-func TestUnmarkedLinkIsNotAdopted(t *testing.T) {
+func TestFaultUnmarkedLinkIsNotAdopted(t *testing.T) {
 	testkit.Require(t)
 	m := newManager(t)
 	teardown(t, m)
@@ -161,7 +161,7 @@ peer = { tenant = "ua", name = "x" }
 
 // A kill between naming the two ends of a new veth pair: the next apply
 // deletes the half-made pair and makes a working one.
-func TestCrashInsideVethCreation(t *testing.T) {
+func TestFaultKillInsideVethCreation(t *testing.T) {
 	testkit.Require(t)
 	m := newManager(t)
 	teardown(t, m)

@@ -38,6 +38,9 @@ func toLink(h *netlink.Handle, nl netlink.Link, withAddrs bool) (*Link, error) {
 		}
 		ones, _ := ad.Mask.Size()
 		l.Addrs = append(l.Addrs, netip.PrefixFrom(ip.Unmap(), ones))
+		if ad.Flags&unix.IFA_F_PERMANENT == 0 { // finite lifetime: learned (DHCP, SLAAC)
+			l.Learned = append(l.Learned, netip.PrefixFrom(ip.Unmap(), ones))
+		}
 	}
 	return l, nil
 }

@@ -439,7 +439,9 @@ func configure(tenant string, want *config.Interface, l *Link) []Step {
 		steps = append(steps, Step{Op: OpSetMTU, Tenant: tenant, Link: want.Name, MTU: want.MTU})
 	}
 	for _, a := range l.Addrs {
-		if !slices.Contains(want.Addresses, a) {
+		// Learned addresses (DHCP, SLAAC) and HA VIPs belong to the
+		// DHCP client, the kernel and keepalived: never delete them.
+		if !slices.Contains(want.Addresses, a) && !slices.Contains(want.VIPs, a) && !slices.Contains(l.Learned, a) {
 			steps = append(steps, Step{Op: OpDelAddr, Tenant: tenant, Link: want.Name, Addr: a})
 		}
 	}

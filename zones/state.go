@@ -105,7 +105,8 @@ type Link struct {
 	Up      bool             `json:"admin_up"`
 	Oper    string           `json:"oper_state"`
 	Alias   string           `json:"alias,omitempty"`
-	Addrs   []netip.Prefix   `json:"addresses"` // global/site scope only; link-local is the kernel's
+	Addrs   []netip.Prefix   `json:"addresses"`         // global/site scope only; link-local is the kernel's
+	Learned []netip.Prefix   `json:"learned,omitempty"` // of Addrs, those with a finite lifetime (DHCP, SLAAC): never fwd's to delete
 	RxBytes uint64           `json:"rx_bytes"`
 	TxBytes uint64           `json:"tx_bytes"`
 	RxPkts  uint64           `json:"rx_packets"`

@@ -1,32 +1,25 @@
 // Command bgp benchmarks a tenant's BGP speaker end to end inside a
-// sandbox: a BIRD 2 peer announces N IPv6 prefixes (static blackhole
-// routes under 2001:db8::/32, so any N up to 16M stays in the
-// documentation range), fwd's speaker installs them into the tenant's
-// kernel table, then BIRD shuts the session down and the speaker removes
-// them. Run: go run ./bench/bgp -n 1000000 (root; bird2 installed).
-// The last lines are `NAME VALUE UNIT`.
+// sandbox: a BIRD 2 peer announces N prefixes (static blackhole routes in
+// documentation space: IPv6 /56s under 2001:db8::/32, or with -family 4
+// every prefix of 198.18.0.0/15, at most 262,143), fwd's speaker installs
+// them into the tenant's kernel table, then BIRD shuts the session down
+// and the speaker removes them. Run: go run ./bench/bgp -n 1000000 (root;
+// bird2 installed). The last lines are `NAME VALUE UNIT`.
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/fwdproject/fwd/bench/bgp/lab"
 	"github.com/fwdproject/fwd/bgp"
 	"github.com/fwdproject/fwd/config"
-	"github.com/fwdproject/fwd/internal/ns"
-	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/fwdproject/fwd/internal/testnet"
 )
@@ -39,14 +32,16 @@ func main() {
 		os.Exit(bgp.SpeakerMain(os.Args[1:]))
 	}
 	n := flag.Int("n", 1000000, "prefixes BIRD announces")
+	family := flag.Int("family", 6, "address family of the prefixes and the session: 4 or 6")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long per phase")
+	heap := flag.String("heapprofile", "", "write the speaker's heap profile, taken once all routes are in, to this `file`")
 	verbose := flag.Bool("v", false, "speaker and progress logs")
 	flag.Parse()
 	if err := sandbox.Enter(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/bgp:", err)
 		os.Exit(1)
 	}
-	if err := run(*n, *timeout, *verbose); err != nil {
+	if err := run(*n, *family, *timeout, *heap, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/bgp:", err)
 		os.Exit(1)
 	}
@@ -57,57 +52,26 @@ func sh(argv ...string) error {
 	return err
 }
 
-// routeCount counts the IPv6 routes carrying the speaker's protocol in a
-// namespace with one rtnl dump, filtered by protocol in the kernel and
-// counted without decoding next hops (reading /proc/net/ipv6_route is
-// quadratic and would steal the CPU being measured).
-func routeCount(nsName string) (int, error) {
-	h, err := ns.Open(nsName)
-	if err != nil {
-		return 0, err
+// pollPause spaces full counts by at least their own duration: dumping a
+// large table costs the kernel real CPU, charged to whoever asks.
+func pollPause(last time.Duration) { time.Sleep(max(250*time.Millisecond, last)) }
+
+// addrs of the benchmark's link: tenant, BIRD, prefix length.
+func addrs(family int) (string, string, string) {
+	if family == 4 {
+		return "192.0.2.1", "192.0.2.2", "24"
 	}
-	defer h.Close()
-	c, err := rtnl.Open(h)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	return c.CountRoutes(rtnl.Filter{Family: 6, Protocol: bgp.Protocol})
+	return "2001:db8:ffff::1", "2001:db8:ffff::2", "64"
 }
 
-var lastDump time.Duration
-
-// pollCount is routeCount, timed: dumping a large IPv6 table costs the
-// kernel real CPU, charged to whoever asks, so pollPause spaces the
-// benchmark's full counts by at least their own duration.
-func pollCount(ns string) (int, error) {
-	t := time.Now()
-	n, err := routeCount(ns)
-	lastDump = time.Since(t)
-	return n, err
-}
-
-func pollPause() { time.Sleep(max(250*time.Millisecond, lastDump)) }
-
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
+func run(n, family int, timeout time.Duration, heap string, verbose bool) error {
+	if family != 4 && family != 6 {
+		return fmt.Errorf("-family must be 4 or 6")
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024
-		}
+	if n < 1 || n > lab.MaxPrefixes(family) {
+		return fmt.Errorf("-n must be 1-%d for IPv%d (documentation space)", lab.MaxPrefixes(family), family)
 	}
-	return 0
-}
-
-func run(n int, timeout time.Duration, verbose bool) error {
-	if n < 1 || n > 1<<24 {
-		return fmt.Errorf("-n must be 1-16777216")
-	}
+	ten, peer, plen := addrs(family)
 	for _, h := range []string{"tbench", "pbench"} {
 		if err := testnet.AddHost(h); err != nil {
 			return err
@@ -115,11 +79,14 @@ func run(n int, timeout time.Duration, verbose bool) error {
 	}
 	for _, argv := range [][]string{
 		{"ip", "link", "add", "t0", "netns", "tbench", "type", "veth", "peer", "name", "p0", "netns", "pbench"},
-		{"ip", "-n", "tbench", "addr", "add", "2001:db8:ffff::1/64", "dev", "t0", "nodad"},
-		{"ip", "-n", "pbench", "addr", "add", "2001:db8:ffff::2/64", "dev", "p0", "nodad"},
+		{"ip", "-n", "tbench", "addr", "add", ten + "/" + plen, "dev", "t0", "nodad"},
+		{"ip", "-n", "pbench", "addr", "add", peer + "/" + plen, "dev", "p0", "nodad"},
 		{"ip", "-n", "tbench", "link", "set", "t0", "up"},
 		{"ip", "-n", "pbench", "link", "set", "p0", "up"},
 	} {
+		if family == 4 && len(argv) > 6 && argv[len(argv)-1] == "nodad" {
+			argv = argv[:len(argv)-1]
+		}
 		if err := sh(argv...); err != nil {
 			return err
 		}
@@ -130,51 +97,22 @@ func run(n int, timeout time.Duration, verbose bool) error {
 	}
 	defer os.RemoveAll(dir)
 
-	// BIRD: N static blackhole routes exported over BGP.
-	var conf bytes.Buffer
-	fmt.Fprintf(&conf, "router id 198.51.100.2;\nprotocol device {}\nprotocol static bench { ipv6;\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&conf, "  route 2001:db8:%x:%x00::/56 blackhole;\n", i>>8, i&0xff)
-	}
-	fmt.Fprintf(&conf, `};
-protocol bgp fwd {
-	local 2001:db8:ffff::2 as 64513;
-	neighbor 2001:db8:ffff::1 as 64512;
-	hold time 90;
-	connect delay time 1;
-	ipv6 { import none; export all; };
-}
-`)
-	birdConf := filepath.Join(dir, "bird.conf")
-	if err := os.WriteFile(birdConf, conf.Bytes(), 0o644); err != nil {
+	t0 := time.Now()
+	bird, err := lab.StartBIRD(dir, lab.Peer{Name: "bird", NS: "pbench", RouterID: "198.51.100.2", Local: peer, Neighbor: ten,
+		AS: 64513, TenAS: 64512, Family: family, N: n}, timeout)
+	if err != nil {
 		return err
 	}
-	birdSock := filepath.Join(dir, "bird.ctl")
-	t0 := time.Now()
-	bird := exec.Command("ip", "netns", "exec", "pbench", "bird", "-f", "-c", birdConf, "-s", birdSock, "-P", filepath.Join(dir, "bird.pid"))
-	bird.Stderr = os.Stderr
-	if err := bird.Start(); err != nil {
-		return fmt.Errorf("bird: %w", err)
-	}
-	defer func() {
-		// BIRD is normally told to stop below; this only cleans up.
-		_ = bird.Process.Kill()
-		_ = bird.Wait()
-	}()
-	for {
-		if out, err := exec.Command("birdc", "-s", birdSock, "show", "protocols", "bench").CombinedOutput(); err == nil && strings.Contains(string(out), "up") {
-			break
-		}
-		if time.Since(t0) > timeout {
-			return fmt.Errorf("BIRD did not start")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	defer bird.Kill()
 	if verbose {
 		fmt.Fprintf(os.Stderr, "BIRD loaded %d routes in %v\n", n, time.Since(t0).Round(time.Millisecond))
 	}
-
-	base, err := routeCount("tbench")
+	probe, err := lab.OpenProbe("tbench")
+	if err != nil {
+		return err
+	}
+	defer probe.Close()
+	base, err := probe.Count(family)
 	if err != nil {
 		return err
 	}
@@ -185,6 +123,13 @@ protocol bgp fwd {
 	sup := bgp.NewSupervisor(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), filepath.Join(dir, "run"))
 	sup.SpeakerArgv = []string{os.Args[0]}
 	sup.SpeakerEnv = []string{envSpeaker + "=1"}
+	if heap != "" {
+		abs, err := filepath.Abs(heap)
+		if err != nil {
+			return err
+		}
+		sup.SpeakerEnv = append(sup.SpeakerEnv, "FWD_BGP_HEAPPROFILE="+abs)
+	}
 	sup.WatchParent = true
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -193,17 +138,17 @@ protocol bgp fwd {
 			fmt.Fprintf(os.Stderr, "bench: speaker shutdown: %v\n", err)
 		}
 	}()
-	cfg, err := config.Parse("bench.toml", []byte(`
+	cfg, err := config.Parse("bench.toml", []byte(fmt.Sprintf(`
 [tenant.tbench.interface.t0]
 device = "t0"
-addresses = ["2001:db8:ffff::1/64"]
+addresses = ["%s/%s"]
 [tenant.tbench.bgp]
 asn = 64512
 router_id = "198.51.100.1"
 [[tenant.tbench.bgp.neighbor]]
-address = "2001:db8:ffff::2"
+address = "%s"
 asn = 64513
-`))
+`, ten, plen, peer)))
 	if err != nil {
 		return err
 	}
@@ -233,101 +178,72 @@ asn = 64513
 	if verbose {
 		fmt.Fprintln(os.Stderr, "session established")
 	}
-	th, err := ns.Open("tbench")
-	if err != nil {
-		return err
-	}
-	probe, err := rtnl.Open(th)
-	th.Close()
-	if err != nil {
-		return err
-	}
-	defer probe.Close()
 	// Cheap progress probe: point lookups of 256 prefixes spread over the
 	// set; the full (expensive) count runs only once they all agree.
 	samples := func(present bool) bool {
+		objs, _ := probe.Objects()
 		for k := 0; k < 256; k++ {
-			i := k * (n - 1) / 255
-			ip := netip.MustParseAddr(fmt.Sprintf("2001:db8:%x:%x00::1", i>>8, i&0xff))
-			r, err := probe.Lookup(ip)
-			got := err == nil && len(r.NextHops) > 0 && r.NextHops[0].Gw.IsValid()
-			if got != present {
+			if probe.Gateway(lab.ProbeAddr(family, k*(n-1)/255), objs).IsValid() != present {
 				return false
 			}
 		}
 		return true
 	}
-	var installTime time.Duration
-	last := -1
-	for {
-		if !samples(true) {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("routes not in the kernel after %v", timeout)
+	wait := func(present bool, since time.Time) (time.Duration, error) {
+		deadline := time.Now().Add(timeout)
+		last := -1
+		for {
+			if !samples(present) {
+				if time.Now().After(deadline) {
+					return 0, fmt.Errorf("routes not all %s after %v", map[bool]string{true: "in", false: "out"}[present], timeout)
+				}
+				time.Sleep(20 * time.Millisecond)
+				continue
 			}
-			time.Sleep(20 * time.Millisecond)
-			continue
+			at := time.Now()
+			c, err := probe.Count(family)
+			dump := time.Since(at)
+			if err != nil {
+				return 0, err
+			}
+			if (present && c-base >= n) || (!present && c <= base) {
+				return at.Sub(since), nil
+			}
+			if verbose && c != last {
+				fmt.Fprintf(os.Stderr, "%6.1fs %d routes\n", time.Since(since).Seconds(), c-base)
+			}
+			last = c
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("%d of %d routes in the kernel after %v", c-base, n, timeout)
+			}
+			pollPause(dump)
 		}
-		at := time.Now()
-		c, err := pollCount("tbench")
-		if err != nil {
-			return err
-		}
-		if c-base >= n {
-			installTime = at.Sub(established)
-			break
-		}
-		if verbose && c != last {
-			fmt.Fprintf(os.Stderr, "%6.1fs %d routes\n", time.Since(established).Seconds(), c-base)
-		}
-		last = c
-		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d routes in the kernel after %v", c-base, n, timeout)
-		}
-		pollPause()
 	}
-
+	installTime, err := wait(true, established)
+	if err != nil {
+		return err
+	}
+	if heap != "" {
+		if err := syscall.Kill(speakerPID, syscall.SIGUSR1); err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+		time.Sleep(2 * time.Second)
+	}
 	// BIRD stops: a Cease notification, the speaker withdraws everything.
 	down := time.Now()
-	if out, err := exec.Command("birdc", "-s", birdSock, "down").CombinedOutput(); err != nil {
-		return fmt.Errorf("birdc down: %v: %s", err, out)
+	if err := bird.Down(); err != nil {
+		return err
 	}
-	deadline = time.Now().Add(timeout)
-	var withdrawTime time.Duration
-	for {
-		if !samples(false) {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("routes still in the kernel after %v", timeout)
-			}
-			time.Sleep(20 * time.Millisecond)
-			continue
-		}
-		at := time.Now()
-		c, err := pollCount("tbench")
-		if err != nil {
-			return err
-		}
-		if c <= base {
-			withdrawTime = at.Sub(down)
-			break
-		}
-		if verbose && c != last {
-			fmt.Fprintf(os.Stderr, "%6.1fs %d routes left\n", time.Since(down).Seconds(), c-base)
-		}
-		last = c
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d routes left after %v", c-base, timeout)
-		}
-		pollPause()
+	withdrawTime, err := wait(false, down)
+	if err != nil {
+		return err
 	}
-	if err := bird.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("stop bird: %w", err)
-	}
-
+	fmt.Printf("family %d ipv\n", family)
 	fmt.Printf("prefixes %d count\n", n)
 	fmt.Printf("install_time %.2f s\n", installTime.Seconds())
 	fmt.Printf("install_rate %.0f routes/s\n", float64(n)/installTime.Seconds())
-	fmt.Printf("speaker_peak_rss %.1f MiB\n", float64(peakRSS(speakerPID))/(1<<20))
-	fmt.Printf("daemon_peak_rss %.1f MiB\n", float64(peakRSS(os.Getpid()))/(1<<20))
+	fmt.Printf("speaker_peak_rss %s\n", lab.MiB(lab.PeakRSS(speakerPID)))
+	fmt.Printf("daemon_peak_rss %s\n", lab.MiB(lab.PeakRSS(os.Getpid())))
 	fmt.Printf("withdraw_time %.2f s\n", withdrawTime.Seconds())
 	return nil
 }

@@ -5,8 +5,11 @@
 // It prints, as `NAME VALUE UNIT` lines at the end:
 //
 //	(a) full apply time vs `nft -f` of the same ruleset rendered as text;
-//	(b) reload time (config load + reconcile) for a one-rule change and for
-//	    an unchanged config;
+//	(b) reload time for a one-rule change and for an unchanged config, as
+//	    the daemon reloads on SIGHUP: config load (with one SetCache kept
+//	    across loads) + the engine's policy stage (policy.Memory: compile,
+//	    plan from memory or Observe, apply), split into load, plan and
+//	    commit;
 //	(c) new TCP connections per second from a LAN namespace to a WAN server
 //	    through the firewall, with the policy vs with no ruleset (the
 //	    connections traverse the zone pair that holds the 10k rules);
@@ -38,6 +41,7 @@ import (
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/sandbox"
+	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/fwdproject/fwd/policy"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -92,7 +96,7 @@ func newNS(name string) netns.NsHandle {
 	h, err := ns.Create(name)
 	must(err)
 	must(ns.Do(h, func() error {
-		os.WriteFile("/proc/sys/net/ipv6/conf/all/accept_dad", []byte("0"), 0o644)
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/all/accept_dad", []byte("0"), 0o644)
 		return os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("1024 65000"), 0o644)
 	}))
 	return h
@@ -126,15 +130,11 @@ func up(h netns.NsHandle, name, addr string) {
 	must(nh.AddrAdd(l, a))
 	must(nh.LinkSetUp(l))
 	lo, _ := nh.LinkByName("lo")
-	nh.LinkSetUp(lo)
+	_ = nh.LinkSetUp(lo)
 }
 
 func route(h netns.NsHandle, dst, gw string) {
-	nh, err := netlink.NewHandleAt(h)
-	must(err)
-	defer nh.Close()
-	_, d, _ := net.ParseCIDR(dst)
-	must(nh.RouteAdd(&netlink.Route{Dst: d, Gw: net.ParseIP(gw)}))
+	must(testnet.AddRoute(h, dst, gw))
 }
 
 const base = `
@@ -210,8 +210,12 @@ func writeSet(dir string, n int) {
 	must(os.WriteFile(filepath.Join(dir, "block.txt"), []byte(b.String()), 0o644))
 }
 
+// setCache is kept across loads, as the daemon keeps one for its config
+// file: unchanged set files are read and hashed, not parsed again.
+var setCache = &config.SetCache{}
+
 func load(path string) *config.Tenant {
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadWith(path, setCache)
 	must(err)
 	return cfg.Tenants[0]
 }
@@ -294,7 +298,7 @@ func run() error {
 	defer stop()
 	iperf := exec.Command("ip", "netns", "exec", "wan", "iperf3", "-s", "-B", "203.0.113.2")
 	must(iperf.Start())
-	defer iperf.Process.Kill()
+	defer func() { _ = iperf.Process.Kill() }()
 	time.Sleep(300 * time.Millisecond)
 
 	// Reference: the same zones with no rules, to separate the cost of
@@ -318,11 +322,10 @@ func run() error {
 	t0 = time.Now()
 	tnU := load(cfgPath)
 	loadU := time.Since(t0)
-	chg, err := reconcile(tnU, fw)
+	ru, err := reconcile(tnU, fw)
 	must(err)
-	unchanged := time.Since(t0)
-	if len(chg) != 0 {
-		return fmt.Errorf("unchanged reload changed %v", chg)
+	if len(ru.changes) != 0 {
+		return fmt.Errorf("unchanged reload changed %v", ru.changes)
 	}
 	cfg2 := filepath.Join(dir, "fwd2.toml")
 	data, _ := os.ReadFile(cfgPath)
@@ -337,19 +340,16 @@ action = "drop"
 	t0 = time.Now()
 	tn2 := load(cfg2)
 	load2 := time.Since(t0)
-	chg, err = reconcile(tn2, fw)
+	r2, err := reconcile(tn2, fw)
 	must(err)
-	oneRule := time.Since(t0)
-	if len(chg) == 0 {
+	if len(r2.changes) == 0 {
 		return fmt.Errorf("one-rule change reported no change")
 	}
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	report("policy_reload_unchanged_ms", ms(unchanged), "ms")
-	report("policy_reload_unchanged_reconcile_ms", ms(unchanged-loadU), "ms")
-	report("policy_reload_one_rule_ms", ms(oneRule), "ms")
-	report("policy_reload_one_rule_reconcile_ms", ms(oneRule-load2), "ms")
+	reportReload("policy_reload_unchanged", loadU, ru)
+	reportReload("policy_reload_one_rule", load2, r2)
 	if err := incremental(dir); err != nil {
 		return err
 	}
@@ -389,29 +389,51 @@ action = "drop"
 	return nil
 }
 
-// applied is the last ruleset applied per namespace, as the engine keeps
-// it, so that changed sets are patched rather than refilled.
-var applied = map[netns.NsHandle]*policy.Ruleset{}
+// memories is the engine's per-tenant policy.Memory, per namespace.
+var memories = map[netns.NsHandle]*policy.Memory{}
 
-// lastStats is the ApplyStats of the last reconcile.
-var lastStats policy.ApplyStats
+// reloaded is one reconcile: its changes, stats and time split.
+type reloaded struct {
+	changes []change.Change
+	stats   policy.ApplyStats
+	plan    time.Duration // compile (nothing if unchanged) + generation check or Observe + plan
+	apply   time.Duration // counters carried + batch + commit + acknowledgements
+}
 
-// reconcile is the engine's policy stage: observe, plan, apply.
-func reconcile(tn *config.Tenant, h netns.NsHandle) ([]change.Change, error) {
-	st, err := policy.Observe(h)
-	if err != nil {
-		return nil, err
+// reconcile is the engine's policy stage (engine/policy_linux.go):
+// Memory.Plan, then Memory.Apply.
+func reconcile(tn *config.Tenant, h netns.NsHandle) (reloaded, error) {
+	m := memories[h]
+	if m == nil {
+		m = &policy.Memory{}
+		memories[h] = m
 	}
-	rs := policy.Compile(tn)
-	tx := policy.PlanFrom(tn.Name, rs, applied[h], st)
-	stats, err := policy.Apply(h, tx)
+	var r reloaded
+	t0 := time.Now()
+	tx, err := m.Plan(tn, h)
 	if err != nil {
-		delete(applied, h)
-		return nil, err
+		return r, err
 	}
-	lastStats = stats
-	applied[h] = rs
-	return tx.Changes(), nil
+	r.plan = time.Since(t0)
+	t0 = time.Now()
+	r.stats, err = m.Apply(h, tx)
+	r.apply = time.Since(t0)
+	if err != nil {
+		return r, err
+	}
+	r.changes = tx.Changes()
+	return r, nil
+}
+
+// reportReload prints a reload's total (SIGHUP → committed, less the
+// signal) and its split: config load, plan, apply.
+func reportReload(name string, loaded time.Duration, r reloaded) {
+	report(name+"_ms", ms(loaded+r.plan+r.apply), "ms")
+	report(name+"_reconcile_ms", ms(r.plan+r.apply), "ms")
+	report(name+"_load_ms", ms(loaded), "ms")
+	report(name+"_plan_ms", ms(r.plan), "ms")
+	report(name+"_commit_ms", ms(r.apply), "ms")
+	report(name+"_messages", float64(r.stats.Messages), "messages")
 }
 
 // writeNamedConfig writes a policy of n named rules in lan -> wan (named
@@ -445,17 +467,15 @@ func incremental(dir string) error {
 	t0 := time.Now()
 	tn := load(named2)
 	loaded := time.Since(t0)
-	chg, err := reconcile(tn, h)
+	r, err := reconcile(tn, h)
 	if err != nil {
 		return err
 	}
-	took := time.Since(t0)
-	if len(chg) == 0 {
+	if len(r.changes) == 0 {
 		return fmt.Errorf("named one-rule change reported no change")
 	}
-	report("policy_reload_named_one_rule_ms", ms(took), "ms")
-	report("policy_reload_named_one_rule_reconcile_ms", ms(took-loaded), "ms")
-	report("policy_reload_named_one_rule_rules_sent", float64(lastStats.Rules), "rules")
+	reportReload("policy_reload_named_one_rule", loaded, r)
+	report("policy_reload_named_one_rule_rules_sent", float64(r.stats.Rules), "rules")
 
 	// (f) 10 lines of the 100k-line set file change.
 	data, err := os.ReadFile(filepath.Join(dir, "block.txt"))
@@ -471,13 +491,11 @@ func incremental(dir string) error {
 	t0 = time.Now()
 	tn = load(named2)
 	loaded = time.Since(t0)
-	if _, err := reconcile(tn, h); err != nil {
+	if r, err = reconcile(tn, h); err != nil {
 		return err
 	}
-	took = time.Since(t0)
-	report("policy_reload_set_10_lines_ms", ms(took), "ms")
-	report("policy_reload_set_10_lines_reconcile_ms", ms(took-loaded), "ms")
-	report("policy_reload_set_10_lines_elements_sent", float64(lastStats.Elements), "elements")
+	reportReload("policy_reload_set_10_lines", loaded, r)
+	report("policy_reload_set_10_lines_elements_sent", float64(r.stats.Elements), "elements")
 	return nil
 }
 
@@ -508,14 +526,14 @@ func connRate(h netns.NsHandle, addr string) float64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ns.Do(h, func() error {
+			_ = ns.Do(h, func() error {
 				d := net.Dialer{Timeout: time.Second}
 				for time.Now().Before(deadline) {
 					c, err := d.Dial("tcp", addr)
 					if err != nil {
 						continue
 					}
-					c.(*net.TCPConn).SetLinger(0)
+					_ = c.(*net.TCPConn).SetLinger(0)
 					c.Close()
 					n.Add(1)
 				}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/engine"
+	"github.com/fwdproject/fwd/mgmt"
 )
 
 // loadConfig loads and validates; on failure it prints one line per
@@ -76,9 +77,14 @@ func init() {
 		if err != nil {
 			return fail("plan: %v", err)
 		}
+		removals := mgmt.RemovalsOf(rep.Changes)
 		if *asJSON {
-			printJSON(rep)
+			printJSON(struct {
+				*engine.Report
+				Removals *mgmt.Removals `json:"removals"`
+			}{rep, removals})
 		} else {
+			printRemovals(os.Stdout, removals, true)
 			for _, w := range rep.Warnings {
 				fmt.Println("warning:", w)
 			}

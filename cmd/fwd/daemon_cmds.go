@@ -48,14 +48,16 @@ func init() {
 	}
 	register(r)
 
-	rl := &command{name: "reload", args: "[-c FILE] [--confirm DURATION] [-j] [--socket PATH]", summary: "ask the running daemon to re-read and apply its configuration, and print what changed or why not"}
+	rl := &command{name: "reload", args: "[-c FILE] [--confirm DURATION] [--allow-empty] [--rehearse] [--kill-denied] [-j] [--socket PATH]", summary: "ask the running daemon to re-read and apply its configuration, and print what changed or why not"}
 	rl.run = func(args []string) int {
 		var path string
 		fs := flags(rl, &path)
 		pidFile := fs.String("pid-file", daemon.DefaultPidFile, "daemon pid `file` (used only when the API socket does not answer)")
 		socket := socketFlag(fs)
 		confirm := fs.Duration("confirm", 0, "roll back automatically unless 'fwd confirm' arrives within this `duration` (e.g. 2m)")
+		allowEmpty := fs.Bool("allow-empty", false, "apply a configuration without tenants even though it removes every tenant and hands back every NIC")
 		asJSON := fs.Bool("j", false, "JSON output")
+		extra := reloadFlags(fs) // flows_cmd.go
 		if code := parse(fs, args); code >= 0 {
 			return code
 		}
@@ -66,12 +68,16 @@ func init() {
 		ctx := context.Background()
 		st, err := c.Status(ctx)
 		if err != nil {
-			return reloadBySignal(path, *pidFile, *confirm, err)
+			if extra.KillDenied || extra.Rehearse {
+				return fail("the daemon's API does not answer (%v); --kill-denied and --rehearse need it", err)
+			}
+			return reloadBySignal(path, *pidFile, *confirm, *allowEmpty, err)
 		}
 		if flagSet(fs, "c") && !samePath(path, st.ConfigFile) {
 			return fail("the daemon runs with %s, not %s", st.ConfigFile, path)
 		}
-		res, err := c.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: int((*confirm + time.Second - 1) / time.Second)})
+		res, err := c.Reload(ctx, mgmt.ReloadRequest{ConfirmSeconds: int((*confirm + time.Second - 1) / time.Second), AllowEmpty: *allowEmpty,
+			KillDenied: extra.KillDenied, Rehearse: extra.Rehearse})
 		if err != nil {
 			return fail("reload: %v", err)
 		}
@@ -79,9 +85,10 @@ func init() {
 	}
 	register(rl)
 
-	td := &command{name: "teardown", args: "[-y] [--force] [--log-format text|json] [--debug]", summary: "hand every NIC back to the default namespace and remove fwd's namespaces"}
+	td := &command{name: "teardown", args: "[-c FILE] [-y] [--force] [--log-format text|json] [--debug]", summary: "hand every NIC back to the default namespace and remove fwd's namespaces (and what an interrupted namespace creation left)"}
 	td.run = func(args []string) int {
-		fs := flags(td, nil)
+		var path string
+		fs := flags(td, &path)
 		yes := fs.Bool("y", false, "do not ask for confirmation")
 		force := fs.Bool("force", false, "tear down even while a daemon answers on its socket")
 		socket := fs.String("socket", config.DefaultSocket, "daemon API `socket`")
@@ -110,7 +117,15 @@ func init() {
 			return fail("%v", err)
 		}
 		defer eng.Close()
-		rep, err := eng.Apply(context.Background(), &config.Config{}, false)
+		// The configuration, when readable, names the tenants whose
+		// leftover pins (an interrupted creation) teardown removes too.
+		var names []string
+		if cfg, err := config.Load(path); err == nil {
+			for _, t := range cfg.Tenants {
+				names = append(names, t.Name)
+			}
+		}
+		rep, err := eng.Teardown(context.Background(), names)
 		for _, c := range rep.Changes {
 			fmt.Println(c.String())
 		}
@@ -124,14 +139,15 @@ func init() {
 }
 
 // reloadBySignal is the fallback when the API does not answer (a daemon
-// from before the API): validate here, then SIGHUP.
-func reloadBySignal(path, pidFile string, confirm time.Duration, apiErr error) int {
-	pid, err := daemon.ReadPid(pidFile)
+// from before the API): validate here, then SIGHUP, only a process the
+// pid file proves to be the fwd daemon (PID and start time, program).
+func reloadBySignal(path, pidFile string, confirm time.Duration, allowEmpty bool, apiErr error) int {
+	pid, err := daemon.DaemonPID(pidFile)
 	if err != nil {
-		return fail("no running daemon: API: %v", apiErr)
+		return fail("no running daemon: API: %v; %v", apiErr, err)
 	}
-	if confirm > 0 {
-		return fail("the daemon's API does not answer (%v); --confirm needs it", apiErr)
+	if confirm > 0 || allowEmpty {
+		return fail("the daemon's API does not answer (%v); --confirm and --allow-empty need it", apiErr)
 	}
 	if loadConfig(path) == nil {
 		return exitFailure

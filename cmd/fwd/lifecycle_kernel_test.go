@@ -125,7 +125,7 @@ func TestDaemonLifecycle(t *testing.T) {
 func TestLab(t *testing.T) {
 	testkit.Require(t)
 	out, errOut, code := testkit.Fwd(t, "lab", "--check")
-	if code != 0 || !strings.Contains(out, "all checks passed") {
+	if code != 0 || !strings.Contains(out, "all checks passed") || !strings.Contains(out, "lan-host got 192.0.2.10/24 by DHCP") {
 		t.Fatalf("lab --check: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/daemon"
 )
 
 // Exit codes scripts can rely on.
@@ -62,6 +63,10 @@ func usage(w io.Writer) {
 }
 
 func main() {
+	// Before anything opens a descriptor: see daemon/limits_linux.go.
+	if err := daemon.LimitDescriptors(); err != nil {
+		fmt.Fprintf(os.Stderr, "fwd: warning: %v\n", err)
+	}
 	if len(os.Args) < 2 {
 		usage(os.Stderr)
 		os.Exit(exitUsage)

@@ -5,7 +5,9 @@ package main
 import (
 	"testing"
 
-	"github.com/fwdproject/fwd/internal/testkit"
+	"github.com/fwdproject/fwd/internal/testkit/twobox"
 )
 
-func TestMain(m *testing.M) { testkit.Main(m) }
+// The two-box tests (ha_kernel_test.go) re-execute this binary as boxes;
+// twobox.Main serves them and is testkit.Main otherwise.
+func TestMain(m *testing.M) { twobox.Main(m) }

@@ -251,7 +251,7 @@ func writeMan(w io.Writer, date time.Time) {
 	p(`.SH FILES`)
 	for _, f := range [][2]string{
 		{"/etc/fwd/fwd.toml", "the configuration"},
-		{"/run/fwd/fwd.sock", "the daemon's API socket (root only), used by fwd reload, status, history, diff, rollback and confirm"},
+		{"/run/fwd/fwd.sock", "the daemon's API socket (root only), used by fwd reload, status, history, diff, rollback, confirm and set"},
 		{"/run/fwd/fwd.pid", "the daemon's pid, used by fwd reload when the API does not answer"},
 		{"/var/lib/fwd/revisions/", "every applied configuration as a numbered revision, and a pending commit-confirm"},
 		{"/run/fwd/TENANT/gobgp.sock", "the gRPC API of a tenant's BGP speaker (gobgp --target unix://…)"},

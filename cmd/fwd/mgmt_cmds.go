@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -46,11 +47,13 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, int) {
 func printResult(res *mgmt.Result, asJSON bool) int {
 	if asJSON {
 		printJSON(res)
-		if res.OK() {
+		if res.OK() && res.StoreError == "" {
 			return exitOK
 		}
 		return exitFailure
 	}
+	printRemovals(os.Stdout, res.Removals, res.Result != mgmt.ResultRejected)
+	printReloadChecks(res) // flows_cmd.go
 	switch res.Result {
 	case mgmt.ResultRejected:
 		for _, e := range res.Errors {
@@ -78,14 +81,42 @@ func printResult(res *mgmt.Result, asJSON bool) int {
 	for _, c := range res.Changes {
 		fmt.Println(c.String())
 	}
-	fmt.Printf("applied revision %d: %d changes in %s\n", res.Revision, len(res.Changes), res.Duration.Round(time.Millisecond))
+	code := exitOK
+	if res.StoreError != "" {
+		// It runs, but it is no revision: history, rollback and a restart
+		// after a failed apply do not know it.
+		fmt.Printf("applied: %d changes in %s\n", len(res.Changes), res.Duration.Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "fwd: the configuration runs but was NOT stored as a revision: %s\n", res.StoreError)
+		code = exitFailure
+	} else {
+		fmt.Printf("applied revision %d: %d changes in %s\n", res.Revision, len(res.Changes), res.Duration.Round(time.Millisecond))
+	}
 	if len(res.Waiting) > 0 {
 		fmt.Printf("waiting for: %s\n", strings.Join(res.Waiting, ", "))
 	}
 	if p := res.PendingConfirm; p != nil {
 		fmt.Printf("run 'fwd confirm' before %s or revision %d is restored\n", p.Deadline.Local().Format("15:04:05"), p.Previous)
 	}
-	return exitOK
+	return code
+}
+
+// printRemovals prints, before anything else, the tenants a change
+// removes and the NICs it hands back (done: they were; else: they would
+// have been).
+func printRemovals(w io.Writer, r *mgmt.Removals, done bool) {
+	lines := r.Lines()
+	if len(lines) == 0 {
+		return
+	}
+	bar := strings.Repeat("!", 60)
+	fmt.Fprintln(w, bar)
+	for _, l := range lines {
+		if !done {
+			l = "would have: " + l
+		}
+		fmt.Fprintln(w, "!! "+l)
+	}
+	fmt.Fprintln(w, bar)
 }
 
 func init() {
@@ -116,6 +147,9 @@ func init() {
 				fmt.Printf("  restored revision %d %s\n", r.Restore.Revision, r.Restore.Error)
 			}
 		}
+		if s.Store != nil && !s.Store.OK {
+			fmt.Printf("STORE:     revisions cannot be written: %s\n", s.Store.Error)
+		}
 		if p := s.PendingConfirm; p != nil {
 			fmt.Printf("PENDING:   revision %d must be confirmed ('fwd confirm') before %s, else revision %d is restored\n", p.Revision, p.Deadline.Local().Format(time.RFC3339), p.Previous)
 		}
@@ -131,6 +165,7 @@ func init() {
 			fmt.Fprintf(w, "%s\t%d/%d\t%s\t%s\t%s/%s\n", t.Name, t.InterfacesUp, t.Interfaces, n(t.Rules), n(t.Routes), n(t.BGPUp), n(t.BGPTotal))
 		}
 		w.Flush()
+		printEdgeStatus(s) // ha_cmd.go
 		return exitOK
 	}
 	register(st)

@@ -264,6 +264,7 @@ func TestCommitConfirm(t *testing.T) {
 	if len(revs) != 3 || !strings.HasPrefix(revs[2].Reason, "confirm timeout") || revs[2].SHA256 != revs[0].SHA256 {
 		t.Fatalf("history after timeout: %s", out)
 	}
+	d.Log.Wait(t, n, "config file restored") // written after the apply is logged
 	if b, _ := os.ReadFile(cfg); string(b) != testkit.Fixture(t, "edge-accept.toml") {
 		t.Fatal("config file not restored")
 	}
@@ -362,7 +363,11 @@ func TestMgmtIsolation(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "fwd.toml")
 	token := filepath.Join(dir, "token")
-	writeFile(t, token, "s3cret\n")
+	const secret = "0123456789abcdef0123456789abcdef"
+	writeFile(t, token, secret+"\n")
+	if err := os.Chmod(token, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	writeFile(t, cfg, strings.Replace(testkit.Fixture(t, "isolation.toml"), "TOKEN_FILE", token, 1))
 	d := testkit.StartDaemon(t, cfg, testkit.DaemonOptions{Name: "iso", Metrics: mgmtMetrics})
 	d.Log.Wait(t, 0, "msg=applied", "reason=start")
@@ -378,7 +383,7 @@ func TestMgmtIsolation(t *testing.T) {
 	if _, err := mgmt.DialTCP("127.0.0.1:19642", "wrong").Status(context.Background()); err == nil || !strings.Contains(err.Error(), "bearer token") {
 		t.Fatalf("TCP API without the right token: %v", err)
 	}
-	if st, err := mgmt.DialTCP("127.0.0.1:19642", "s3cret").Status(context.Background()); err != nil || st.ConfigFile != cfg {
+	if st, err := mgmt.DialTCP("127.0.0.1:19642", secret).Status(context.Background()); err != nil || st.ConfigFile != cfg {
 		t.Fatalf("TCP API with token: %+v %v", st, err)
 	}
 	// …from no tenant namespace nor host behind it, on any of its addresses.

@@ -113,7 +113,7 @@ func runTrace(c *command, args []string, stdout io.Writer) int {
 			ref = loc.Locate(e.RuleID, e.Comment)
 		}
 		if *asJSON {
-			enc.Encode(struct {
+			_ = enc.Encode(struct {
 				trace.Event
 				Where *explain.RuleRef `json:"where,omitempty"`
 			}{e, ref})

@@ -8,7 +8,7 @@
 // A Conn is an rtnetlink socket created inside one namespace (through the
 // internal/ns door) and stays there. Writes are batched: many messages per
 // sendmsg, each marked with the caller's rtm_protocol (the static-route
-// installer uses 243, the BGP speaker 186), with an explicit AckPolicy and
+// installer uses 243, the BGP speaker 244), with an explicit AckPolicy and
 // per-message errors that errors.Is can test (ErrNotFound, ErrExists,
 // ErrUnreachable, ErrBadSource). Dumps restart by themselves when the
 // kernel sets NLM_F_DUMP_INTR, so callers never see a half-read table.

@@ -135,10 +135,11 @@ func (r *Route) String() string {
 // by ID (Route.NHID), and deleting it withdraws every route using it in
 // one message. A delete needs only ID.
 type Nexthop struct {
-	ID      uint32
-	Gw      netip.Addr
-	Ifindex int // required by the kernel
-	OnLink  bool
+	ID       uint32
+	Gw       netip.Addr
+	Ifindex  int // required by the kernel
+	OnLink   bool
+	Protocol uint8 // set by reads (Nexthops); writes use the protocol passed to WriteNexthops
 }
 
 // Kind is what a write message does.

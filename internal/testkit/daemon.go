@@ -176,6 +176,13 @@ func WatchLog(r io.Reader) *LogWatcher {
 	return w
 }
 
+// Lines returns the lines read so far.
+func (w *LogWatcher) Lines() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.lines...)
+}
+
 // Wait returns the first line at or after index from that contains every
 // one of subs, and the index after it (to wait for the next event). It
 // fails the test after 20 s, printing the whole log.

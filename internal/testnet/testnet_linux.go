@@ -20,8 +20,11 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/fwdproject/fwd/internal/sandbox"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // T is the part of testing.TB the test helpers use (*testing.T,
@@ -247,4 +250,24 @@ func (a IPAddr) GlobalAddrs() []string {
 		}
 	}
 	return out
+}
+
+// AddRoute adds a static route (protocol boot, as `ip route add` makes)
+// to dst via gw in the namespace h: what a simulated host's routes are.
+func AddRoute(h netns.NsHandle, dst, gw string) error {
+	c, err := rtnl.Open(h)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r := rtnl.Route{Table: unix.RT_TABLE_MAIN, Dst: netip.MustParsePrefix(dst),
+		NextHops: []rtnl.NextHop{{Gw: netip.MustParseAddr(gw)}}}
+	res, err := c.WriteRoutes(unix.RTPROT_BOOT, rtnl.AckEach, 1, func(int) (rtnl.Kind, *rtnl.Route) { return rtnl.Create, &r })
+	if err != nil {
+		return err
+	}
+	if len(res.Failed) > 0 {
+		return fmt.Errorf("route %s via %s: %w", dst, gw, res.Failed[0].Err)
+	}
+	return nil
 }

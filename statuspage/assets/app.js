@@ -55,7 +55,8 @@
   function counters(title, list, cls) {
     if (!list || !list.length) return [];
     return [el("h3", {}, title), table(["rule", "where", "packets", "bytes"],
-      list.map((c) => [el("td", { class: cls || "" }, c.id), c.pos || "", num(c.packets), num(c.bytes)]))];
+      list.map((c) => [el("td", { class: cls || "" }, c.id, c.comment ? el("span", { class: "muted comment" }, " " + c.comment) : ""),
+        c.pos || "", num(c.packets), num(c.bytes)]))];
   }
 
   function tenantCard(t) {
@@ -78,7 +79,7 @@
     card.append(el("p", {}, "routes: ", el("span", { class: "routes" }, routes || "none")));
     if (t.bgp_neighbors && t.bgp_neighbors.length) {
       card.append(el("h3", {}, "BGP neighbours"), table(["neighbour", "AS", "state", "uptime", "received", "accepted"],
-        t.bgp_neighbors.map((n) => [n.address, String(n.asn), el("td", { class: "bgp-state state-" + n.state }, n.state),
+        t.bgp_neighbors.map((n) => [el("td", {}, n.address, n.description ? el("span", { class: "muted" }, " " + n.description) : ""), String(n.asn), el("td", { class: "bgp-state state-" + n.state }, n.state),
           n.state === "established" ? fmtDur(n.uptime_s) : "–", num(n.received), num(n.accepted)])));
     }
     card.append(...counters("Top rules", t.top_rules, "rule"), ...counters("Default drops", t.drops, "drop"), ...counters("NAT", t.nat, "nat"));

@@ -1,0 +1,108 @@
+package config
+
+// The validated edge services of a tenant: what its interfaces learn
+// from the network (DHCPv4 client, SLAAC) and what it serves on its LAN
+// (dnsmasq: DHCPv4, DNS, router advertisements). docs/services.md
+// documents every key.
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Services is a tenant's edge services. The zero value is none.
+type Services struct {
+	DHCPClients []DHCPClient // interfaces with dhcp = true, sorted by name
+	SLAAC       []string     // interfaces with slaac = true, sorted
+	DHCP        []DHCPServer // [dhcp.IF], sorted by interface
+	DNS         *DNS         // [dns]; nil: no resolver
+	RA          []RA         // [ra.IF], sorted by interface
+}
+
+// LAN reports whether the tenant runs a dnsmasq (any of dhcp, dns, ra).
+func (s *Services) LAN() bool { return len(s.DHCP) > 0 || s.DNS != nil || len(s.RA) > 0 }
+
+// DHCPClient returns the DHCP client settings of an interface, or nil.
+func (s *Services) DHCPClient(iface string) *DHCPClient {
+	for i := range s.DHCPClients {
+		if s.DHCPClients[i].Interface == iface {
+			return &s.DHCPClients[i]
+		}
+	}
+	return nil
+}
+
+// SLAACOn reports whether the interface autoconfigures from RAs.
+func (s *Services) SLAACOn(iface string) bool {
+	for _, n := range s.SLAAC {
+		if n == iface {
+			return true
+		}
+	}
+	return false
+}
+
+// DHCPClient is the DHCPv4 client of one interface.
+type DHCPClient struct {
+	Interface string
+	Hostname  string // option 12; "" sends none
+	Table     string // "main" or a declared table: where the lease's routes go
+	TableID   uint32
+	Metric    uint32
+}
+
+// DHCPServer is DHCPv4 served on one interface.
+type DHCPServer struct {
+	Interface string
+	Start     netip.Addr
+	End       netip.Addr
+	Subnet    netip.Prefix  // the interface subnet holding the range (its mask is handed out)
+	LeaseTime time.Duration // 0: dnsmasq's default (1h)
+	Router    []netip.Addr  // empty: the interface's address
+	DNS       []netip.Addr  // empty: dnsmasq itself when [dns] serves the interface
+	Domain    string
+	Static    []StaticLease
+}
+
+// StaticLease is a fixed address for one MAC.
+type StaticLease struct {
+	MAC  net.HardwareAddr
+	Addr netip.Addr
+	Name string
+}
+
+// DNS is the tenant's resolver.
+type DNS struct {
+	Interfaces []string // where it answers (and port 53 is admitted)
+	Forwarders []Forwarder
+	Domain     string // answered locally, never forwarded
+	CacheSize  int    // 0: dnsmasq's default
+	Names      []LocalName
+}
+
+// Forwarder is an upstream DNS server, for every name or only under Domain.
+type Forwarder struct {
+	Addr   netip.AddrPort // port 0: 53
+	Domain string
+}
+
+// LocalName is a name the resolver answers itself.
+type LocalName struct {
+	Name  string
+	Addrs []netip.Addr
+}
+
+// RA is router advertisement on one interface.
+type RA struct {
+	Interface      string
+	Prefixes       []netip.Prefix
+	RDNSS          []netip.Addr
+	Managed, Other bool
+	Start6, End6   netip.Addr // DHCPv6 range (managed)
+	Interval       time.Duration
+	Lifetime       time.Duration
+}
+
+// Admits DHCPv6 when the RA asks hosts to use it.
+func (r *RA) DHCPv6() bool { return r.Managed || r.Other }

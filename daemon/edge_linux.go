@@ -1,0 +1,317 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fwdproject/fwd/config"
+	"github.com/fwdproject/fwd/engine"
+	"github.com/fwdproject/fwd/ha"
+	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/mgmt"
+	"github.com/fwdproject/fwd/routing"
+	"github.com/fwdproject/fwd/services/dhcpclient"
+	"github.com/fwdproject/fwd/supervise"
+	"github.com/vishvananda/netns"
+)
+
+// edge is the daemon's side of the edge services and HA pairs: one DHCPv4
+// client per (tenant, interface with dhcp = true), started and stopped
+// as the configuration changes, whose lease changes are logged, counted
+// and fed into a re-apply (the lease's routes must be in the routing
+// stage's desired set); and the HA and services parts of status and
+// metrics. The engine runs dnsmasq and the HA pairs (engine/services_linux.go,
+// engine/ha_linux.go).
+type edge struct {
+	d   *Daemon
+	eng *engine.Engine
+	log *slog.Logger
+	met *edgeMetrics
+
+	mu      sync.Mutex
+	clients map[clientKey]*wanClient
+	// kick asks for one re-apply after lease changes (capacity 1: lease
+	// changes during an apply coalesce into the next one).
+	kick      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type clientKey struct{ tenant, iface string }
+
+// wanClient is one running DHCP client and the namespace handle its
+// kernel applier writes through.
+type wanClient struct {
+	cfg config.DHCPClient
+	c   *dhcpclient.Client
+	h   netns.NsHandle
+}
+
+// newEdge returns the daemon's edge services for eng (nil: no engine,
+// tests with an injected Applier) and registers their metrics.
+func newEdge(d *Daemon, eng *engine.Engine) *edge {
+	if eng == nil {
+		return nil
+	}
+	e := &edge{d: d, eng: eng, log: d.log.With("subsystem", "services"), clients: map[clientKey]*wanClient{},
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	e.met = newEdgeMetrics(e)
+	d.metrics.reg.MustRegister(e.met)
+	go e.reapplier()
+	return e
+}
+
+// reapplier re-applies the running configuration after lease changes,
+// one at a time; applyMu serialises it with every other apply.
+func (e *edge) reapplier() {
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-e.kick:
+			e.d.reapply(context.Background(), "dhcp lease changed")
+		}
+	}
+}
+
+// sync makes the running DHCP clients those of cfg. It is called after
+// every apply (the tenant namespaces and interfaces then exist); a client
+// that cannot start yet (interface absent) is tried again on the next.
+func (e *edge) sync(cfg *config.Config) {
+	if e == nil || cfg == nil {
+		return
+	}
+	want := map[clientKey]config.DHCPClient{}
+	for _, t := range cfg.Tenants {
+		for _, c := range t.Services.DHCPClients {
+			want[clientKey{t.Name, c.Interface}] = c
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k, wc := range e.clients {
+		if c, ok := want[k]; !ok || c != wc.cfg {
+			// Removed (release the lease: the key went away) or changed
+			// (table, metric, hostname: start over with the new settings).
+			e.stopLocked(k, true)
+		}
+	}
+	for k, c := range want {
+		if e.clients[k] != nil {
+			continue
+		}
+		if err := e.startLocked(k, c); err != nil {
+			e.log.Warn("dhcp client not started; retried on the next apply", "tenant", k.tenant, "interface", k.iface, "error", err)
+		}
+	}
+}
+
+func (e *edge) startLocked(k clientKey, c config.DHCPClient) error {
+	h, err := ns.Open(k.tenant)
+	if err != nil {
+		return err
+	}
+	kern := dhcpclient.NewApplier(h, c.TableID, c.Metric)
+	cl, err := dhcpclient.Start(dhcpclient.Config{
+		Namespace: k.tenant, Interface: k.iface, Hostname: c.Hostname, Kernel: kern,
+		OnEvent: func(ev dhcpclient.Event) { e.event(k, c, ev) },
+	}, e.log.With("tenant", k.tenant))
+	if err != nil {
+		h.Close()
+		return err
+	}
+	e.clients[k] = &wanClient{cfg: c, c: cl, h: h}
+	e.log.Info("dhcp client started", "tenant", k.tenant, "interface", k.iface)
+	return nil
+}
+
+// stopLocked stops a client; release gives the lease back and removes
+// its address and routes (the key went away), otherwise they stay for
+// the next daemon (exit).
+func (e *edge) stopLocked(k clientKey, release bool) {
+	wc := e.clients[k]
+	if wc == nil {
+		return
+	}
+	delete(e.clients, k)
+	wc.c.Stop(release)
+	wc.h.Close()
+	if release {
+		e.eng.SetLeaseRoutes(k.tenant, k.iface, nil)
+		e.log.Info("dhcp client stopped", "tenant", k.tenant, "interface", k.iface)
+	}
+}
+
+// event is called on a client's goroutine after the kernel has the lease.
+func (e *edge) event(k clientKey, c config.DHCPClient, ev dhcpclient.Event) {
+	e.met.leaseEvent(k, ev.Kind)
+	attrs := []any{"tenant", k.tenant, "interface", k.iface, "event", string(ev.Kind)}
+	if l := ev.Lease; l != nil {
+		attrs = append(attrs, "address", l.Address.String(), "router", l.Router.String(), "lease_time", l.LeaseTime.String(), "server", l.Server.String())
+	}
+	if ev.Err != nil {
+		attrs = append(attrs, "error", ev.Err)
+	}
+	switch {
+	case ev.Lease == nil:
+		e.log.Warn("dhcp lease gone", attrs...)
+	case ev.Kind == dhcpclient.Bound || !ev.Lease.SameBinding(ev.Old):
+		e.log.Info("dhcp lease", attrs...)
+	default:
+		e.log.Debug("dhcp lease renewed", attrs...)
+	}
+	var routes []routing.Route
+	if ev.Lease != nil {
+		routes = ev.Lease.KernelRoutes(c.TableID, c.Metric)
+	}
+	e.eng.SetLeaseRoutes(k.tenant, k.iface, routes)
+	if ev.Lease != nil && ev.Lease.SameBinding(ev.Old) {
+		return // a renewal: the kernel state is unchanged
+	}
+	select { // routes, NAT and the routing plan follow the new binding
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// close stops every client without releasing (daemon exit: the next
+// daemon asks for the same address) and the re-applier.
+func (e *edge) close() {
+	if e == nil {
+		return
+	}
+	e.closeOnce.Do(func() { close(e.done) })
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k := range e.clients {
+		e.stopLocked(k, false)
+	}
+}
+
+// leases returns the current lease of every client, by key.
+func (e *edge) leases() map[clientKey]*dhcpclient.Lease {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[clientKey]*dhcpclient.Lease{}
+	for k, wc := range e.clients {
+		out[k] = wc.c.Lease()
+	}
+	return out
+}
+
+// tenantStatus fills the HA and services parts of a tenant's status.
+func (e *edge) tenantStatus(ctx context.Context, t *config.Tenant, ts *mgmt.TenantStatus) {
+	if e == nil || t == nil {
+		return
+	}
+	if t.HA != nil {
+		hs := haStatus(e.eng.HA.Status(ctx, t.Name))
+		ts.HA = &hs
+	}
+	s := &t.Services
+	if len(s.DHCPClients) == 0 && !s.LAN() {
+		return
+	}
+	ss := &mgmt.ServicesStatus{}
+	leases := e.leases()
+	for _, c := range s.DHCPClients {
+		dl := mgmt.DHCPLease{Interface: c.Interface, State: "stopped"}
+		if l, running := leases[clientKey{t.Name, c.Interface}]; running {
+			dl.State = "waiting"
+			if l != nil {
+				dl.State, dl.Address, dl.Router, dl.DNS, dl.Server = "bound", l.Address, l.Router, l.DNS, l.Server
+				dl.Obtained, dl.Expires, dl.LeaseTime = l.Obtained, l.Expiry(), l.LeaseTime
+			}
+		}
+		ss.DHCP = append(ss.DHCP, dl)
+	}
+	if s.LAN() {
+		for _, st := range e.eng.DNS.Status() {
+			if st.Tenant == t.Name {
+				p := process(st)
+				ss.DNSMasq = &p
+			}
+		}
+		if ls, err := e.eng.DNS.Leases(t.Name); err == nil {
+			ss.Leases = len(ls)
+		}
+	}
+	ts.Services = ss
+}
+
+func process(st supervise.Status) mgmt.Process {
+	return mgmt.Process{PID: st.PID, Running: st.Running, Started: st.Started, Restarts: st.Restarts, LastExit: st.LastExit}
+}
+
+func processState(st supervise.Status) string {
+	if st.Running {
+		return "running"
+	}
+	if st.LastExit != "" {
+		return "not running: " + st.LastExit
+	}
+	return "not running"
+}
+
+func haStatus(st ha.Status, err error) mgmt.HAStatus {
+	if err != nil {
+		return mgmt.HAStatus{State: string(ha.StateStopped), Error: err.Error()}
+	}
+	s := st.Sync
+	return mgmt.HAStatus{
+		State: string(st.State), Since: st.Since, Priority: st.Priority, FailoverHeld: st.FailoverHeld,
+		SyncLinkUp: st.SyncLinkUp, SplitBrainRisk: st.SplitBrainRisk,
+		Sync: mgmt.HASync{InternalFlows: s.InternalFlows, ExternalFlows: s.ExternalFlows, BytesSent: s.BytesSent,
+			BytesRecv: s.BytesRecv, MsgsSent: s.MsgsSent, MsgsRecv: s.MsgsRecv, SendErrors: s.SendErrors,
+			RecvErrors: s.RecvErrors, LostMsgs: s.LostMsgs, Error: st.SyncError},
+		Keepalived: processState(st.Keepalived), Conntrackd: processState(st.Conntrackd),
+	}
+}
+
+// failoverTimeout bounds a graceful failover: fault, then backup.
+const failoverTimeout = 30 * time.Second
+
+// HAFailover implements mgmt.HAController.
+func (d *Daemon) HAFailover(ctx context.Context, tenant string) error {
+	if d.edge == nil {
+		return fmt.Errorf("tenant %q: %w", tenant, mgmt.ErrNotFound)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failoverTimeout)
+	defer cancel()
+	err := d.edge.eng.HA.Failover(ctx, tenant)
+	if errors.Is(err, ha.ErrNoPair) {
+		return fmt.Errorf("%w: %w", mgmt.ErrNotFound, err)
+	}
+	if err == nil {
+		d.log.Warn("ha: mastership handed to the peer; this box stays backup until 'fwd ha resume'", "tenant", tenant)
+	}
+	return err
+}
+
+// HAResume implements mgmt.HAController.
+func (d *Daemon) HAResume(ctx context.Context, tenant string) error {
+	if d.edge == nil {
+		return fmt.Errorf("tenant %q: %w", tenant, mgmt.ErrNotFound)
+	}
+	err := d.edge.eng.HA.Resume(tenant)
+	if errors.Is(err, ha.ErrNoPair) {
+		return fmt.Errorf("%w: %w", mgmt.ErrNotFound, err)
+	}
+	if err == nil {
+		d.log.Info("ha: failover hold released; this box preempts after its delay if it has the higher priority", "tenant", tenant)
+	}
+	return err
+}
+
+// engineOf returns the engine behind an Applier (nil for a test's own).
+func engineOf(a Applier) *engine.Engine {
+	if f, ok := a.(*failpointApplier); ok {
+		a = f.Applier
+	}
+	e, _ := a.(*engine.Engine)
+	return e
+}

@@ -1,0 +1,229 @@
+//go:build kernel
+
+package dhcpclient_test
+
+import (
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/fwdproject/fwd/internal/testkit"
+	"github.com/fwdproject/fwd/internal/testnet"
+	"github.com/fwdproject/fwd/services/dhcpclient"
+	"github.com/fwdproject/fwd/services/dnsmasq"
+	"github.com/vishvananda/netlink"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func verbose() *slog.Logger {
+	if os.Getenv("SVC_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return quiet()
+}
+
+// link makes a veth pair between two namespaces, both ends up.
+func link(t *testing.T, nsA, ifA, nsB, ifB string) {
+	t.Helper()
+	a, err := ns.Open(nsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := ns.Open(nsB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ha, err := netlink.NewHandleAt(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ha.Close()
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: ifA}, PeerName: ifB, PeerNamespace: netlink.NsFd(int(b))}
+	if err := ha.LinkAdd(v); err != nil {
+		t.Fatal(err)
+	}
+	testnet.MustCmd(t, "", "ip", "-n", nsA, "link", "set", ifA, "up")
+	testnet.MustCmd(t, "", "ip", "-n", nsB, "link", "set", ifB, "up")
+}
+
+// runDir is a directory dnsmasq's unprivileged user can pass through.
+func runDir(t *testing.T) string {
+	d := t.TempDir()
+	for p := d; p != "/" && p != os.TempDir(); p = strings.TrimSuffix(p[:strings.LastIndex(p, "/")], "/") {
+		_ = os.Chmod(p, 0o755) // a parent we may not own: best effort
+	}
+	return d
+}
+
+func serve(t *testing.T, sup *dnsmasq.Supervisor, tenant string, c *dnsmasq.Config) dnsmasq.Step {
+	t.Helper()
+	sup.Prepare(tenant, c)
+	files, err := dnsmasq.Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := sup.Observe(tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := dnsmasq.Plan(files, obs)
+	if err := sup.Apply(tenant, step); err != nil {
+		t.Fatal(err)
+	}
+	return step
+}
+
+func cloudConfig(start, end string) *dnsmasq.Config {
+	return &dnsmasq.Config{DHCP: []dnsmasq.DHCPRange{{Interface: "cloud0",
+		Start: netip.MustParseAddr(start), End: netip.MustParseAddr(end),
+		Mask: netip.MustParsePrefix("198.51.100.0/24"), LeaseTime: dnsmasq.MinLeaseTime,
+		Router: []netip.Addr{netip.MustParseAddr("198.51.100.1")}}}}
+}
+
+func waitEvent(t *testing.T, ev chan dhcpclient.Event, what string, ok func(dhcpclient.Event) bool) dhcpclient.Event {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case e := <-ev:
+			if e.Err != nil {
+				t.Fatalf("%s: lease event %s not applied: %v", what, e.Kind, e.Err)
+			}
+			if ok(e) {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func routes243(t *testing.T, nsName string) string {
+	return strings.TrimSpace(testnet.MustCmd(t, "", "ip", "-n", nsName, "route", "show", "proto", "243"))
+}
+
+func hasAddr(t *testing.T, nsName, ifname, addr string) bool {
+	for _, a := range testnet.Addrs(t, nsName)[ifname].GlobalAddrs() {
+		if a == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// A cloud DHCP server (dnsmasq in a host namespace) gives the tenant's
+// WAN an address and a default route; the client installs them (route
+// under protocol 243), renews on its (shortened) T1, follows the server
+// to a new address when the old one is refused, without anything else
+// being reapplied, and on release removes both.
+func TestWANLeaseFromCloudServer(t *testing.T) {
+	testkit.Require(t)
+	testnet.Host(t, "cloud")
+	testnet.Host(t, "tw")
+	link(t, "tw", "wan", "cloud", "cloud0")
+	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "198.51.100.1/24", "dev", "cloud0")
+	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "203.0.113.1/32", "dev", "lo")
+
+	dir := runDir(t)
+	sup := dnsmasq.NewSupervisor(quiet(), dir)
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(dir + "/cloud/dnsmasq/dnsmasq.log")
+			t.Logf("dnsmasq log:\n%s", b)
+		}
+		sup.StopAll()
+		// Ours only (other packages' tests may run a dnsmasq meanwhile):
+		// every instance's command line names a file under dir.
+		if out, err := exec.Command("pgrep", "-f", "conf-file="+dir).Output(); err == nil {
+			t.Errorf("dnsmasq left running: %s", out)
+		}
+	}()
+	if s := serve(t, sup, "cloud", cloudConfig("198.51.100.10", "198.51.100.20")); s.Action != dnsmasq.Start {
+		t.Fatalf("first plan %v", s.Action)
+	}
+
+	h, err := ns.Open("tw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if changed, err := dhcpclient.SetAcceptRA(h, "wan", dhcpclient.AcceptRAAlways); err != nil || !changed {
+		t.Fatalf("accept_ra: changed %v, %v", changed, err)
+	}
+	if v, err := dhcpclient.AcceptRA(h, "wan"); err != nil || v != 2 {
+		t.Fatalf("accept_ra reads %d, %v", v, err)
+	}
+	if changed, _ := dhcpclient.SetAcceptRA(h, "wan", dhcpclient.AcceptRAAlways); changed {
+		t.Fatal("second SetAcceptRA changed something")
+	}
+
+	events := make(chan dhcpclient.Event, 16)
+	c, err := dhcpclient.Start(dhcpclient.Config{Namespace: "tw", Interface: "wan", Hostname: "tw",
+		Kernel: dhcpclient.NewApplier(h, 0, 0), OnEvent: func(e dhcpclient.Event) { events <- e },
+		MaxRenew: 2 * time.Second, Timeout: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, verbose())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			c.Stop(false)
+		}
+	}()
+	first := waitEvent(t, events, "first lease", func(e dhcpclient.Event) bool { return e.Kind == dhcpclient.Bound })
+	addr := first.Lease.Address
+	if !netip.MustParsePrefix("198.51.100.0/24").Contains(addr.Addr()) || addr.Bits() != 24 || first.Lease.Router.String() != "198.51.100.1" {
+		t.Fatalf("lease %+v", first.Lease)
+	}
+	if !hasAddr(t, "tw", "wan", addr.String()) {
+		t.Fatalf("address %s not on wan: %v", addr, testnet.Addrs(t, "tw")["wan"])
+	}
+	if got := routes243(t, "tw"); got != "default via 198.51.100.1 dev wan" {
+		t.Fatalf("routes proto 243: %q", got)
+	}
+	if !testnet.WaitPing("tw", "203.0.113.1", 5*time.Second) {
+		t.Fatal("no traffic through the leased default route")
+	}
+	waitEvent(t, events, "renewal at T1", func(e dhcpclient.Event) bool { return e.Kind == dhcpclient.Renewed })
+
+	// The server moves to another range: the next renewal is refused,
+	// the client binds a new address and traffic flows again.
+	if s := serve(t, sup, "cloud", cloudConfig("198.51.100.50", "198.51.100.60")); s.Action != dnsmasq.Restart {
+		t.Fatalf("range change planned %v, want restart", s.Action)
+	}
+	moved := waitEvent(t, events, "new address", func(e dhcpclient.Event) bool {
+		return e.Kind == dhcpclient.Bound && e.Lease.Address != addr
+	})
+	if !netip.MustParsePrefix("198.51.100.48/28").Contains(moved.Lease.Address.Addr()) {
+		t.Fatalf("new lease %v outside the new range", moved.Lease.Address)
+	}
+	if hasAddr(t, "tw", "wan", addr.String()) || !hasAddr(t, "tw", "wan", moved.Lease.Address.String()) {
+		t.Fatalf("after the move wan has %v", testnet.Addrs(t, "tw")["wan"].GlobalAddrs())
+	}
+	if !testnet.WaitPing("tw", "203.0.113.1", 5*time.Second) {
+		t.Fatal("traffic did not recover after the address change")
+	}
+
+	// The learned address carries a finite lifetime (zones leaves it).
+	if p, ok, err := dhcpclient.NewApplier(h, 0, 0).Learned("wan"); err != nil || !ok || p != moved.Lease.Address {
+		t.Fatalf("Learned: %v %v %v", p, ok, err)
+	}
+
+	c.Stop(true)
+	stopped = true
+	waitEvent(t, events, "release", func(e dhcpclient.Event) bool { return e.Kind == dhcpclient.Released })
+	if g := testnet.Addrs(t, "tw")["wan"].GlobalAddrs(); len(g) != 0 {
+		t.Fatalf("released address left: %v", g)
+	}
+	if got := routes243(t, "tw"); got != "" {
+		t.Fatalf("released route left: %q", got)
+	}
+}

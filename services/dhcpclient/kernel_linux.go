@@ -1,0 +1,172 @@
+package dhcpclient
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/fwdproject/fwd/internal/rtnl"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Kernel is where a client applies its leases: the Applier in
+// production, a fake in tests.
+type Kernel interface {
+	// Learned returns the address an earlier client left on the
+	// interface (a finite-lifetime IPv4 address), to ask for it again.
+	Learned(ifname string) (netip.Prefix, bool, error)
+	// Apply replaces old's kernel state with cur's; cur nil removes old.
+	Apply(ifname string, old, cur *Lease) error
+}
+
+// Applier installs leases in one namespace: the address through a
+// netlink handle bound to the namespace, the routes through internal/rtnl
+// under Protocol into Table with Metric.
+type Applier struct {
+	h      netns.NsHandle
+	Table  uint32 // 0: main
+	Metric uint32
+	now    func() time.Time
+}
+
+// NewApplier returns an applier for namespace h. The caller keeps h open
+// while the applier is used.
+func NewApplier(h netns.NsHandle, table, metric uint32) *Applier {
+	if table == 0 {
+		table = unix.RT_TABLE_MAIN
+	}
+	return &Applier{h: h, Table: table, Metric: metric, now: time.Now}
+}
+
+// Learned implements Kernel.
+func (a *Applier) Learned(ifname string) (netip.Prefix, bool, error) {
+	nh, err := netlink.NewHandleAt(a.h)
+	if err != nil {
+		return netip.Prefix{}, false, err
+	}
+	defer nh.Close()
+	link, err := nh.LinkByName(ifname)
+	if err != nil {
+		return netip.Prefix{}, false, err
+	}
+	list, err := rtnl.Retry(func() ([]netlink.Addr, error) { return nh.AddrList(link, netlink.FAMILY_V4) })
+	if err != nil {
+		return netip.Prefix{}, false, err
+	}
+	for _, ad := range list {
+		if IsLearned(ad) {
+			return prefixOf(ad.IPNet), true, nil
+		}
+	}
+	return netip.Prefix{}, false, nil
+}
+
+// IsLearned reports whether a kernel address was learned from the network
+// (DHCP, SLAAC) rather than configured: it has a finite lifetime. Zones
+// uses it to leave such addresses alone.
+func IsLearned(a netlink.Addr) bool {
+	return a.Flags&unix.IFA_F_PERMANENT == 0 && a.ValidLft > 0 && a.ValidLft != math.MaxUint32
+}
+
+// Apply implements Kernel. Order keeps traffic flowing: the new address
+// first, then the routes replaced in place, then what the old lease had
+// and the new one has not.
+func (a *Applier) Apply(ifname string, old, cur *Lease) error {
+	nh, err := netlink.NewHandleAt(a.h)
+	if err != nil {
+		return err
+	}
+	defer nh.Close()
+	link, err := nh.LinkByName(ifname)
+	if err != nil {
+		return err
+	}
+	c, err := rtnl.Open(a.h)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	idx := link.Attrs().Index
+	var errs []error
+	var want []rtnl.Route
+	if cur != nil {
+		left := cur.Remaining(a.now())
+		if left <= 0 {
+			return errors.New("lease expired before it was applied")
+		}
+		secs := int(min(left/time.Second, math.MaxInt32))
+		ad := &netlink.Addr{IPNet: ipnet(cur.Address), ValidLft: secs, PreferedLft: secs}
+		if err := nh.AddrReplace(link, ad); err != nil {
+			return fmt.Errorf("address %s on %s: %w", cur.Address, ifname, err)
+		}
+		want = withIndex(cur.KernelRoutes(a.Table, a.Metric), idx)
+		if err := write(c, rtnl.Replace, want); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if old != nil {
+		keep := map[rtnl.Key]bool{}
+		for _, r := range want {
+			keep[r.Key()] = true
+		}
+		var gone []rtnl.Route
+		for _, r := range withIndex(old.KernelRoutes(a.Table, a.Metric), idx) {
+			if !keep[r.Key()] {
+				gone = append(gone, r)
+			}
+		}
+		if err := write(c, rtnl.Delete, gone); err != nil {
+			errs = append(errs, err)
+		}
+		if cur == nil || cur.Address != old.Address {
+			err := nh.AddrDel(link, &netlink.Addr{IPNet: ipnet(old.Address)})
+			if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("delete address %s on %s: %w", old.Address, ifname, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func withIndex(rs []rtnl.Route, idx int) []rtnl.Route {
+	for i := range rs {
+		for j := range rs[i].NextHops {
+			rs[i].NextHops[j].Ifindex = idx
+		}
+	}
+	return rs
+}
+
+// write sends routes of one kind; deleting a route already gone is fine.
+func write(c *rtnl.Conn, k rtnl.Kind, rs []rtnl.Route) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	res, err := c.WriteRoutes(Protocol, rtnl.AckEach, len(rs), func(i int) (rtnl.Kind, *rtnl.Route) { return k, &rs[i] })
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range res.Failed {
+		if k == rtnl.Delete && errors.Is(f.Err, rtnl.ErrNotFound) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s route %s: %w", k, rs[f.Index].String(), f.Err))
+	}
+	return errors.Join(errs...)
+}
+
+func ipnet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func prefixOf(n *net.IPNet) netip.Prefix {
+	a, _ := netip.AddrFromSlice(n.IP)
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones)
+}
