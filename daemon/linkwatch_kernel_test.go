@@ -108,7 +108,7 @@ addresses = ["198.51.100.1/24"]
 	time.Sleep(100 * time.Millisecond)
 	watchBufferOverride.Store(0) // the subscription made after the overflow has the normal size
 	hold.Unlock()
-	_, n := r.log.Wait(t, 0, "link watch lost events", "namespace=default")
+	_, n := r.log.Wait(t, 0, "link watch lost events")
 	r.alive(t)
 
 	testnet.Host(t, "h-ovf")

@@ -28,7 +28,6 @@ const (
 	watchBufferBase      = 1 << 20
 	watchBufferPerTenant = 32 << 10
 	watchBufferMax       = 64 << 20
-	watchTenantBuffer    = 256 << 10
 )
 
 // Tests only: a default-namespace buffer size that replaces the computed
@@ -63,7 +62,7 @@ func (d *Daemon) watchLinks() (*linkWatch, error) {
 		}
 		lw.m, lw.ownM = m, true
 	}
-	w, err := lw.m.Watch(zones.WatchOptions{ReceiveBuffer: d.watchBuffer, TenantReceiveBuffer: watchTenantBuffer, Log: d.log, OnEvent: watchOnEvent})
+	w, err := lw.m.Watch(zones.WatchOptions{ReceiveBuffer: d.watchBuffer, Log: d.log, OnEvent: watchOnEvent})
 	if err != nil {
 		lw.close()
 		return nil, err

@@ -34,9 +34,10 @@
 //     plan) rather than re-address and later delete an operator's link.
 //
 // Watch (watch_linux.go) reports link events of the default namespace and
-// of every tenant namespace (one subscription each, opened inside it; the
-// Manager adds a namespace it creates and drops one before deleting it).
-// A subscription that overflows (ENOBUFS) or fails is opened again and
-// the consumer told to re-scan. Relevant (watch.go, pure) says which
-// events concern a declared interface.
+// of every tenant namespace over one socket (NETLINK_LISTEN_ALL_NSID;
+// each tenant namespace gets an id in the default namespace, the Manager
+// registers a namespace as it creates it). An overflow (ENOBUFS) or a
+// failed subscription tells the consumer to re-scan; nothing ends a
+// Watch but Close. Relevant (watch.go, pure) says which events concern a
+// declared interface.
 package zones

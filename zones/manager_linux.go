@@ -92,7 +92,7 @@ func (m *Manager) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		c := s.Change()
 		w := m.watching()
 		if s.Op == OpDeleteNamespace && w != nil {
-			w.remove(s.Tenant) // its socket would keep the namespace alive
+			w.remove(s.Tenant)
 		}
 		if err := ex.run(s); err != nil {
 			return res, fmt.Errorf("%s: %w", c, err)

@@ -16,13 +16,10 @@ import (
 // WatchOptions configure a Watch.
 type WatchOptions struct {
 	// ReceiveBuffer is asked, at each (re)subscription, for the receive
-	// buffer of the default namespace's socket, in bytes (0: the kernel
-	// default). The daemon sizes it for its number of tenants: one apply
-	// makes a few events per tenant there.
+	// buffer of the watch's socket, in bytes (0: the kernel default). The
+	// daemon sizes it for its number of tenants: one apply makes a few
+	// events per tenant.
 	ReceiveBuffer func() int
-	// TenantReceiveBuffer is the receive buffer of each tenant
-	// namespace's socket (0: the kernel default).
-	TenantReceiveBuffer int
 	// Log receives the watch's own troubles; nil discards them.
 	Log *slog.Logger
 	// OnEvent, if set, is called by a reader before it queues each
@@ -35,39 +32,56 @@ type WatchOptions struct {
 const maxQueued = 4096
 
 // Watch reports link events of the default namespace and of every tenant
-// namespace. Its reader goroutines never block on the consumer: events
-// queue (bounded) until Take. When the kernel drops events (ENOBUFS: the
-// receive buffer overflowed) or a subscription fails (it is then opened
-// again, with backoff), Take reports that events were lost (resync): the
-// consumer re-scans everything. No failure ends a Watch; only Close does.
-// Each namespace costs one socket and one waiting goroutine
-// (rtnl.LinkSubscription).
+// namespace over one socket (rtnl.LinkSubscription with all namespaces:
+// the kernel tags each event with the id the default namespace knows its
+// namespace by; the Watch gives every tenant namespace an id and maps it
+// back). One descriptor whatever the number of tenants, which matters
+// under the daemon's 1024-descriptor limit, and no socket inside a tenant
+// that would keep a deleted namespace alive. Its reader never blocks on
+// the consumer: events queue (bounded) until Take. When the kernel drops
+// events (ENOBUFS: the receive buffer overflowed) or the subscription
+// fails (it is then opened again, with backoff), Take reports that events
+// were lost (resync): the consumer re-scans everything. No failure ends a
+// Watch; only Close does.
 type Watch struct {
 	opts      WatchOptions
 	log       *slog.Logger
 	defaultNS netns.NsHandle
+	ids       *rtnl.Conn // namespace ids, in the default namespace; guarded by mu
 
 	mu     sync.Mutex
 	queue  []LinkEvent
 	resync bool
-	subs   map[string]chan struct{} // namespace ("" default) → closed to stop
+	sub    *rtnl.LinkSubscription
+	selfID int            // the default namespace's id for itself, -1 if none
+	names  map[int]string // namespace id → tenant
 	closed bool
-	wg     sync.WaitGroup
+	done   chan struct{} // closed when the reader has returned
 	kick   chan struct{}
 }
 
 // Watch starts a watch of the default namespace and of every fwd
 // namespace that exists. The Manager keeps it up to date: a namespace it
-// creates is watched at once, one it deletes is no longer watched before
-// it is deleted (a socket inside a namespace keeps it alive).
+// creates is watched at once.
 func (m *Manager) Watch(opts WatchOptions) (*Watch, error) {
-	w := &Watch{opts: opts, log: opts.Log, defaultNS: m.defaultNS, subs: map[string]chan struct{}{}, kick: make(chan struct{}, 1)}
+	w := &Watch{opts: opts, log: opts.Log, defaultNS: m.defaultNS, names: map[int]string{},
+		done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
-	if err := w.subscribe(""); err != nil {
-		return nil, err
+	var err error
+	if w.ids, err = rtnl.Open(m.defaultNS); err != nil {
+		return nil, fmt.Errorf("link watch: %w", err)
 	}
+	if w.selfID, err = w.ids.LookupNamespaceID(m.defaultNS); err != nil {
+		w.ids.Close()
+		return nil, fmt.Errorf("link watch: %w", err)
+	}
+	if w.sub, err = w.open(); err != nil {
+		w.ids.Close()
+		return nil, fmt.Errorf("link watch: %w", err)
+	}
+	go w.read()
 	if err := w.Sync(); err != nil {
 		w.Close()
 		return nil, err
@@ -76,6 +90,14 @@ func (m *Manager) Watch(opts WatchOptions) (*Watch, error) {
 	m.watch = w
 	m.mu.Unlock()
 	return w, nil
+}
+
+func (w *Watch) open() (*rtnl.LinkSubscription, error) {
+	rcvbuf := 0
+	if w.opts.ReceiveBuffer != nil {
+		rcvbuf = w.opts.ReceiveBuffer()
+	}
+	return rtnl.SubscribeLinks(w.defaultNS, rcvbuf, true)
 }
 
 // Kick receives a value when events (or a resync) are waiting for Take.
@@ -92,8 +114,7 @@ func (w *Watch) Take() (events []LinkEvent, resync bool) {
 	return events, resync
 }
 
-// Sync watches every fwd namespace pinned now and stops watching the
-// ones gone.
+// Sync watches every fwd namespace pinned now and forgets the ones gone.
 func (w *Watch) Sync() error {
 	names, err := ns.List()
 	if err != nil {
@@ -106,16 +127,12 @@ func (w *Watch) Sync() error {
 		}
 	}
 	w.mu.Lock()
-	var gone []string
-	for n := range w.subs {
-		if n != "" && !want[n] {
-			gone = append(gone, n)
+	for id, n := range w.names {
+		if !want[n] {
+			delete(w.names, id)
 		}
 	}
 	w.mu.Unlock()
-	for _, n := range gone {
-		w.remove(n)
-	}
 	for n := range want {
 		if err := w.add(n); err != nil {
 			w.log.Warn("link watch: cannot watch a tenant namespace", "namespace", n, "error", err)
@@ -140,63 +157,55 @@ func owned(name string) bool {
 	return err == nil && lo.Attrs().Alias == NamespaceMark
 }
 
-// add watches a tenant namespace (no-op if watched).
+// add watches a tenant namespace: it gets an id in the default namespace
+// (if it has none) so that its events reach the subscription.
 func (w *Watch) add(name string) error {
-	w.mu.Lock()
-	_, ok := w.subs[name]
-	closed := w.closed
-	w.mu.Unlock()
-	if ok || closed {
-		return nil
-	}
-	return w.subscribe(name)
-}
-
-// remove stops watching a tenant namespace and waits until its socket is
-// closed.
-func (w *Watch) remove(name string) {
-	w.mu.Lock()
-	stop, ok := w.subs[name]
-	delete(w.subs, name)
-	w.mu.Unlock()
-	if ok {
-		stop <- struct{}{} // taken by the closer goroutine: it closes the socket
-		<-stop             // closed by the reader once it has returned
-	}
-}
-
-// Close ends every subscription.
-func (w *Watch) Close() {
-	w.mu.Lock()
-	w.closed = true
-	var names []string
-	for n := range w.subs {
-		names = append(names, n)
-	}
-	w.mu.Unlock()
-	for _, n := range names {
-		w.remove(n)
-	}
-	w.wg.Wait()
-}
-
-// open subscribes to link events in a namespace: the socket is created
-// inside it (rtnl goes through the one netns door), then read from
-// anywhere.
-func (w *Watch) open(name string) (*rtnl.LinkSubscription, error) {
-	rcvbuf := w.opts.TenantReceiveBuffer
-	if name == "" {
-		if w.opts.ReceiveBuffer != nil {
-			rcvbuf = w.opts.ReceiveBuffer()
-		}
-		return rtnl.SubscribeLinks(w.defaultNS, rcvbuf)
-	}
 	h, err := ns.Open(name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer h.Close()
-	return rtnl.SubscribeLinks(h, rcvbuf)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	id, err := w.ids.NamespaceID(h)
+	if err != nil {
+		return err
+	}
+	for old, n := range w.names {
+		if n == name && old != id {
+			delete(w.names, old)
+		}
+	}
+	w.names[id] = name
+	return nil
+}
+
+// remove stops reporting a tenant namespace's events (it is deleted).
+func (w *Watch) remove(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, n := range w.names {
+		if n == name {
+			delete(w.names, id)
+		}
+	}
+}
+
+// Close ends the subscription and waits for its reader.
+func (w *Watch) Close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	w.sub.Close()
+	w.mu.Unlock()
+	<-w.done
+	w.ids.Close()
 }
 
 func nsLabel(name string) string {
@@ -206,93 +215,42 @@ func nsLabel(name string) string {
 	return name
 }
 
-// subscribe opens the first subscription of a namespace (its error is
-// the caller's) and starts the reader that keeps it open.
-func (w *Watch) subscribe(name string) error {
-	sub, err := w.open(name)
-	if err != nil {
-		return fmt.Errorf("watch links in namespace %s: %w", nsLabel(name), err)
-	}
-	stop := make(chan struct{})
+func (w *Watch) current() (*rtnl.LinkSubscription, bool) {
 	w.mu.Lock()
-	w.subs[name] = stop
-	w.wg.Add(1)
-	w.mu.Unlock()
-	cur := &current{sub: sub}
-	go func() { // Close of the socket is what ends a blocked Read
-		<-stop
-		cur.close()
-	}()
-	go w.read(name, cur, stop)
-	return nil
+	defer w.mu.Unlock()
+	return w.sub, w.closed
 }
 
-// current is the live subscription of a reader, replaced when it fails.
-type current struct {
-	mu     sync.Mutex
-	sub    *rtnl.LinkSubscription
-	closed bool
-}
-
-func (c *current) get() *rtnl.LinkSubscription {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sub
-}
-
-// set installs a new subscription; false (and it is closed) once stopped.
-func (c *current) set(s *rtnl.LinkSubscription) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		s.Close()
-		return false
-	}
-	c.sub = s
-	return true
-}
-
-func (c *current) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	if c.sub != nil {
-		c.sub.Close()
-	}
-}
-
-func (c *current) stopped() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
-// read queues the events of one namespace until stopped. An overflow
-// (ENOBUFS: the kernel dropped events; the socket stays usable) flags a
-// resync; any other failure closes the socket and subscribes again
-// (backoff up to 5 s), then flags a resync for what was lost meanwhile.
-func (w *Watch) read(name string, cur *current, stop chan struct{}) {
-	defer w.wg.Done()
-	defer close(stop) // tells remove the socket is closed
+// read queues events until Close. An overflow (ENOBUFS: the kernel
+// dropped events; the socket stays usable) flags a resync; any other
+// failure closes the socket and subscribes again (backoff up to 5 s),
+// then flags a resync for what was lost meanwhile.
+func (w *Watch) read() {
+	defer close(w.done)
 	for {
-		evs, err := cur.get().Read()
+		sub, closed := w.current()
+		if closed {
+			return
+		}
+		evs, err := sub.Read()
 		switch {
 		case err == nil:
 			for _, ev := range evs {
-				w.push(LinkEvent{Namespace: name, Gone: ev.Deleted, Name: ev.Name, Index: ev.Index, Kind: ev.Kind, MAC: ev.MAC, Alias: ev.Alias})
+				w.deliver(ev)
 			}
 			continue
-		case cur.stopped():
-			return
 		case errors.Is(err, rtnl.ErrOverflow):
-			w.log.Warn("link watch lost events (receive buffer overflow); re-scanning", "namespace", nsLabel(name))
+			w.log.Warn("link watch lost events (receive buffer overflow); re-scanning")
 		default:
-			w.log.Warn("link watch: subscription failed; subscribing again", "namespace", nsLabel(name), "error", err)
-			cur.get().Close()
-			if !w.resubscribe(name, cur) {
+			if _, closed := w.current(); closed {
 				return
 			}
-			w.log.Warn("link watch lost events and subscribed again; re-scanning", "namespace", nsLabel(name))
+			w.log.Warn("link watch: subscription failed; subscribing again", "error", err)
+			sub.Close()
+			if !w.resubscribe() {
+				return
+			}
+			w.log.Warn("link watch lost events and subscribed again; re-scanning")
 		}
 		w.mu.Lock()
 		w.resync = true
@@ -301,21 +259,46 @@ func (w *Watch) read(name string, cur *current, stop chan struct{}) {
 	}
 }
 
-// resubscribe opens a new subscription with backoff; false once stopped.
-func (w *Watch) resubscribe(name string, cur *current) bool {
+// resubscribe opens a new subscription with backoff; false once closed.
+func (w *Watch) resubscribe() bool {
 	backoff := 50 * time.Millisecond
 	for {
 		time.Sleep(backoff)
-		if cur.stopped() {
+		sub, err := w.open()
+		w.mu.Lock()
+		if w.closed {
+			w.mu.Unlock()
+			if err == nil {
+				sub.Close()
+			}
 			return false
 		}
-		sub, err := w.open(name)
 		if err == nil {
-			return cur.set(sub)
+			w.sub = sub
+			w.mu.Unlock()
+			return true
 		}
+		w.mu.Unlock()
 		backoff = min(2*backoff, 5*time.Second)
-		w.log.Warn("link watch: cannot subscribe again; retrying", "namespace", nsLabel(name), "retry_in", backoff.String(), "error", err)
+		w.log.Warn("link watch: cannot subscribe again; retrying", "retry_in", backoff.String(), "error", err)
 	}
+}
+
+// deliver queues an event of the default namespace or of a watched
+// tenant's; the others (namespaces fwd does not own) are dropped.
+func (w *Watch) deliver(ev rtnl.LinkEvent) {
+	e := LinkEvent{Gone: ev.Deleted, Name: ev.Name, Index: ev.Index, Kind: ev.Kind, MAC: ev.MAC, Alias: ev.Alias}
+	w.mu.Lock()
+	if ev.NSID >= 0 && ev.NSID != w.selfID {
+		name, ok := w.names[ev.NSID]
+		if !ok {
+			w.mu.Unlock()
+			return
+		}
+		e.Namespace = name
+	}
+	w.mu.Unlock()
+	w.push(e)
 }
 
 func (w *Watch) push(ev LinkEvent) {

@@ -1,6 +1,7 @@
 package rtnl
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/fwdproject/fwd/internal/ns"
@@ -72,6 +73,50 @@ func RenameLinkAt(h netns.NsHandle, index int, name, alias string) error {
 		return fmt.Errorf("rename link %d to %s: %w", index, name, err)
 	}
 	return nil
+}
+
+// NamespaceID returns the id (nsid) the Conn's namespace knows target
+// by, assigning a free one if it has none (RTM_NEWNSID, as `ip netns set
+// NAME auto` does): the link events of a namespace reach a
+// LinkSubscription opened with allNamespaces only if it has one.
+func (c *Conn) NamespaceID(target netns.NsHandle) (int, error) {
+	id, err := c.LookupNamespaceID(target)
+	if err != nil || id >= 0 {
+		return id, err
+	}
+	seq := c.nextSeq()
+	b := appendHdr(make([]byte, 0, 64), unix.RTM_NEWNSID, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq)
+	b = append(b, unix.AF_UNSPEC, 0, 0, 0) // struct rtgenmsg, padded
+	b = appendU32Attr(b, unix.NETNSA_FD, uint32(target))
+	b = appendU32Attr(b, unix.NETNSA_NSID, ^uint32(0)) // -1: any free id
+	if err := c.request(finish(b, 0), seq, nil); err != nil && !errors.Is(err, unix.EEXIST) {
+		return -1, fmt.Errorf("assign a namespace id: %w", err)
+	}
+	return c.LookupNamespaceID(target)
+}
+
+// LookupNamespaceID returns the id the Conn's namespace knows target by,
+// or -1 if it has none.
+func (c *Conn) LookupNamespaceID(target netns.NsHandle) (int, error) {
+	seq := c.nextSeq()
+	b := appendHdr(make([]byte, 0, 64), unix.RTM_GETNSID, unix.NLM_F_REQUEST, seq)
+	b = append(b, unix.AF_UNSPEC, 0, 0, 0)
+	b = appendU32Attr(b, unix.NETNSA_FD, uint32(target))
+	id := -1
+	err := c.request(finish(b, 0), seq, func(typ uint16, body []byte) {
+		if typ != unix.RTM_NEWNSID || len(body) < 4 {
+			return
+		}
+		parseAttrs(body[4:], func(t uint16, d []byte) {
+			if t == unix.NETNSA_NSID && len(d) >= 4 {
+				id = int(int32(ne.Uint32(d)))
+			}
+		})
+	})
+	if err != nil {
+		return -1, fmt.Errorf("namespace id: %w", err)
+	}
+	return id, nil
 }
 
 // setLink sends one RTM_SETLINK for the link of that index, with the

@@ -24,7 +24,7 @@ func subscribe(t *testing.T, name string, rcvbuf int) *rtnl.LinkSubscription {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	s, err := rtnl.SubscribeLinks(h, rcvbuf)
+	s, err := rtnl.SubscribeLinks(h, rcvbuf, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,4 +121,54 @@ func TestLinkSubscription(t *testing.T) {
 		}
 	}
 	t.Fatal("no event after the overflow")
+}
+
+// One subscription to all namespaces sees the events of a namespace once
+// that namespace has an id (NamespaceID assigns it), tagged with the id;
+// its own namespace's events carry -1.
+func TestLinkSubscriptionAllNamespaces(t *testing.T) {
+	c := host(t, "allsrc")
+	testnet.Host(t, "allt")
+	src, err := ns.Open("allsrc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	tgt, err := ns.Open("allt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	s, err := rtnl.SubscribeLinks(src, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if id, err := c.LookupNamespaceID(tgt); err != nil || id != -1 {
+		t.Fatalf("id before assignment: %d %v", id, err)
+	}
+	id, err := c.NamespaceID(tgt)
+	if err != nil || id < 0 {
+		t.Fatalf("NamespaceID: %d %v", id, err)
+	}
+	if again, err := c.NamespaceID(tgt); err != nil || again != id {
+		t.Fatalf("NamespaceID again: %d %v, want %d", again, err, id)
+	}
+	testnet.MustCmd(t, "allt", "ip", "link", "add", "far0", "type", "veth", "peer", "name", "far1")
+	testnet.MustCmd(t, "allsrc", "ip", "link", "add", "near0", "type", "veth", "peer", "name", "near1")
+	got := map[string]int{}
+	for len(got) < 2 {
+		evs, err := s.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Name == "far0" || e.Name == "near0" {
+				got[e.Name] = e.NSID
+			}
+		}
+	}
+	if got["far0"] != id || got["near0"] != -1 {
+		t.Fatalf("event namespace ids %v, want far0=%d near0=-1", got, id)
+	}
 }

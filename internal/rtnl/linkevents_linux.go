@@ -21,6 +21,10 @@ type LinkEvent struct {
 	Kind    string // IFLA_INFO_KIND ("veth", "macvlan", …); "" for a plain device
 	MAC     net.HardwareAddr
 	Alias   string
+	// NSID is the id (in the subscription's namespace) of the namespace
+	// the event happened in, for a subscription to all namespaces; -1
+	// for the subscription's own.
+	NSID int
 }
 
 // ErrOverflow is what Read returns when the kernel dropped notifications
@@ -28,12 +32,14 @@ type LinkEvent struct {
 // usable; what was lost must be re-read some other way.
 var ErrOverflow = errors.New("link events lost: receive buffer overflow")
 
-// LinkSubscription receives the link notifications of one namespace. A
-// daemon keeps one per tenant, so it costs one descriptor and no buffer
-// while it waits: a read buffer is taken from a shared pool only while a
-// message is copied out (vishvananda/netlink's keeps 64 KiB per waiting
-// subscription). The socket goes through Go's poller, so descriptors above
-// 1024 are fine and Close from another goroutine ends a blocked Read.
+// LinkSubscription receives the link notifications of one namespace or,
+// with allNamespaces, of every namespace that has an id in it
+// (NETLINK_LISTEN_ALL_NSID; Conn.NamespaceID assigns one): one descriptor
+// for a daemon and all its tenants. It costs no buffer while it waits: a
+// read buffer is taken from a shared pool only while a datagram is
+// copied out (vishvananda/netlink's keeps 64 KiB per waiting
+// subscription). The socket goes through Go's poller, and Close from
+// another goroutine ends a blocked Read.
 type LinkSubscription struct {
 	f  *os.File
 	rc syscall.RawConn
@@ -42,7 +48,7 @@ type LinkSubscription struct {
 // SubscribeLinks opens a subscription in namespace h (netns.None(): the
 // caller's). rcvbuf > 0 sets the receive buffer (forced above
 // net.core.rmem_max when the caller has CAP_NET_ADMIN).
-func SubscribeLinks(h netns.NsHandle, rcvbuf int) (*LinkSubscription, error) {
+func SubscribeLinks(h netns.NsHandle, rcvbuf int, allNamespaces bool) (*LinkSubscription, error) {
 	fd := -1
 	open := func() error {
 		var err error
@@ -64,6 +70,12 @@ func SubscribeLinks(h netns.NsHandle, rcvbuf int) (*LinkSubscription, error) {
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (unix.RTNLGRP_LINK - 1)}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("netlink bind: %w", err)
+	}
+	if allNamespaces {
+		if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_LISTEN_ALL_NSID, 1); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("netlink listen to all namespaces: %w", err)
+		}
 	}
 	f := os.NewFile(uintptr(fd), "rtnl-link-events")
 	rc, err := f.SyscallConn()
@@ -100,7 +112,8 @@ func (s *LinkSubscription) Read() ([]LinkEvent, error) {
 		if len(*bp) < n {
 			*bp = make([]byte, n)
 		}
-		n, from, err := unix.Recvfrom(int(fd), *bp, 0)
+		var oob [64]byte
+		n, oobn, _, from, err := unix.Recvmsg(int(fd), *bp, oob[:], 0)
 		if err != nil {
 			rerr = err
 			return err != unix.EAGAIN
@@ -108,7 +121,15 @@ func (s *LinkSubscription) Read() ([]LinkEvent, error) {
 		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 			return true // not from the kernel
 		}
-		evs, rerr = parseLinkEvents((*bp)[:n])
+		nsid := -1
+		if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, cm := range cms {
+				if cm.Header.Level == unix.SOL_NETLINK && cm.Header.Type == unix.NETLINK_LISTEN_ALL_NSID && len(cm.Data) >= 4 {
+					nsid = int(int32(ne.Uint32(cm.Data)))
+				}
+			}
+		}
+		evs, rerr = parseLinkEvents((*bp)[:n], nsid)
 		return true
 	})
 	if err != nil {
@@ -123,13 +144,13 @@ func (s *LinkSubscription) Read() ([]LinkEvent, error) {
 // ifinfomsg: family, pad, type (2), index (4), flags (4), change (4).
 const ifinfomsgLen = 16
 
-func parseLinkEvents(b []byte) ([]LinkEvent, error) {
+func parseLinkEvents(b []byte, nsid int) ([]LinkEvent, error) {
 	var evs []LinkEvent
 	err := walk(b, func(typ, _ uint16, _ uint32, body []byte) error {
 		if (typ != unix.RTM_NEWLINK && typ != unix.RTM_DELLINK) || len(body) < ifinfomsgLen {
 			return nil
 		}
-		ev := LinkEvent{Deleted: typ == unix.RTM_DELLINK, Index: int(int32(ne.Uint32(body[4:])))}
+		ev := LinkEvent{Deleted: typ == unix.RTM_DELLINK, Index: int(int32(ne.Uint32(body[4:]))), NSID: nsid}
 		parseAttrs(body[ifinfomsgLen:], func(t uint16, d []byte) {
 			switch t {
 			case unix.IFLA_IFNAME:
