@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/rtnl"
@@ -13,29 +14,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// executor runs plan steps, keeping one netlink handle per namespace
-// and, for link moves, one rtnl connection per namespace moved from.
+// executor runs plan steps. It keeps a namespace handle and a netlink
+// handle (route family only: one socket) for at most maxOpenNamespaces
+// tenants, closing the oldest between steps: an apply touches every
+// tenant in each phase, and the daemon runs with 1024 descriptors.
+// Moves out of the default namespace share one rtnl connection; a move
+// out of a tenant's uses a short-lived socket (rtnl.MoveLinkAt).
 type executor struct {
 	defaultNS netns.NsHandle
 	def       *netlink.Handle
 	nsh       map[string]netns.NsHandle
 	nlh       map[string]*netlink.Handle
-	rt        map[string]*rtnl.Conn // "" is the default namespace
+	opened    []string   // tenants in nsh/nlh, oldest first
+	rt        *rtnl.Conn // the default namespace's, opened on first use
 }
 
+const maxOpenNamespaces = 64
+
 func newExecutor(defaultNS netns.NsHandle) (*executor, error) {
-	h, err := netlink.NewHandleAt(defaultNS)
+	h, err := netlink.NewHandleAt(defaultNS, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
 	}
-	return &executor{defaultNS: defaultNS, def: h, nsh: map[string]netns.NsHandle{}, nlh: map[string]*netlink.Handle{},
-		rt: map[string]*rtnl.Conn{}}, nil
+	return &executor{defaultNS: defaultNS, def: h, nsh: map[string]netns.NsHandle{}, nlh: map[string]*netlink.Handle{}}, nil
 }
 
 func (e *executor) close() {
 	e.def.Close()
-	for _, c := range e.rt {
-		c.Close()
+	if e.rt != nil {
+		e.rt.Close()
 	}
 	for _, h := range e.nlh {
 		h.Close()
@@ -45,37 +52,35 @@ func (e *executor) close() {
 	}
 }
 
-// conn is the rtnl connection of a tenant's namespace ("" for the
-// default one), opened once per apply.
-func (e *executor) conn(tenant string) (*rtnl.Conn, error) {
-	if c, ok := e.rt[tenant]; ok {
-		return c, nil
-	}
-	h := e.defaultNS
-	if tenant != "" {
-		var err error
-		if h, _, err = e.ns(tenant); err != nil {
-			return nil, err
-		}
-	}
-	c, err := rtnl.Open(h)
-	if err != nil {
-		return nil, err
-	}
-	e.rt[tenant] = c
-	return c, nil
-}
-
 // moveLink moves a link from namespace from (a tenant's, or "" for the
 // default one) in one RTM_SETLINK (rtnl.Conn.MoveLink): renamed, marked
 // with alias and given its MTU as it arrives, so it clashes with no name
 // and is never in the target unmarked.
 func (e *executor) moveLink(from string, m rtnl.LinkMove) error {
-	c, err := e.conn(from)
-	if err != nil {
-		return err
+	if from != "" {
+		h, _, err := e.ns(from)
+		if err != nil {
+			return err
+		}
+		return rtnl.MoveLinkAt(h, m)
 	}
-	return c.MoveLink(m)
+	if e.rt == nil {
+		c, err := rtnl.Open(e.defaultNS)
+		if err != nil {
+			return err
+		}
+		e.rt = c
+	}
+	return e.rt.MoveLink(m)
+}
+
+// trim closes the handles of the oldest tenants so that the next step
+// (which opens at most two) stays within maxOpenNamespaces. Called
+// between steps only, when no handle is in use.
+func (e *executor) trim() {
+	for len(e.opened) > maxOpenNamespaces-2 {
+		e.forget(e.opened[0])
+	}
 }
 
 // failpoint, when set (tests only), is called between the steps of a
@@ -98,26 +103,24 @@ func (e *executor) ns(tenant string) (netns.NsHandle, *netlink.Handle, error) {
 	if err != nil {
 		return netns.None(), nil, err
 	}
-	h, err := netlink.NewHandleAt(nsh)
+	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
 	if err != nil {
 		nsh.Close()
 		return netns.None(), nil, err
 	}
 	e.nsh[tenant], e.nlh[tenant] = nsh, h
+	e.opened = append(e.opened, tenant)
 	return nsh, h, nil
 }
 
 func (e *executor) forget(tenant string) {
-	if c, ok := e.rt[tenant]; ok {
-		c.Close()
-		delete(e.rt, tenant)
-	}
 	if h, ok := e.nlh[tenant]; ok {
 		h.Close()
 		nsh := e.nsh[tenant]
 		nsh.Close()
 		delete(e.nlh, tenant)
 		delete(e.nsh, tenant)
+		e.opened = slices.DeleteFunc(e.opened, func(n string) bool { return n == tenant })
 	}
 }
 
@@ -126,6 +129,7 @@ func ipnet(s Step) *net.IPNet {
 }
 
 func (e *executor) run(s Step) error {
+	e.trim()
 	switch s.Op {
 	case OpCreateNamespace:
 		// The namespace appears under its name only once its lo carries
@@ -379,7 +383,7 @@ func macvlanMode(m string) netlink.MacvlanMode {
 // markNamespace claims a new namespace for fwd: its lo carries
 // NamespaceMark and is up.
 func markNamespace(h netns.NsHandle) error {
-	nh, err := netlink.NewHandleAt(h)
+	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // WatchOptions configure a Watch.
@@ -148,7 +149,7 @@ func owned(name string) bool {
 		return false
 	}
 	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
+	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
 	if err != nil {
 		return false
 	}

@@ -123,7 +123,8 @@ func TestScale(t *testing.T) {
 	// Reload: every tenant's rule changes.
 	writeFile(t, cfg, scaleConfig(n, true, "comment = \"reloaded\"\n"))
 	if _, errOut, code := d.Fwd(t, "reload", "-c", cfg, "--pid-file", d.PidFile); code != 0 {
-		t.Fatalf("reload: %d %s", code, errOut)
+		line, _ := d.Log.Wait(t, at, "apply failed")
+		t.Fatalf("reload: %d %s\n%s", code, errOut, line)
 	}
 	line, at = d.Log.Wait(t, at, "msg=applied", "reason=reload")
 	t.Logf("%d tenants: reload %s; daemon RSS %d KiB", n, attr(line, "duration"), rssKiB(t, pid))
@@ -131,7 +132,8 @@ func TestScale(t *testing.T) {
 	// Hand back every NIC.
 	writeFile(t, cfg, scaleConfig(n, false, ""))
 	if _, errOut, code := d.Fwd(t, "reload", "-c", cfg, "--pid-file", d.PidFile); code != 0 {
-		t.Fatalf("reload without the NICs: %d %s", code, errOut)
+		line, _ := d.Log.Wait(t, at, "apply failed")
+		t.Fatalf("reload without the NICs: %d %s\n%s", code, errOut, line)
 	}
 	line, _ = d.Log.Wait(t, at, "msg=applied", "reason=reload")
 	t.Logf("%d tenants: hand-back of %d NICs %s", n, n, attr(line, "duration"))

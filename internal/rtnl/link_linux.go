@@ -45,26 +45,13 @@ func (c *Conn) MoveLink(m LinkMove) error {
 // its mark: fwd creates links under a temporary name, and a crash can
 // then leave a link fwd recognises by that name, never a link under a
 // declared name without its mark. The link must be down (the kernel
-// refuses to rename a running one). It uses a socket of its own with
-// small buffers, closed before it returns: a Conn's are sized for route
-// batches, and an apply renames links in every tenant namespace.
+// refuses to rename a running one).
 func RenameLinkAt(h netns.NsHandle, index int, name, alias string) error {
-	fd := -1
-	err := ns.Do(h, func() error {
-		var err error
-		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-		return err
-	})
+	c, err := openSmall(h)
 	if err != nil {
-		return fmt.Errorf("netlink socket: %w", err)
+		return err
 	}
-	c := &Conn{fd: fd, rbuf: make([]byte, 8<<10)}
 	defer c.Close()
-	optional(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
-	optional(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("netlink bind: %w", err)
-	}
 	err = c.setLink(index, func(b []byte) []byte {
 		b = appendAttr(b, unix.IFLA_IFNAME, append([]byte(name), 0))
 		return appendAttr(b, unix.IFLA_IFALIAS, []byte(alias))
@@ -73,6 +60,40 @@ func RenameLinkAt(h netns.NsHandle, index int, name, alias string) error {
 		return fmt.Errorf("rename link %d to %s: %w", index, name, err)
 	}
 	return nil
+}
+
+// MoveLinkAt is Conn.MoveLink for a link of namespace h.
+func MoveLinkAt(h netns.NsHandle, m LinkMove) error {
+	c, err := openSmall(h)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.MoveLink(m)
+}
+
+// openSmall opens a Conn in h for one request on a link: a socket of its
+// own with an 8 KiB read buffer, which the caller closes at once. A
+// Conn from Open has buffers sized for route batches (1 MiB in user
+// space), and an apply acts on links in every tenant namespace, where
+// keeping a Conn each would also cost a descriptor each.
+func openSmall(h netns.NsHandle) (*Conn, error) {
+	fd := -1
+	err := ns.Do(h, func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	optional(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	optional(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("netlink bind: %w", err)
+	}
+	return &Conn{fd: fd, rbuf: make([]byte, 8<<10)}, nil
 }
 
 // NamespaceID returns the id (nsid) the Conn's namespace knows target
