@@ -346,19 +346,7 @@ func (pb *policyBuilder) changes(add func(string, *api.Conditions, *api.Actions)
 // expressions gobgp matches and removes with; "*" matches any value.
 func communityPatterns(cs []config.Community) (std, large []string) {
 	for _, c := range cs {
-		n := 2
-		if c.Large {
-			n = 3
-		}
-		parts := make([]string, n)
-		for i := range parts {
-			if c.Any[i] {
-				parts[i] = "[0-9]+"
-			} else {
-				parts[i] = strconv.FormatUint(uint64(c.Fields[i]), 10)
-			}
-		}
-		p := "^" + strings.Join(parts, ":") + "$"
+		p := "^" + c.Format("[0-9]+") + "$"
 		if c.Large {
 			large = append(large, p)
 		} else {

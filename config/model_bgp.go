@@ -158,7 +158,11 @@ type Community struct {
 	Any    [3]bool   // wildcard fields
 }
 
-func (c Community) String() string {
+func (c Community) String() string { return c.Format("*") }
+
+// Format renders c with any standing for each wildcard field ("*" for
+// people, a regular expression for gobgp's match sets).
+func (c Community) Format(any string) string {
 	n := 2
 	if c.Large {
 		n = 3
@@ -166,7 +170,7 @@ func (c Community) String() string {
 	parts := make([]string, n)
 	for i := range parts {
 		if c.Any[i] {
-			parts[i] = "*"
+			parts[i] = any
 		} else {
 			parts[i] = strconv.FormatUint(uint64(c.Fields[i]), 10)
 		}

@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,8 +81,13 @@ func (r *running) alive(t *testing.T) {
 // keeps running and still moves in a late NIC.
 func TestFaultLinkWatchOverflow(t *testing.T) {
 	watchBufferOverride.Store(1) // the kernel's minimum
-	var hold sync.Mutex
-	watchOnEvent = func(zones.LinkEvent) { hold.Lock(); hold.Unlock() }
+	var held atomic.Bool
+	gate := make(chan struct{})
+	watchOnEvent = func(zones.LinkEvent) {
+		if held.Load() {
+			<-gate
+		}
+	}
 	t.Cleanup(func() { watchBufferOverride.Store(0); watchOnEvent = nil })
 
 	r := startRun(t, "ovf", `
@@ -90,7 +95,7 @@ func TestFaultLinkWatchOverflow(t *testing.T) {
 device = "eth21"
 addresses = ["198.51.100.1/24"]
 `)
-	hold.Lock()
+	held.Store(true)
 	var batch strings.Builder
 	for i := range 120 {
 		fmt.Fprintf(&batch, "link add burst%d type veth peer name burst%dp\n", i, i)
@@ -107,7 +112,7 @@ addresses = ["198.51.100.1/24"]
 	})
 	time.Sleep(100 * time.Millisecond)
 	watchBufferOverride.Store(0) // the subscription made after the overflow has the normal size
-	hold.Unlock()
+	close(gate)
 	_, n := r.log.Wait(t, 0, "link watch lost events")
 	r.alive(t)
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/fwdproject/fwd/config"
@@ -85,7 +84,7 @@ func (e *evaluator) match(s policy.Stmt, p *packet) (bool, string) {
 		rs := s.Ranges
 		var items []string
 		for _, r := range rs {
-			items = append(items, rangeText(r))
+			items = append(items, policy.RangeText(r))
 		}
 		where := " " + strings.Join(items, ", ")
 		if s.Set != "" {
@@ -140,160 +139,9 @@ func family(v6 bool) string {
 
 // stmtText renders a statement in nft syntax (policy keeps its own
 // renderer private; this one only needs to be readable).
-func stmtText(s policy.Stmt) string {
-	switch s := s.(type) {
-	case policy.Ifname:
-		key := "iifname"
-		if s.Out {
-			key = "oifname"
-		}
-		if s.Set != "" {
-			return key + " @" + s.Set
-		}
-		q := make([]string, len(s.Names))
-		for i, n := range s.Names {
-			q[i] = strconv.Quote(n)
-		}
-		return key + " " + braces(q)
-	case policy.IfnameVmap:
-		if s.Out {
-			return "oifname vmap @" + s.Map
-		}
-		return "iifname vmap @" + s.Map
-	case policy.L4Proto:
-		items := make([]string, len(s.Protos))
-		for i, p := range s.Protos {
-			items[i] = protoName(p)
-		}
-		return "meta l4proto " + braces(items)
-	case policy.NFProto:
-		return "meta nfproto " + family(s.V6)
-	case policy.Addr:
-		k := "ip"
-		if s.V6 {
-			k = "ip6"
-		}
-		if s.Daddr {
-			k += " daddr "
-		} else {
-			k += " saddr "
-		}
-		if s.Set != "" {
-			return k + "@" + s.Set
-		}
-		items := make([]string, len(s.Ranges))
-		for i, r := range s.Ranges {
-			items[i] = rangeText(r)
-		}
-		return k + braces(items)
-	case policy.Ports:
-		k := "th sport "
-		if s.Dport {
-			k = "th dport "
-		}
-		items := make([]string, len(s.Ranges))
-		for i, r := range s.Ranges {
-			items[i] = portText(r)
-		}
-		return k + braces(items)
-	case policy.ICMPType:
-		items := make([]string, len(s.Types))
-		for i, t := range s.Types {
-			items[i] = icmpTypeName(s.V6, t)
-		}
-		if s.V6 {
-			return "icmpv6 type " + braces(items)
-		}
-		return "icmp type " + braces(items)
-	case policy.CtState:
-		return "ct state " + strings.Join(s.States, ",")
-	case policy.CtStatusDNAT:
-		return "ct status dnat"
-	case policy.CtStateVmap:
-		if s.Invalid != "" {
-			return "ct state vmap { established : accept, related : accept, invalid : goto " + s.Invalid + " }"
-		}
-		return "ct state vmap { established : accept, related : accept }"
-	case policy.Limit:
-		return fmt.Sprintf("limit rate %d/%s", s.Rate.Count, s.Rate.Unit)
-	case policy.Log:
-		if s.Prefix != "" {
-			return "log prefix " + strconv.Quote(s.Prefix)
-		}
-		return "log"
-	case policy.Counter:
-		return "counter"
-	case policy.Verdict:
-		if s.Chain != "" {
-			return s.Kind + " " + s.Chain
-		}
-		return s.Kind
-	case policy.RejectStmt:
-		if s.TCP {
-			return "reject with tcp reset"
-		}
-		return "reject with icmpx port-unreachable"
-	case policy.Masquerade:
-		return "masquerade"
-	case policy.NATStmt:
-		return natText(s)
-	case policy.ConcatVmap:
-		return concatText(s)
-	}
-	return fmt.Sprintf("%T", s)
-}
-
-func braces(items []string) string {
-	if len(items) == 1 {
-		return items[0]
-	}
-	return "{ " + strings.Join(items, ", ") + " }"
-}
-
-func portText(r config.PortRange) string {
-	if r.From == r.To {
-		return strconv.Itoa(int(r.From))
-	}
-	return fmt.Sprintf("%d-%d", r.From, r.To)
-}
-
-func rangeText(r config.AddrRange) string {
-	if r.From == r.To {
-		return r.From.String()
-	}
-	for l := 0; l <= r.From.BitLen(); l++ {
-		p := netip.PrefixFrom(r.From, l)
-		if p.Masked().Addr() == r.From && config.PrefixLast(p) == r.To {
-			return p.String()
-		}
-	}
-	return r.From.String() + "-" + r.To.String()
-}
-
-func natText(s policy.NATStmt) string {
-	fam := "ip"
-	a := s.Addr
-	if s.Prefix.IsValid() {
-		a = s.Prefix.Addr()
-	}
-	if a.Is6() {
-		fam = "ip6"
-	}
-	if s.Prefix.IsValid() {
-		return fmt.Sprintf("%s %s prefix to %s", s.Kind, fam, s.Prefix)
-	}
-	target := s.Addr.String()
-	if s.AddrEnd.IsValid() {
-		target += "-" + s.AddrEnd.String()
-	}
-	if s.Port != 0 {
-		if s.Addr.Is6() {
-			target = "[" + target + "]"
-		}
-		target += ":" + strconv.Itoa(int(s.Port))
-	}
-	return fmt.Sprintf("%s %s to %s", s.Kind, fam, target)
-}
+// stmtText is a statement as nft lists it: the policy package's own
+// rendering, so explain and `nft list` never disagree.
+func stmtText(s policy.Stmt) string { return policy.Text(s) }
 
 func ruleText(r *policy.Rule) string {
 	parts := make([]string, 0, len(r.Stmts))

@@ -307,3 +307,11 @@ func (s NATStmt) text() string {
 	}
 	return fmt.Sprintf("%s %s to %s", s.Kind, fam, target)
 }
+
+// Text renders a statement in nft syntax, as fwd writes it (explain and
+// trace show rules this way).
+func Text(s Stmt) string { return s.text() }
+
+// RangeText renders an address range as nft does: an address, a prefix
+// or FROM-TO.
+func RangeText(r config.AddrRange) string { return rangeText(r) }

@@ -32,7 +32,7 @@ type executor struct {
 const maxOpenNamespaces = 64
 
 func newExecutor(defaultNS netns.NsHandle) (*executor, error) {
-	h, err := netlink.NewHandleAt(defaultNS, unix.NETLINK_ROUTE)
+	h, err := rtnl.LinkHandle(defaultNS)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func (e *executor) ns(tenant string) (netns.NsHandle, *netlink.Handle, error) {
 	if err != nil {
 		return netns.None(), nil, err
 	}
-	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
+	h, err := rtnl.LinkHandle(nsh)
 	if err != nil {
 		nsh.Close()
 		return netns.None(), nil, err
@@ -383,7 +383,7 @@ func macvlanMode(m string) netlink.MacvlanMode {
 // markNamespace claims a new namespace for fwd: its lo carries
 // NamespaceMark and is up.
 func markNamespace(h netns.NsHandle) error {
-	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
+	nh, err := rtnl.LinkHandle(h)
 	if err != nil {
 		return err
 	}

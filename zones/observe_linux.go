@@ -65,7 +65,7 @@ func observeNamespace(name string) (n *Namespace, owned bool, err error) {
 		return nil, false, err
 	}
 	defer h.Close()
-	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
+	nh, err := rtnl.LinkHandle(h)
 	if err != nil {
 		return nil, false, fmt.Errorf("namespace %q: netlink: %w", name, err)
 	}
@@ -108,7 +108,7 @@ func observeNamespace(name string) (n *Namespace, owned bool, err error) {
 // own (default) namespace.
 func Observe(defaultNS netns.NsHandle) (*State, error) {
 	st := &State{DefaultRouteLinks: map[int]bool{}, Tenants: map[string]*Namespace{}, Foreign: map[string]bool{}}
-	h, err := netlink.NewHandleAt(defaultNS, unix.NETLINK_ROUTE)
+	h, err := rtnl.LinkHandle(defaultNS)
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,7 @@ import (
 
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/rtnl"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // WatchOptions configure a Watch.
@@ -149,7 +147,7 @@ func owned(name string) bool {
 		return false
 	}
 	defer h.Close()
-	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
+	nh, err := rtnl.LinkHandle(h)
 	if err != nil {
 		return false
 	}
@@ -207,13 +205,6 @@ func (w *Watch) Close() {
 	w.mu.Unlock()
 	<-w.done
 	w.ids.Close()
-}
-
-func nsLabel(name string) string {
-	if name == "" {
-		return "default"
-	}
-	return name
 }
 
 func (w *Watch) current() (*rtnl.LinkSubscription, bool) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/fwdproject/fwd/internal/ns"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -94,6 +95,15 @@ func openSmall(h netns.NsHandle) (*Conn, error) {
 		return nil, fmt.Errorf("netlink bind: %w", err)
 	}
 	return &Conn{fd: fd, rbuf: make([]byte, 8<<10)}, nil
+}
+
+// LinkHandle returns a vishvananda/netlink handle in namespace h for
+// links, addresses and their attributes, with a route-family socket only
+// (the library opens three by default: route, xfrm, netfilter): callers
+// keep one per tenant while they apply, under the daemon's
+// 1024-descriptor limit.
+func LinkHandle(h netns.NsHandle) (*netlink.Handle, error) {
+	return netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
 }
 
 // NamespaceID returns the id (nsid) the Conn's namespace knows target
