@@ -326,8 +326,6 @@ func elemsText(s policy.ConcatVmap) string {
 	return "{ " + strings.Join(items, ", ") + " }"
 }
 
-func concatText(s policy.ConcatVmap) string { return "vmap " + elemsText(s) }
-
 func (e *evaluator) elemMatches(sh concatShape, el policy.ConcatElem, p *packet) bool {
 	i := 0
 	next := func() string {
