@@ -13,6 +13,15 @@ import (
 // kernel; desiredAnnounce (gobgp_plan.go) turns that into the prefixes to
 // originate; the monitor re-plans every AnnounceInterval.
 
+// announce is the set of prefixes the tenant's b originates now: none
+// while the gate holds them back (the backup of an HA pair).
+func (s *Supervisor) announce(tenant string, b *config.BGP) []string {
+	if s.AnnounceGate != nil && !s.AnnounceGate(tenant) {
+		return nil
+	}
+	return announceNow(tenant, b)
+}
+
 // announceNow is the set of prefixes the tenant's b originates now.
 func announceNow(tenant string, b *config.BGP) []string {
 	var present map[netip.Prefix]bool

@@ -102,11 +102,11 @@ func (s *Supervisor) plan(cfg *config.Config, removalsOnly bool) *FleetPlan {
 		}
 		tp := tenantPlan{tenant: t.Name, b: t.BGP, sp: speakers[t.Name]}
 		if tp.sp == nil {
-			tp.plan = planSpeaker(speakerState{}, t.BGP, announceNow(t.Name, t.BGP))
+			tp.plan = planSpeaker(speakerState{}, t.BGP, s.announce(t.Name, t.BGP))
 		} else {
 			tp.sp.mu.Lock()
 			tp.gen = tp.sp.gen
-			tp.plan = planSpeaker(tp.sp.state(), t.BGP, announceNow(t.Name, t.BGP))
+			tp.plan = planSpeaker(tp.sp.state(), t.BGP, s.announce(t.Name, t.BGP))
 			tp.sp.mu.Unlock()
 		}
 		p.tenants = append(p.tenants, tp)
@@ -170,7 +170,7 @@ func (sp *speaker) apply(ctx context.Context, tp tenantPlan) ([]change.Change, e
 	sp.desired = b
 	p := tp.plan
 	if tp.gen != sp.gen { // a new speaker has gen 0, as planned
-		p = planSpeaker(sp.state(), b, announceNow(sp.tenant, b))
+		p = planSpeaker(sp.state(), b, sp.sup.announce(sp.tenant, b))
 	}
 	var cs []change.Change
 	if c, ok := p.processChange(sp.tenant, b); ok {
@@ -201,7 +201,7 @@ func (sp *speaker) apply(ctx context.Context, tp tenantPlan) ([]change.Change, e
 // held.
 func (sp *speaker) configure(ctx context.Context) ([]change.Change, error) {
 	b := sp.desired
-	return sp.runConfig(ctx, planConfig(sp.app, b, announceNow(sp.tenant, b)))
+	return sp.runConfig(ctx, planConfig(sp.app, b, sp.sup.announce(sp.tenant, b)))
 }
 
 // runConfig executes configuration steps planned from sp.app (nil: from

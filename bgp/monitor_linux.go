@@ -108,21 +108,22 @@ func (sp *speaker) kick() {
 }
 
 // refreshAnnounce re-plans the configuration for announce_if_route
-// prefixes that appeared or went away.
+// prefixes that appeared or went away, and for an HA pair's mastership
+// (AnnounceGate).
 func (sp *speaker) refreshAnnounce() {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if sp.desired == nil || len(sp.desired.AnnounceIfRoute) == 0 || !sp.running() || sp.app == nil || sp.client == nil {
+	if sp.desired == nil || (len(sp.desired.AnnounceIfRoute) == 0 && sp.sup.AnnounceGate == nil) || !sp.running() || sp.app == nil || sp.client == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cs, err := sp.configure(ctx)
 	for _, c := range cs {
-		sp.log.Info("announce_if_route", "change", c.String())
+		sp.log.Info("announcements changed", "change", c.String())
 	}
 	if err != nil {
-		sp.log.Warn("announce_if_route", "error", err)
+		sp.log.Warn("announcements", "error", err)
 	}
 }
 

@@ -38,6 +38,11 @@ type Supervisor struct {
 	// StatusInterval is how often the monitor refreshes the neighbours'
 	// state that Status reports (default 5 s).
 	StatusInterval time.Duration
+	// AnnounceGate, when set, says whether a tenant may originate its
+	// prefixes now: the engine lets only the master of an HA pair
+	// announce, so the upstream's path follows the VIP (docs/ha.md). It
+	// is checked on every plan and every AnnounceInterval. nil: always.
+	AnnounceGate func(tenant string) bool
 	// WatchParent makes speakers exit when this process does (tests only:
 	// in production speakers outlive the daemon on purpose).
 	WatchParent bool

@@ -44,8 +44,16 @@ func New(log *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{Zones: z, BGP: bgp.NewSupervisor(log.With("subsystem", "bgp"), bgp.DefaultRunDir), log: log,
-		HA: ha.NewManager(log.With("subsystem", "ha"), bgp.DefaultRunDir), DNS: dnsmasq.NewSupervisor(log.With("subsystem", "services"), bgp.DefaultRunDir)}, nil
+	e := &Engine{Zones: z, BGP: bgp.NewSupervisor(log.With("subsystem", "bgp"), bgp.DefaultRunDir), log: log,
+		HA: ha.NewManager(log.With("subsystem", "ha"), bgp.DefaultRunDir), DNS: dnsmasq.NewSupervisor(log.With("subsystem", "services"), bgp.DefaultRunDir)}
+	// BGP follows mastership: the tenant of an HA pair originates its
+	// prefixes only while it is master, so the upstream converges on the
+	// box that holds the VIPs (docs/ha.md).
+	e.BGP.AnnounceGate = func(tenant string) bool {
+		master, paired := e.HA.Master(tenant)
+		return master || !paired
+	}
+	return e, nil
 }
 
 // Close releases kernel handles and stops supervising BGP speakers

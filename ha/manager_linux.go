@@ -269,6 +269,23 @@ func (m *Manager) Tenants() []string {
 	return out
 }
 
+// Master reports whether the tenant's pair is master now, from the notify
+// script's state file (cheap: no conntrackd call); paired is false for a
+// tenant without a pair.
+func (m *Manager) Master(tenant string) (master, paired bool) {
+	m.mu.Lock()
+	p := m.pairs[tenant]
+	m.mu.Unlock()
+	if p == nil || p.keepalived == nil {
+		return false, false
+	}
+	if !p.keepalived.Status().Running {
+		return false, true
+	}
+	tr, err := readTransition(p.spec)
+	return err == nil && tr.State == StateMaster, true
+}
+
 // Status reports a tenant's pair: state from the notify script's state
 // file (stopped when keepalived is not running), the sync link's carrier,
 // and conntrackd's counters.
