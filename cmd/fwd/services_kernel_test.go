@@ -3,11 +3,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/fwdproject/fwd/internal/testkit/servicekit"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,11 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/fwdproject/fwd/mgmt"
-	"github.com/fwdproject/fwd/services/dhcpclient"
 	"github.com/fwdproject/fwd/services/dnsmasq"
 )
 
@@ -74,28 +71,13 @@ func TestServicesEndToEnd(t *testing.T) {
 	t.Cleanup(func() { testkit.Fwd(t, "teardown", "-y", "--force") })
 
 	// The cloud's DHCP server (its own supervisor, its own directory).
-	cloudDir := t.TempDir()
-	for p := cloudDir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
-		_ = os.Chmod(p, 0o755) // dnsmasq's user passes through
-	}
-	cloud := dnsmasq.NewSupervisor(slog.New(slog.DiscardHandler), cloudDir)
+	cloud := dnsmasq.NewSupervisor(slog.New(slog.DiscardHandler), servicekit.RunDir(t))
 	t.Cleanup(cloud.StopAll)
 	cc := &dnsmasq.Config{DHCP: []dnsmasq.DHCPRange{{Interface: "cloud0",
 		Start: netip.MustParseAddr("198.51.100.50"), End: netip.MustParseAddr("198.51.100.60"),
 		Mask: netip.MustParsePrefix("198.51.100.0/24"), LeaseTime: dnsmasq.MinLeaseTime,
 		Router: []netip.Addr{netip.MustParseAddr("198.51.100.1")}}}}
-	cloud.Prepare("cloud", cc)
-	files, err := dnsmasq.Render(cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obs, err := cloud.Observe("cloud")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cloud.Apply("cloud", dnsmasq.Plan(files, obs)); err != nil {
-		t.Fatal(err)
-	}
+	servicekit.Serve(t, cloud, "cloud", cc)
 	srv, err := testnet.ServeTCP("cloud", "198.51.100.1:8080", "hello")
 	if err != nil {
 		t.Fatal(err)
@@ -131,12 +113,12 @@ func TestServicesEndToEnd(t *testing.T) {
 	}
 
 	// The LAN host: address, router and DNS from the tenant's dnsmasq.
-	l := lanLease(t, "lanhost")
+	l := servicekit.Lease(t, "lanhost", nil)
 	if !netip.MustParsePrefix("192.0.2.0/24").Contains(l.Address.Addr()) || l.Router != netip.MustParseAddr("192.0.2.1") ||
 		!slices.Equal(l.DNS, []netip.Addr{netip.MustParseAddr("192.0.2.1")}) {
 		t.Fatalf("LAN lease %+v", l)
 	}
-	if got, err := resolveIn(t, "lanhost", l.DNS[0], "nas.lan"); err != nil || !slices.Equal(got, []string{"192.0.2.20"}) {
+	if got, err := servicekit.Resolve(t, "lanhost", l.DNS[0], "nas.lan"); err != nil || !slices.Equal(got, []string{"192.0.2.20"}) {
 		t.Fatalf("nas.lan resolves to %v (%v)", got, err)
 	}
 
@@ -180,55 +162,6 @@ func TestServicesEndToEnd(t *testing.T) {
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", sv.DNSMasq.PID)); err == nil && !strings.Contains(string(b), ") Z ") {
 		t.Fatalf("dnsmasq (pid %d) left running after teardown", sv.DNSMasq.PID)
 	}
-}
-
-// lanLease runs a DHCP client in a LAN host namespace and returns its lease.
-func lanLease(t *testing.T, host string) *dhcpclient.Lease {
-	t.Helper()
-	h, err := ns.Open(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	ev := make(chan dhcpclient.Event, 4)
-	c, err := dhcpclient.Start(dhcpclient.Config{Namespace: host, Interface: "eth0", Kernel: dhcpclient.NewApplier(h, 0, 0),
-		OnEvent: func(e dhcpclient.Event) { ev <- e }, Timeout: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop(true) })
-	select {
-	case e := <-ev:
-		if e.Kind != dhcpclient.Bound || e.Err != nil {
-			t.Fatalf("%s: first event %s %v", host, e.Kind, e.Err)
-		}
-		return e.Lease
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s: no lease from the tenant's dnsmasq", host)
-	}
-	return nil
-}
-
-// resolveIn resolves name at server from inside a namespace.
-func resolveIn(t *testing.T, nsName string, server netip.Addr, name string) ([]string, error) {
-	t.Helper()
-	h, err := ns.Open(nsName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var c net.Conn
-		err := ns.Do(h, func() error {
-			var err error
-			c, err = (&net.Dialer{}).DialContext(ctx, network, netip.AddrPortFrom(server, 53).String())
-			return err
-		})
-		return c, err
-	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return r.LookupHost(ctx, name)
 }
 
 func dumpLog(t *testing.T, path string) []string {

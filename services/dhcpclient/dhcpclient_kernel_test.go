@@ -3,6 +3,7 @@
 package dhcpclient_test
 
 import (
+	"github.com/fwdproject/fwd/internal/testkit/servicekit"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -52,33 +53,6 @@ func link(t *testing.T, nsA, ifA, nsB, ifB string) {
 	}
 	testnet.MustCmd(t, "", "ip", "-n", nsA, "link", "set", ifA, "up")
 	testnet.MustCmd(t, "", "ip", "-n", nsB, "link", "set", ifB, "up")
-}
-
-// runDir is a directory dnsmasq's unprivileged user can pass through.
-func runDir(t *testing.T) string {
-	d := t.TempDir()
-	for p := d; p != "/" && p != os.TempDir(); p = strings.TrimSuffix(p[:strings.LastIndex(p, "/")], "/") {
-		_ = os.Chmod(p, 0o755) // a parent we may not own: best effort
-	}
-	return d
-}
-
-func serve(t *testing.T, sup *dnsmasq.Supervisor, tenant string, c *dnsmasq.Config) dnsmasq.Step {
-	t.Helper()
-	sup.Prepare(tenant, c)
-	files, err := dnsmasq.Render(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obs, err := sup.Observe(tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	step := dnsmasq.Plan(files, obs)
-	if err := sup.Apply(tenant, step); err != nil {
-		t.Fatal(err)
-	}
-	return step
 }
 
 func cloudConfig(start, end string) *dnsmasq.Config {
@@ -132,7 +106,7 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "198.51.100.1/24", "dev", "cloud0")
 	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "203.0.113.1/32", "dev", "lo")
 
-	dir := runDir(t)
+	dir := servicekit.RunDir(t)
 	sup := dnsmasq.NewSupervisor(quiet(), dir)
 	defer func() {
 		if t.Failed() {
@@ -146,7 +120,7 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 			t.Errorf("dnsmasq left running: %s", out)
 		}
 	}()
-	if s := serve(t, sup, "cloud", cloudConfig("198.51.100.10", "198.51.100.20")); s.Action != dnsmasq.Start {
+	if s := servicekit.Serve(t, sup, "cloud", cloudConfig("198.51.100.10", "198.51.100.20")); s.Action != dnsmasq.Start {
 		t.Fatalf("first plan %v", s.Action)
 	}
 
@@ -196,7 +170,7 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 
 	// The server moves to another range: the next renewal is refused,
 	// the client binds a new address and traffic flows again.
-	if s := serve(t, sup, "cloud", cloudConfig("198.51.100.50", "198.51.100.60")); s.Action != dnsmasq.Restart {
+	if s := servicekit.Serve(t, sup, "cloud", cloudConfig("198.51.100.50", "198.51.100.60")); s.Action != dnsmasq.Restart {
 		t.Fatalf("range change planned %v, want restart", s.Action)
 	}
 	moved := waitEvent(t, events, "new address", func(e dhcpclient.Event) bool {

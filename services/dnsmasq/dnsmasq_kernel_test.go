@@ -3,9 +3,8 @@
 package dnsmasq_test
 
 import (
-	"context"
+	"github.com/fwdproject/fwd/internal/testkit/servicekit"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,7 +16,6 @@ import (
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
-	"github.com/fwdproject/fwd/services/dhcpclient"
 	"github.com/fwdproject/fwd/services/dnsmasq"
 	"github.com/vishvananda/netlink"
 )
@@ -48,32 +46,6 @@ func link(t *testing.T, nsA, ifA, nsB, ifB string) {
 	testnet.MustCmd(t, "", "ip", "-n", nsB, "link", "set", ifB, "up")
 }
 
-func runDir(t *testing.T) string {
-	d := t.TempDir()
-	for p := d; p != "/" && p != os.TempDir(); p = p[:strings.LastIndex(p, "/")] {
-		_ = os.Chmod(p, 0o755) // a parent we may not own: best effort
-	}
-	return d
-}
-
-func serve(t *testing.T, sup *dnsmasq.Supervisor, tenant string, c *dnsmasq.Config) dnsmasq.Step {
-	t.Helper()
-	sup.Prepare(tenant, c)
-	files, err := dnsmasq.Render(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obs, err := sup.Observe(tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	step := dnsmasq.Plan(files, obs)
-	if err := sup.Apply(tenant, step); err != nil {
-		t.Fatal(err)
-	}
-	return step
-}
-
 func a(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 // tenantLAN is a tenant whose LAN is 192.0.2.0/24 (the same in every
@@ -93,57 +65,6 @@ func tenantLAN(start, end, printer string, ra bool) *dnsmasq.Config {
 	return c
 }
 
-// resolve asks server (port 53) for name from inside namespace nsName:
-// the resolver's socket is created there through the ns door.
-func resolve(t *testing.T, nsName string, server netip.Addr, name string) ([]string, error) {
-	t.Helper()
-	h, err := ns.Open(nsName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var c net.Conn
-		err := ns.Do(h, func() error {
-			var err error
-			c, err = (&net.Dialer{}).DialContext(ctx, network, netip.AddrPortFrom(server, 53).String())
-			return err
-		})
-		return c, err
-	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return r.LookupHost(ctx, name)
-}
-
-// lanHost runs fwd's DHCP client in a LAN host namespace and returns the
-// lease it got (address, router and DNS from the tenant's dnsmasq).
-func lanHost(t *testing.T, host string) *dhcpclient.Lease {
-	t.Helper()
-	h, err := ns.Open(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	ev := make(chan dhcpclient.Event, 4)
-	c, err := dhcpclient.Start(dhcpclient.Config{Namespace: host, Interface: "eth0", Kernel: dhcpclient.NewApplier(h, 0, 0),
-		OnEvent: func(e dhcpclient.Event) { ev <- e }, Timeout: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop(true) })
-	select {
-	case e := <-ev:
-		if e.Kind != dhcpclient.Bound || e.Err != nil {
-			t.Fatalf("%s: first event %s %v", host, e.Kind, e.Err)
-		}
-		return e.Lease
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s: no lease", host)
-	}
-	return nil
-}
-
 // Two tenants with the same LAN range each run their own dnsmasq: hosts
 // in each get an address from their tenant's range, its router and DNS,
 // and their tenant's answer for a local name; a new local name is a
@@ -161,7 +82,7 @@ func TestLANServicesPerTenant(t *testing.T) {
 	link(t, "ta", "lan6", "h6", "eth0")
 	testnet.MustCmd(t, "", "ip", "-n", "ta", "addr", "add", "2001:db8:1::1/64", "dev", "lan6", "nodad")
 
-	dir := runDir(t)
+	dir := servicekit.RunDir(t)
 	sup := dnsmasq.NewSupervisor(quiet(), dir)
 	defer func() {
 		if t.Failed() {
@@ -180,13 +101,13 @@ func TestLANServicesPerTenant(t *testing.T) {
 	ca := tenantLAN("192.0.2.100", "192.0.2.110", "192.0.2.50", false)
 	ca.RA = []dnsmasq.RA{{Interface: "lan6", Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/64")},
 		RDNSS: []netip.Addr{a("2001:db8:1::1")}, Interval: 4 * time.Second}}
-	serve(t, sup, "ta", ca)
-	serve(t, sup, "tb", tenantLAN("192.0.2.150", "192.0.2.160", "192.0.2.60", false))
+	servicekit.Serve(t, sup, "ta", ca)
+	servicekit.Serve(t, sup, "tb", tenantLAN("192.0.2.150", "192.0.2.160", "192.0.2.60", false))
 
 	for _, c := range []struct {
 		host, tenant, lo, hi, printer string
 	}{{"ha", "ta", "192.0.2.100", "192.0.2.110", "192.0.2.50"}, {"hb", "tb", "192.0.2.150", "192.0.2.160", "192.0.2.60"}} {
-		l := lanHost(t, c.host)
+		l := servicekit.Lease(t, c.host, quiet())
 		ip := l.Address.Addr()
 		if ip.Less(a(c.lo)) || a(c.hi).Less(ip) || l.Address.Bits() != 24 {
 			t.Fatalf("%s got %s, outside %s's range %s-%s", c.host, l.Address, c.tenant, c.lo, c.hi)
@@ -194,7 +115,7 @@ func TestLANServicesPerTenant(t *testing.T) {
 		if l.Router != a("192.0.2.1") || !slices.Equal(l.DNS, []netip.Addr{a("192.0.2.1")}) {
 			t.Fatalf("%s: router %s dns %v", c.host, l.Router, l.DNS)
 		}
-		got, err := resolve(t, c.host, l.DNS[0], "printer.lan")
+		got, err := servicekit.Resolve(t, c.host, l.DNS[0], "printer.lan")
 		if err != nil || !slices.Equal(got, []string{c.printer}) {
 			t.Fatalf("%s resolves printer.lan to %v (%v), want %s (tenant %s)", c.host, got, err, c.printer, c.tenant)
 		}
@@ -203,13 +124,13 @@ func TestLANServicesPerTenant(t *testing.T) {
 	// A new local name is a reload: same process, new answer.
 	pid := sup.Status()[0].PID
 	ca.DNS.Local = append(ca.DNS.Local, dnsmasq.LocalName{Name: "nas.lan", Addrs: []netip.Addr{a("192.0.2.51")}})
-	if s := serve(t, sup, "ta", ca); s.Action != dnsmasq.Reload || !slices.Equal(s.Changed, []string{dnsmasq.HostsFile}) {
+	if s := servicekit.Serve(t, sup, "ta", ca); s.Action != dnsmasq.Reload || !slices.Equal(s.Changed, []string{dnsmasq.HostsFile}) {
 		t.Fatalf("new local name planned %v %v, want reload of hosts", s.Action, s.Changed)
 	}
 	var got []string
 	var err error
 	for range 20 {
-		if got, err = resolve(t, "ha", a("192.0.2.1"), "nas.lan"); err == nil {
+		if got, err = servicekit.Resolve(t, "ha", a("192.0.2.1"), "nas.lan"); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -221,7 +142,7 @@ func TestLANServicesPerTenant(t *testing.T) {
 		t.Fatalf("reload restarted dnsmasq: pid %d, was %d", st.PID, pid)
 	}
 	// Not on lo: dnsmasq answers nothing on the tenant's loopback.
-	if _, err := resolve(t, "ta", a("127.0.0.1"), "printer.lan"); err == nil {
+	if _, err := servicekit.Resolve(t, "ta", a("127.0.0.1"), "printer.lan"); err == nil {
 		t.Fatal("dnsmasq answers on the tenant's lo")
 	}
 
