@@ -58,15 +58,13 @@ func routesPresent(tenant string, table uint32, prefixes []netip.Prefix) map[net
 	// One dump of the table per family for all prefixes, not one per
 	// prefix: the table may hold a full BGP feed.
 	for fam := range fams {
-		rs, err := c.Routes(rtnl.Filter{Family: fam, Table: table})
-		if err != nil {
-			continue
-		}
-		for _, r := range rs {
+		// Streamed, not collected: the table may hold a full feed, and
+		// only a few prefixes are wanted.
+		_ = c.EachRoute(rtnl.Filter{Family: fam, Table: table}, func(r *rtnl.Route) {
 			if r.Protocol != Protocol && want[r.Dst] {
 				out[r.Dst] = true
 			}
-		}
+		}) // unreadable: those prefixes read as absent, as before
 	}
 	return out
 }

@@ -145,6 +145,15 @@ func (c *Conn) Routes(f Filter) ([]Route, error) {
 	return out, err
 }
 
+// EachRoute calls fn for every route f selects, in dump order, without
+// collecting them: for scanning a large table (a full BGP feed) for a few
+// prefixes. r is only valid during the call. A dump that restarts after
+// an interruption (see Routes) calls fn again from the start of that
+// family, so fn must be idempotent (e.g. set membership).
+func (c *Conn) EachRoute(f Filter, fn func(r *Route)) error {
+	return c.eachRoute(f, func(uint8) {}, func(_ []byte, r *Route) { fn(r) }, true)
+}
+
 // CountRoutes counts the routes f selects without decoding next hops: a
 // cheap probe of a table holding a full BGP feed.
 func (c *Conn) CountRoutes(f Filter) (int, error) {
