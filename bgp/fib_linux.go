@@ -57,7 +57,6 @@ type fib struct {
 	staleN    int // stale routes, readable under mu
 	routesN   int // routes in the kernel, readable under mu
 	failures  int // under mu
-	nexthopsN int // live kernel nexthop objects, under mu
 
 	peers peerView // neighbours' state, for the choice of a backup
 
@@ -507,7 +506,7 @@ func (f *fib) metricOf(dst netip.Prefix, e fibEntry) uint32 {
 // publishCounts copies the worker's figures for status readers.
 func (f *fib) publishCounts() {
 	f.mu.Lock()
-	f.staleN, f.routesN, f.nexthopsN = f.stale, f.installed.len()-f.dead, f.nh.live()
+	f.staleN, f.routesN = f.stale, f.installed.len()-f.dead
 	f.mu.Unlock()
 }
 

@@ -101,17 +101,6 @@ func (t *nexthopTable) equivalent(i uint32, k nhKey) bool {
 	return true
 }
 
-// live counts the objects in the kernel.
-func (t *nexthopTable) live() int {
-	n := 0
-	for i := range t.list {
-		if e := &t.list[i]; !e.free && !e.dead && e.id != 0 {
-			n++
-		}
-	}
-	return n
-}
-
 func (t *nexthopTable) allocID() uint32 {
 	for {
 		id := nhIDBase + t.next

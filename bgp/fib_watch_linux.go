@@ -108,6 +108,7 @@ func (f *fib) peerUp(addr string) {
 	if err != nil {
 		return
 	}
+	a = a.Unmap() // as fsmPeerDown and update key neighbours
 	f.peers.setUp(a, true)
 	f.mu.Lock()
 	delete(f.lossSeen, a)
@@ -123,6 +124,7 @@ func (f *fib) peerDown(ctx context.Context, s *server.BgpServer, addr string) {
 	if err != nil {
 		return
 	}
+	a = a.Unmap()
 	f.mu.Lock()
 	seen := f.lossSeen[a]
 	f.mu.Unlock()
