@@ -8,7 +8,6 @@ import (
 
 	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/internal/rtnl"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -75,7 +74,7 @@ func Apply(ctx context.Context, log *slog.Logger, h netns.NsHandle, steps Steps)
 		}
 	}
 	if len(steps.Rules) > 0 {
-		nh, err := netlink.NewHandleAt(h)
+		nh, err := rtnl.LinkHandle(h)
 		if err != nil {
 			return Applied{Changes: changes, Routes: owned}, fmt.Errorf("netlink handle: %w", err)
 		}

@@ -20,7 +20,7 @@ func Observe(h netns.NsHandle, desired Desired) (State, error) {
 		return State{Fresh: true}, nil
 	}
 	s := State{Links: map[string]int{}, Foreign: map[Key]Route{}}
-	nh, err := netlink.NewHandleAt(h)
+	nh, err := rtnl.LinkHandle(h)
 	if err != nil {
 		return s, fmt.Errorf("netlink handle: %w", err)
 	}

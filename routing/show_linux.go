@@ -112,7 +112,7 @@ func ReadRoutes(ns netns.NsHandle, t *config.Tenant, table uint32) ([]RouteView,
 		routes = append(routes, r)
 	}
 	byIndex := map[int]string{}
-	if nh, err := netlink.NewHandleAt(ns); err == nil {
+	if nh, err := rtnl.LinkHandle(ns); err == nil {
 		if links, err := rtnl.Retry(func() ([]netlink.Link, error) { return nh.LinkList() }); err == nil {
 			for _, l := range links {
 				byIndex[l.Attrs().Index] = l.Attrs().Name
@@ -168,7 +168,7 @@ func ReadRules(ns netns.NsHandle, t *config.Tenant) ([]RuleView, error) {
 	if !ns.IsOpen() {
 		return nil, errNoNamespace
 	}
-	nh, err := netlink.NewHandleAt(ns)
+	nh, err := rtnl.LinkHandle(ns)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/fwdproject/fwd/policy"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -8,23 +9,24 @@ import (
 
 // namer turns rule handles into fwd identities and interface indexes
 // into names. Handles change when policy rewrites the table, so an
-// unknown handle re-reads it once.
+// unknown handle re-reads it once; a handle still unknown after that (a
+// rule deleted while tracing) is remembered as unknown, so it never costs
+// another read of the table.
 type namer struct {
-	h      netns.NsHandle
-	rules  map[uint64]policy.ObservedRule
-	links  map[uint32]string
-	nl     *netlink.Handle
-	loaded bool
+	h     netns.NsHandle
+	rules map[uint64]policy.ObservedRule // zero Handle: known to be unknown
+	links map[uint32]string
+	nl    *netlink.Handle
 }
 
 func newNamer(h netns.NsHandle) *namer {
 	n := &namer{h: h, links: map[uint32]string{}}
-	n.nl, _ = netlink.NewHandleAt(h)
+	n.nl, _ = rtnl.LinkHandle(h)
 	return n
 }
 
 func (n *namer) load() {
-	n.rules, n.loaded = map[uint64]policy.ObservedRule{}, true
+	n.rules = map[uint64]policy.ObservedRule{}
 	st, err := policy.Observe(n.h)
 	if err != nil {
 		return
@@ -61,9 +63,11 @@ func (n *namer) resolve(ev *Event) {
 	r, ok := n.rules[ev.Handle]
 	if !ok {
 		n.load()
-		r, ok = n.rules[ev.Handle]
+		if r, ok = n.rules[ev.Handle]; !ok {
+			n.rules[ev.Handle] = policy.ObservedRule{}
+		}
 	}
-	if ok {
+	if r.Handle != 0 {
 		ev.RuleID, ev.Comment = r.ID(), r.Comment
 	}
 }
