@@ -4,6 +4,7 @@ package policy
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,7 +184,7 @@ func kernelRanges(t *testing.T, h netns.NsHandle, set string, v6 bool) []config.
 	var out []config.AddrRange
 	if !s.Interval {
 		for _, e := range el {
-			a, _ := addrFromSlice(e.Key)
+			a, _ := netip.AddrFromSlice(e.Key)
 			out = append(out, config.AddrRange{From: a, To: a})
 		}
 		return MergeRanges(out)

@@ -249,5 +249,3 @@ func maxAddr(v6 bool) netip.Addr {
 	}
 	return netip.AddrFrom4([4]byte{0xff, 0xff, 0xff, 0xff})
 }
-
-func addrFromSlice(b []byte) (netip.Addr, bool) { return netip.AddrFromSlice(b) }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/fwdproject/fwd/config"
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"github.com/vishvananda/netns"
@@ -190,16 +189,6 @@ func ReadCounters(h netns.NsHandle, idx *RuleIndex) ([]RuleCounter, error) {
 		return nil, err
 	}
 	return Counters(st, idx), nil
-}
-
-// ReadRuleCounters is ReadCounters with an index compiled from t on every
-// call.
-//
-// Deprecated: TRANSITIONAL for the daemon and `fwd show rules`, which
-// recompile the policy on every read; keep a RuleIndex per applied
-// ruleset and call ReadCounters instead.
-func ReadRuleCounters(t *config.Tenant, h netns.NsHandle) ([]RuleCounter, error) {
-	return ReadCounters(h, NewRuleIndex(Compile(t)))
 }
 
 // verdictChain returns the chain of a map element's verdict (google/nftables
