@@ -291,9 +291,7 @@ func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Resul
 	}
 	if err != nil {
 		d.log.Error("reload rejected; running configuration unchanged", "file", d.opts.ConfigPath, "error", err.Error())
-		res := d.reject("reload", err)
-		res.Removals = rm
-		return res
+		return d.reject("reload", err, func(r *mgmt.Result) { r.Removals = rm })
 	}
 	reh, refused := d.rehearse(ctx, cfg, req) // rehearse_linux.go
 	if refused != nil {
@@ -304,8 +302,14 @@ func (d *Daemon) Reload(ctx context.Context, req mgmt.ReloadRequest) *mgmt.Resul
 }
 
 // reject records a reload or rollback that changed nothing.
-func (d *Daemon) reject(reason string, err error) *mgmt.Result {
+// fill, if given, completes the result before it is published (status
+// may encode the published result at any moment: it is never changed
+// afterwards).
+func (d *Daemon) reject(reason string, err error, fill ...func(*mgmt.Result)) *mgmt.Result {
 	res := &mgmt.Result{Time: time.Now(), Reason: reason, Result: mgmt.ResultRejected, Errors: errorLines(err), Changes: []change.Change{}}
+	for _, f := range fill {
+		f(res)
+	}
 	d.finish(res)
 	if d.opts.Applied != nil {
 		d.opts.Applied(nil, err)

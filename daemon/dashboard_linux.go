@@ -15,7 +15,6 @@ import (
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/fwdproject/fwd/statuspage"
 	"github.com/fwdproject/fwd/zones"
-	"golang.org/x/sys/unix"
 )
 
 // The status page (package statuspage) reads GET /v1/dashboard, which is
@@ -130,10 +129,9 @@ func (d *Daemon) dashboard() *mgmt.Dashboard {
 		p := d.pending.Pending
 		out.PendingConfirm = &p
 	}
-	dir := d.store.Dir
 	d.mu.Unlock()
 	out.Reloads = d.metrics.recentReloads()
-	out.Store = storeHealth(dir)
+	out.Store = d.StoreHealth() // what status and the metric report
 	if c := d.obs.dash; c != nil {
 		c.mu.Lock()
 		if c.tenants != nil {
@@ -142,24 +140,6 @@ func (d *Daemon) dashboard() *mgmt.Dashboard {
 		c.mu.Unlock()
 	}
 	return out
-}
-
-// storeHealth says whether the revision directory can take a write: on
-// a writable mount, writable by us, with free space. It writes nothing.
-func storeHealth(dir string) *mgmt.StoreHealth {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return &mgmt.StoreHealth{Error: dir + ": " + err.Error()}
-	}
-	switch {
-	case st.Flags&unix.ST_RDONLY != 0:
-		return &mgmt.StoreHealth{Error: dir + ": read-only file system"}
-	case unix.Access(dir, unix.W_OK) != nil:
-		return &mgmt.StoreHealth{Error: dir + ": not writable"}
-	case st.Bavail == 0 || (st.Files > 0 && st.Ffree == 0):
-		return &mgmt.StoreHealth{Error: dir + ": no space left on device"}
-	}
-	return &mgmt.StoreHealth{OK: true}
 }
 
 // collector samples the tenants for the dashboard. Its run goroutine owns

@@ -149,15 +149,20 @@ func (d *Daemon) killFlows(tenant string, den []deniedFlow, fc *mgmt.FlowCheck) 
 		return out
 	}
 	defer h.Close()
+	fls := make([]flows.Flow, len(den))
 	for i, f := range den {
-		n, err := flows.Delete(h, []flows.Flow{f.Flow})
-		if err != nil {
-			d.log.Warn("denied flow not deleted", "tenant", tenant, "error", err)
-			fc.Errors = append(fc.Errors, fmt.Sprintf("tenant %q: %v", tenant, err))
-			continue
+		fls[i] = f.Flow
+	}
+	deleted, err := flows.DeleteEach(h, fls) // one socket for all of them
+	if err != nil {
+		d.log.Warn("denied flows not all deleted", "tenant", tenant, "error", err)
+		fc.Errors = append(fc.Errors, fmt.Sprintf("tenant %q: %v", tenant, err))
+	}
+	for i, ok := range deleted {
+		if ok {
+			out[i] = true
+			fc.Killed++
 		}
-		out[i] = n == 1
-		fc.Killed += n
 	}
 	return out
 }

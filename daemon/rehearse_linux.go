@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/fwdproject/fwd/change"
 	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/mgmt"
 	"github.com/fwdproject/fwd/rehearse"
@@ -32,11 +31,5 @@ func (d *Daemon) rehearse(ctx context.Context, cfg *config.Config, req mgmt.Relo
 	}
 	r.Error = err.Error()
 	log.Error("reload rejected by its rehearsal; running configuration unchanged", "tenants", r.Tenants, "error", err.Error())
-	res := &mgmt.Result{Time: time.Now(), Reason: "reload", Result: mgmt.ResultRejected, Errors: errorLines(err),
-		Changes: []change.Change{}, Rehearsal: r}
-	d.finish(res)
-	if d.opts.Applied != nil {
-		d.opts.Applied(nil, err)
-	}
-	return r, res
+	return r, d.reject("reload", err, func(res *mgmt.Result) { res.Rehearsal = r })
 }

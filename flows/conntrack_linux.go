@@ -47,27 +47,40 @@ func List(h netns.NsHandle, f Filter) ([]Flow, error) {
 // already gone (closed meanwhile) are not errors; it returns how many it
 // removed.
 func Delete(h netns.NsHandle, fls []Flow) (int, error) {
+	deleted, err := DeleteEach(h, fls)
+	n := 0
+	for _, ok := range deleted {
+		if ok {
+			n++
+		}
+	}
+	return n, err
+}
+
+// DeleteEach is Delete reporting, per flow, whether it was deleted, over
+// one ctnetlink socket.
+func DeleteEach(h netns.NsHandle, fls []Flow) ([]bool, error) {
+	deleted := make([]bool, len(fls))
 	if len(fls) == 0 {
-		return 0, nil
+		return deleted, nil
 	}
 	c, err := dial(h)
 	if err != nil {
-		return 0, err
+		return deleted, err
 	}
 	defer c.Close()
-	n := 0
 	var errs []error
-	for _, fl := range fls {
+	for i, fl := range fls {
 		err := c.Delete(toKernel(fl))
 		switch {
 		case err == nil:
-			n++
+			deleted[i] = true
 		case errors.Is(err, unix.ENOENT):
 		default:
 			errs = append(errs, fmt.Errorf("delete flow %s %s:%d -> %s:%d: %w", fl.Proto, fl.Orig.Src, fl.Orig.SPort, fl.Orig.Dst, fl.Orig.DPort, err))
 		}
 	}
-	return n, errors.Join(errs...)
+	return deleted, errors.Join(errs...)
 }
 
 func fromKernel(r conntrack.Flow, now time.Time) Flow {
