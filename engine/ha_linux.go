@@ -68,7 +68,7 @@ func (e *Engine) planHA(cfg *config.Config) *haPlan {
 			{"conntrackd", s.ConntrackdConf(), ct, "restart-conntrackd"},
 			{"keepalived", s.KeepalivedConf(), ka, "reload-keepalived"},
 		} {
-			_, running := supervise.Identity(filepath.Join(s.Dir, d.prog+".pid"))
+			_, running := supervise.Identity(supervise.PidFile(s.Dir, d.prog))
 			same := fileIs(d.file, d.body)
 			switch {
 			case !running:

@@ -279,7 +279,7 @@ func (e *Engine) serviceRemovals(ctx context.Context, cfg *config.Config, rep *R
 	// start after zones has made their interfaces.
 	var keep []ha.Spec
 	for _, s := range p.specs {
-		if _, running := supervise.Identity(filepath.Join(s.Dir, "keepalived.pid")); running {
+		if _, running := supervise.Identity(supervise.PidFile(s.Dir, "keepalived")); running {
 			keep = append(keep, s)
 		}
 	}

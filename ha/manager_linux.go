@@ -111,7 +111,7 @@ func (m *Manager) ensure(ctx context.Context, s Spec) error {
 	}
 	p.spec = s
 	if p.conntrackd == nil {
-		_, adopt := supervise.Identity(filepath.Join(s.Dir, "conntrackd.pid"))
+		_, adopt := supervise.Identity(supervise.PidFile(s.Dir, "conntrackd"))
 		if !adopt {
 			os.Remove(s.conntrackdSocket()) // waitFile below must see the new one
 		}
@@ -134,7 +134,7 @@ func (m *Manager) ensure(ctx context.Context, s Spec) error {
 		return fmt.Errorf("conntrackd did not open its socket (log %s): %w", s.path("conntrackd.log"), err)
 	}
 	if p.keepalived == nil {
-		kaPid := filepath.Join(s.Dir, "keepalived.pid")
+		kaPid := supervise.PidFile(s.Dir, "keepalived")
 		_, adopt := supervise.Identity(kaPid)
 		if !adopt {
 			os.Remove(s.StateFile()) // a new keepalived reports its own first state
@@ -196,12 +196,12 @@ func (m *Manager) sweep(want map[string]bool) error {
 			continue
 		}
 		for _, name := range []string{"keepalived", "conntrackd"} {
-			if pid, ok := supervise.Identity(filepath.Join(d, name+".pid")); ok {
+			if pid, ok := supervise.Identity(supervise.PidFile(d, name)); ok {
 				m.log.Info("stopping leftover ha daemon", "tenant", tenant, "program", name, "pid", pid)
 				_ = syscall.Kill(pid, syscall.SIGTERM)
 				waitGone(pid, StopGrace)
 			}
-			os.Remove(filepath.Join(d, name+".pid"))
+			os.Remove(supervise.PidFile(d, name))
 		}
 	}
 	return nil

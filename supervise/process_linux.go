@@ -37,7 +37,11 @@ type Spec struct {
 	Env    []string
 }
 
-func (s Spec) pidFile() string { return filepath.Join(s.Dir, s.Name+".pid") }
+func (s Spec) pidFile() string { return PidFile(s.Dir, s.Name) }
+
+// PidFile is where the program name supervised in dir keeps its pid file:
+// the one naming rule for everyone who checks on a program.
+func PidFile(dir, name string) string { return filepath.Join(dir, name+".pid") }
 
 // LogFile is where the program's stdout and stderr go.
 func (s Spec) LogFile() string { return filepath.Join(s.Dir, s.Name+".log") }
@@ -84,10 +88,13 @@ func Run(spec Spec, log *slog.Logger) (*Process, error) {
 	p := &Process{spec: spec, log: log.With("program", spec.Name), stopCh: make(chan struct{}), done: make(chan struct{})}
 	if pid, start, ok := readPidFile(spec.pidFile()); ok && alive(pid, start) {
 		exited, err := WaitPID(pid)
-		if err == nil {
-			p.pid, p.exited, p.started = pid, exited, time.Now()
-			p.log.Info("adopted running program", "pid", pid)
+		if err != nil {
+			// It runs but cannot be watched: starting a second one beside
+			// it would be worse than failing.
+			return nil, fmt.Errorf("adopt %s (pid %d): %w", spec.Name, pid, err)
 		}
+		p.pid, p.exited, p.started = pid, exited, time.Now()
+		p.log.Info("adopted running program", "pid", pid)
 	}
 	if p.pid == 0 {
 		if err := p.start(); err != nil {
@@ -161,13 +168,13 @@ func (p *Process) supervise() {
 			p.mu.Unlock()
 			return
 		}
-		up := time.Since(p.started)
+		up, pid := time.Since(p.started), p.pid
 		p.lastExit = time.Now().Format(time.RFC3339)
 		p.mu.Unlock()
 		if up > time.Minute {
 			backoff = MinBackoff
 		}
-		p.log.Warn("program exited; restarting", "pid", p.pid, "after", backoff.String(), "log", p.spec.LogFile())
+		p.log.Warn("program exited; restarting", "pid", pid, "after", backoff.String(), "log", p.spec.LogFile())
 		select {
 		case <-p.stopCh:
 			return

@@ -79,7 +79,7 @@ func runAs() (string, string) {
 
 // pidFile is supervise's pid file for the program (Spec.Dir/Name.pid).
 func (s *Supervisor) pidFile(tenant string) string {
-	return filepath.Join(s.Dir(tenant), programName+".pid")
+	return supervise.PidFile(s.Dir(tenant), programName)
 }
 
 // Observe reads the tenant's instance: its files and whether the
