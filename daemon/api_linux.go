@@ -34,7 +34,7 @@ func (d *Daemon) Status(ctx context.Context) mgmt.Status {
 	for _, s := range d.snapshot(cfg) {
 		ts := mgmt.TenantStatus{Name: s.Name, Interfaces: len(s.Links), Rules: -1, Routes: -1, BGPUp: -1, BGPTotal: -1}
 		for _, l := range s.Links {
-			if l.Oper == "up" || (l.Up && l.Oper == "unknown") {
+			if linkUp(l) {
 				ts.InterfacesUp++
 			}
 		}

@@ -237,7 +237,7 @@ func (c *collector) sample(now time.Time) {
 			di := mgmt.DashInterface{Name: ci.Name, Device: cmp.Or(ci.Device, ci.Parent), State: "absent", Addresses: []string{}}
 			if l := findLink(s.Links, ci.Name); l != nil {
 				di.State = "down"
-				if l.Oper == "up" || (l.Up && l.Oper == "unknown") {
+				if linkUp(l) {
 					di.State = "up"
 				}
 				for _, a := range l.Addrs {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/fwdproject/fwd/policy"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,7 +169,7 @@ func (c *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 		t := s.Name
 		gauge(descTenantUp, b2f(s.Namespaced), t)
 		for _, l := range s.Links {
-			gauge(descIfUp, b2f(l.Oper == "up" || (l.Up && l.Oper == "unknown")), t, l.Name)
+			gauge(descIfUp, b2f(linkUp(l)), t, l.Name)
 			counter(descIfRxBytes, l.RxBytes, t, l.Name)
 			counter(descIfTxBytes, l.TxBytes, t, l.Name)
 			counter(descIfRxPkts, l.RxPkts, t, l.Name)
@@ -197,6 +198,14 @@ func (c *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, k := range order {
 			counter(descRulePkts, rules[k].p, t, k.chain, k.rule)
 			counter(descRuleBytes, rules[k].b, t, k.chain, k.rule)
+		}
+		// The quota's drops are one of those counters: no second read of
+		// fwd's table.
+		if tn := tenants[t]; tn != nil && tn.ConntrackLimit > 0 {
+			gauge(descQuotaLimit, float64(tn.ConntrackLimit), t)
+			if n, ok := policy.QuotaDrops(s.Rules); ok {
+				counter(descQuotaDrops, n, t)
+			}
 		}
 		for table, n := range s.Static {
 			gauge(descRoutes, float64(n), t, routing.TableName(tenants[t], table), "static")

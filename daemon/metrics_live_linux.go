@@ -62,30 +62,20 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	cfg := c.d.cfg
 	c.d.mu.Unlock()
 	for _, t := range cfg.Tenants {
-		if !t.Policy.Enabled {
-			continue
+		if !t.Policy.Enabled || len(t.Policy.Sets) == 0 {
+			continue // the quota comes with the rule counters (metrics_linux.go)
 		}
 		h, err := ns.Open(t.Name)
 		if err != nil {
 			continue
 		}
-		if t.ConntrackLimit > 0 {
-			ch <- prometheus.MustNewConstMetric(descQuotaLimit, prometheus.GaugeValue, float64(t.ConntrackLimit), t.Name)
-			if rc, err := policy.ReadCounters(h, nil); err == nil {
-				if n, ok := policy.QuotaDrops(rc); ok {
-					ch <- prometheus.MustNewConstMetric(descQuotaDrops, prometheus.CounterValue, float64(n), t.Name)
+		if counts, err := policy.SetCounts(h, c.ruleset(cfg, t)); err == nil {
+			for _, s := range counts {
+				kind := "static"
+				if s.Dynamic {
+					kind = "dynamic"
 				}
-			}
-		}
-		if len(t.Policy.Sets) > 0 {
-			if counts, err := policy.SetCounts(h, c.ruleset(cfg, t)); err == nil {
-				for _, s := range counts {
-					kind := "static"
-					if s.Dynamic {
-						kind = "dynamic"
-					}
-					ch <- prometheus.MustNewConstMetric(descSetElems, prometheus.GaugeValue, float64(s.Elements), t.Name, s.Set, kind)
-				}
+				ch <- prometheus.MustNewConstMetric(descSetElems, prometheus.GaugeValue, float64(s.Elements), t.Name, s.Set, kind)
 			}
 		}
 		h.Close()

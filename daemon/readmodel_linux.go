@@ -139,3 +139,8 @@ func readInt(path string) int64 {
 	}
 	return n
 }
+
+// linkUp says whether a link passes traffic: operationally up, or
+// administratively up with no carrier state to report (lo, some virtual
+// links say "unknown").
+func linkUp(l *zones.Link) bool { return l.Oper == "up" || (l.Up && l.Oper == "unknown") }
