@@ -164,6 +164,11 @@ func SetList(h netns.NsHandle, name string) ([]SetElem, error) {
 		return nil, err
 	}
 	defer func() { _ = c.CloseLasting() }()
+	return setList(c, name)
+}
+
+// setList is SetList on an open connection.
+func setList(c *nftables.Conn, name string) ([]SetElem, error) {
 	sets, err := liveSets(c, name)
 	if err != nil {
 		return nil, err
@@ -201,11 +206,22 @@ func SetCounts(h netns.NsHandle, rs *Ruleset) ([]SetCount, error) {
 			out[i].Elements += len(s.Elems)
 		}
 	}
+	var c *nftables.Conn // one socket for every dynamic set of the scrape
 	for i := range out {
 		if !out[i].Dynamic {
 			continue
 		}
-		el, err := SetList(h, out[i].Set)
+		if c == nil {
+			if !h.IsOpen() {
+				return nil, errNoNamespace
+			}
+			var err error
+			if c, err = dial(h, nftables.AsLasting()); err != nil {
+				return nil, err
+			}
+			defer func() { _ = c.CloseLasting() }()
+		}
+		el, err := setList(c, out[i].Set)
 		if err != nil {
 			return nil, err
 		}
