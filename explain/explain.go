@@ -85,7 +85,7 @@ func (x *Explainer) Explain(q Query) (*Trace, error) {
 	p.iif = q.In
 	if newFlow {
 		if o := e.hook("prerouting", "nat_prerouting", p); o.nat != nil {
-			if err := e.applyNAT("prerouting", o, rt, p, netip.Addr{}); err != nil {
+			if err := e.applyNAT("prerouting", o, rt, p, netip.Addr{}, netip.Addr{}); err != nil {
 				return nil, err
 			}
 		}
@@ -248,20 +248,13 @@ func describeRef(r *RuleRef) string {
 // applyNAT rewrites p by the translation statement the nat chain reached.
 // nh and pref (postrouting only) are the next hop and the route's
 // preferred source, for masquerade.
-func (e *evaluator) applyNAT(hook string, o outcome, rt *router, p *packet, nhAndPref ...netip.Addr) error {
+func (e *evaluator) applyNAT(hook string, o outcome, rt *router, p *packet, nh, pref netip.Addr) error {
 	before := p.tuple()
 	st := e.tr.Steps[o.step-1]
 	nc := NATChange{Hook: hook, Text: st.Action, Rule: st.Ref}
 	switch s := o.nat.stmt.(type) {
 	case policy.Masquerade:
 		nc.Kind = "masquerade"
-		var nh, pref netip.Addr
-		if len(nhAndPref) > 0 {
-			nh = nhAndPref[0]
-		}
-		if len(nhAndPref) > 1 {
-			pref = nhAndPref[1]
-		}
 		a, err := rt.sourceFor(p.oif, nh, pref)
 		if err != nil {
 			return fmt.Errorf("masquerade: %w", err)
@@ -282,7 +275,6 @@ func (e *evaluator) applyNAT(hook string, o outcome, rt *router, p *packet, nhAn
 			if s.Port != 0 {
 				p.dport = s.Port
 			}
-			p.dnat = true
 		default:
 			nc.Kind = "snat"
 			p.src = s.Addr
