@@ -196,26 +196,16 @@ func (m *Manager) sweep(want map[string]bool) error {
 			continue
 		}
 		for _, name := range []string{"keepalived", "conntrackd"} {
-			if pid, ok := supervise.Identity(supervise.PidFile(d, name)); ok {
-				m.log.Info("stopping leftover ha daemon", "tenant", tenant, "program", name, "pid", pid)
-				_ = syscall.Kill(pid, syscall.SIGTERM)
-				waitGone(pid, StopGrace)
+			pid, err := supervise.StopPidFile(supervise.PidFile(d, name), StopGrace)
+			switch {
+			case err != nil:
+				m.log.Warn("leftover ha daemon not stopped", "tenant", tenant, "program", name, "pid", pid, "error", err)
+			case pid != 0:
+				m.log.Info("stopped leftover ha daemon", "tenant", tenant, "program", name, "pid", pid)
 			}
-			os.Remove(supervise.PidFile(d, name))
 		}
 	}
 	return nil
-}
-
-func waitGone(pid int, grace time.Duration) {
-	deadline := time.Now().Add(grace)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func keepalivedProcess(s Spec) supervise.Spec {

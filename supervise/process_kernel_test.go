@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,3 +124,43 @@ func TestReusedPidIsNotAdopted(t *testing.T) {
 }
 
 func alive2(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// StopPidFile stops the process its file names, and never one whose
+// identity does not match (a reused PID).
+func TestStopPidFile(t *testing.T) {
+	testkit.Require(t)
+	dir := t.TempDir()
+	cmd := exec.Command("sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	start, err := startTime(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := PidFile(dir, "sleeper")
+	if err := writePidFile(path, cmd.Process.Pid, start); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := StopPidFile(path, 2*time.Second)
+	if err != nil || pid != cmd.Process.Pid {
+		t.Fatalf("StopPidFile: %d %v", pid, err)
+	}
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("process not stopped")
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("pid file left: %v", err)
+	}
+	// Our own PID with a wrong start time stands for a reused PID.
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d 1\n", os.Getpid())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if pid, err := StopPidFile(path, time.Second); pid != 0 || err != nil {
+		t.Fatalf("stopped an unrelated process: %d %v", pid, err)
+	}
+}

@@ -388,3 +388,54 @@ func (p *Process) Wait(ctx context.Context) error {
 		}
 	}
 }
+
+// StopPidFile stops the program a pid file names, if the file's identity
+// (PID and start time) still matches a live process, and removes the
+// file. Signals go through a pidfd, so a PID the kernel reuses meanwhile
+// is never signalled: SIGTERM, then SIGKILL after grace. It reports the
+// PID it stopped (0: none was running).
+func StopPidFile(path string, grace time.Duration) (int, error) {
+	defer os.Remove(path)
+	pid, ok := Identity(path)
+	if !ok {
+		return 0, nil
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return 0, nil // gone since the identity check
+		}
+		return pid, err
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return pid, nil
+		}
+		return pid, err
+	}
+	if exited(fd, grace) {
+		return pid, nil
+	}
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return pid, err
+	}
+	exited(fd, grace)
+	return pid, nil
+}
+
+// exited waits up to d for the process behind pidfd fd to exit.
+func exited(fd int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		ms := int(time.Until(deadline) / time.Millisecond)
+		if ms < 0 {
+			return false
+		}
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n > 0
+	}
+}
