@@ -13,7 +13,7 @@ import (
 
 // Services is a tenant's edge services. The zero value is none.
 type Services struct {
-	DHCPClients []DHCPClient // interfaces with dhcp = true, sorted by name
+	DHCPClients []DHCPClient // dhcp = true, dhcp6 = true: by interface name, IPv4 first
 	SLAAC       []string     // interfaces with slaac = true, sorted
 	DHCP        []DHCPServer // [dhcp.IF], sorted by interface
 	DNS         *DNS         // [dns]; nil: no resolver
@@ -23,7 +23,8 @@ type Services struct {
 // LAN reports whether the tenant runs a dnsmasq (any of dhcp, dns, ra).
 func (s *Services) LAN() bool { return len(s.DHCP) > 0 || s.DNS != nil || len(s.RA) > 0 }
 
-// DHCPClient returns the DHCP client settings of an interface, or nil.
+// DHCPClient returns the DHCP client settings of an interface (its
+// DHCPv4 client if it has both), or nil.
 func (s *Services) DHCPClient(iface string) *DHCPClient {
 	for i := range s.DHCPClients {
 		if s.DHCPClients[i].Interface == iface {
@@ -31,6 +32,21 @@ func (s *Services) DHCPClient(iface string) *DHCPClient {
 		}
 	}
 	return nil
+}
+
+// AcceptsRA reports whether the interface takes router advertisements
+// although forwarding is on: for SLAAC, and for the default route of a
+// DHCPv6 client (DHCPv6 carries no routes).
+func (s *Services) AcceptsRA(iface string) bool {
+	if s.SLAACOn(iface) {
+		return true
+	}
+	for _, c := range s.DHCPClients {
+		if c.V6 && c.Interface == iface {
+			return true
+		}
+	}
+	return false
 }
 
 // SLAACOn reports whether the interface autoconfigures from RAs.
@@ -43,13 +59,14 @@ func (s *Services) SLAACOn(iface string) bool {
 	return false
 }
 
-// DHCPClient is the DHCPv4 client of one interface.
+// DHCPClient is the DHCPv4 or DHCPv6 client of one interface.
 type DHCPClient struct {
 	Interface string
-	Hostname  string // option 12; "" sends none
-	Table     string // "main" or a declared table: where the lease's routes go
-	TableID   uint32
-	Metric    uint32
+	V6        bool   // DHCPv6 (IA_NA): an address and DNS servers, no routes
+	Hostname  string // option 12 (v4), client FQDN option 39 (v6); "" sends none
+	Table     string // v4: "main" or a declared table: where the lease's routes go
+	TableID   uint32 // v4
+	Metric    uint32 // v4
 }
 
 // DHCPServer is DHCPv4 served on one interface.

@@ -101,18 +101,33 @@ func validateServices(r reporter, raw *rawTenant, t *Tenant) {
 }
 
 // validateLearned validates the DHCP client and SLAAC keys of one
-// [tenant.T.interface.IF] table.
+// [tenant.T.interface.IF] table. dhcp and dhcp6 each add a client;
+// dhcp_hostname names the box to both (option 12, FQDN option 39).
 func validateLearned(r reporter, name string, l *rawLearned, t *Tenant) {
 	s := &t.Services
 	iface := t.Interface(name)
-	if l.DHCP6 {
-		r.in("dhcp6").errorf("the DHCPv6 client is not implemented yet: use slaac = true (docs/services.md)")
+	if l.DHCPHostname != "" && !reDNSLabel.MatchString(l.DHCPHostname) {
+		r.in("dhcp_hostname").errorf("%q is not a host name (one label: letters, digits, inner '-')", l.DHCPHostname)
 	}
 	if l.SLAAC {
 		s.SLAAC = append(s.SLAAC, name)
 	}
+	if l.DHCPHostname != "" && !l.DHCP && !l.DHCP6 {
+		r.in("dhcp_hostname").errorf("needs dhcp = true or dhcp6 = true on this interface")
+	}
+	if l.DHCP6 {
+		if a, ok := staticAddr(iface, true); ok {
+			r.in("dhcp6").errorf("dhcp6 = true and a static IPv6 address (%s): the address comes from the DHCPv6 server", a)
+		}
+		// After the DHCPv4 client of the interface, if any. No table or
+		// metric: DHCPv6 carries no routes (the default route comes
+		// from the router advertisements, accept_ra = 2).
+		defer func() {
+			s.DHCPClients = append(s.DHCPClients, DHCPClient{Interface: name, V6: true, Hostname: l.DHCPHostname})
+		}()
+	}
 	if !l.DHCP {
-		for key, set := range map[string]bool{"dhcp_table": l.DHCPTable != "", "dhcp_metric": l.DHCPMetric != nil, "dhcp_hostname": l.DHCPHostname != ""} {
+		for key, set := range map[string]bool{"dhcp_table": l.DHCPTable != "", "dhcp_metric": l.DHCPMetric != nil} {
 			if set {
 				r.in(key).errorf("needs dhcp = true on this interface")
 			}
@@ -120,13 +135,8 @@ func validateLearned(r reporter, name string, l *rawLearned, t *Tenant) {
 		return
 	}
 	c := DHCPClient{Interface: name, Hostname: l.DHCPHostname, Table: "main"}
-	if iface != nil {
-		for _, a := range iface.Addresses {
-			if a.Addr().Is4() {
-				r.in("dhcp").errorf("dhcp = true and a static IPv4 address (%s): the address comes from the DHCP server", a)
-				break
-			}
-		}
+	if a, ok := staticAddr(iface, false); ok {
+		r.in("dhcp").errorf("dhcp = true and a static IPv4 address (%s): the address comes from the DHCP server", a)
 	}
 	if l.DHCPTable != "" {
 		c.Table = l.DHCPTable
@@ -141,10 +151,21 @@ func validateLearned(r reporter, name string, l *rawLearned, t *Tenant) {
 			c.Metric = uint32(m)
 		}
 	}
-	if c.Hostname != "" && !reDNSLabel.MatchString(c.Hostname) {
-		r.in("dhcp_hostname").errorf("%q is not a host name (one label: letters, digits, inner '-')", c.Hostname)
-	}
 	s.DHCPClients = append(s.DHCPClients, c)
+}
+
+// staticAddr returns the first configured address of one family, which
+// a DHCP client of that family would fight.
+func staticAddr(iface *Interface, v6 bool) (netip.Prefix, bool) {
+	if iface == nil {
+		return netip.Prefix{}, false
+	}
+	for _, a := range iface.Addresses {
+		if a.Addr().Is6() == v6 {
+			return a, true
+		}
+	}
+	return netip.Prefix{}, false
 }
 
 // servedInterface checks that a service's table names a declared

@@ -19,8 +19,9 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// edge is the daemon's side of the edge services and HA pairs: one DHCPv4
-// client per (tenant, interface with dhcp = true), started and stopped
+// edge is the daemon's side of the edge services and HA pairs: one DHCP
+// client per (tenant, interface, family) with dhcp = true or dhcp6 =
+// true, started and stopped
 // as the configuration changes, whose lease changes are logged, counted
 // and fed into a re-apply (the lease's routes must be in the routing
 // stage's desired set); and the HA and services parts of status and
@@ -41,7 +42,17 @@ type edge struct {
 	closeOnce sync.Once
 }
 
-type clientKey struct{ tenant, iface string }
+type clientKey struct {
+	tenant, iface string
+	v6            bool
+}
+
+func (k clientKey) family() string {
+	if k.v6 {
+		return "ipv6"
+	}
+	return "ipv4"
+}
 
 // wanClient is one running DHCP client and the namespace handle its
 // kernel applier writes through.
@@ -88,7 +99,7 @@ func (e *edge) sync(cfg *config.Config) {
 	want := map[clientKey]config.DHCPClient{}
 	for _, t := range cfg.Tenants {
 		for _, c := range t.Services.DHCPClients {
-			want[clientKey{t.Name, c.Interface}] = c
+			want[clientKey{t.Name, c.Interface, c.V6}] = c
 		}
 	}
 	e.mu.Lock()
@@ -105,7 +116,7 @@ func (e *edge) sync(cfg *config.Config) {
 			continue
 		}
 		if err := e.startLocked(k, c); err != nil {
-			e.log.Warn("dhcp client not started; retried on the next apply", "tenant", k.tenant, "interface", k.iface, "error", err)
+			e.log.Warn("dhcp client not started; retried on the next apply", "tenant", k.tenant, "interface", k.iface, "family", k.family(), "error", err)
 		}
 	}
 }
@@ -117,7 +128,7 @@ func (e *edge) startLocked(k clientKey, c config.DHCPClient) error {
 	}
 	kern := dhcpclient.NewApplier(h, c.TableID, c.Metric)
 	cl, err := dhcpclient.Start(dhcpclient.Config{
-		Namespace: k.tenant, Interface: k.iface, Hostname: c.Hostname, Kernel: kern,
+		Namespace: k.tenant, Interface: k.iface, V6: k.v6, Hostname: c.Hostname, Kernel: kern,
 		OnEvent: func(ev dhcpclient.Event) { e.event(k, c, ev) },
 	}, e.log.With("tenant", k.tenant))
 	if err != nil {
@@ -125,7 +136,7 @@ func (e *edge) startLocked(k clientKey, c config.DHCPClient) error {
 		return err
 	}
 	e.clients[k] = &wanClient{cfg: c, c: cl, h: h}
-	e.log.Info("dhcp client started", "tenant", k.tenant, "interface", k.iface)
+	e.log.Info("dhcp client started", "tenant", k.tenant, "interface", k.iface, "family", k.family())
 	return nil
 }
 
@@ -141,22 +152,29 @@ func (e *edge) stopLocked(k clientKey, release bool) {
 	wc.c.Stop(release)
 	wc.h.Close()
 	if release {
-		e.eng.SetLeaseRoutes(k.tenant, k.iface, nil)
-		e.log.Info("dhcp client stopped", "tenant", k.tenant, "interface", k.iface)
+		if !k.v6 {
+			e.eng.SetLeaseRoutes(k.tenant, k.iface, nil)
+		}
+		e.log.Info("dhcp client stopped", "tenant", k.tenant, "interface", k.iface, "family", k.family())
 	}
 }
 
-// event is called on a client's goroutine after the kernel has the lease.
+// event is called on a client's goroutine after the kernel has the
+// lease. It is the one place lease changes are logged for operators.
 func (e *edge) event(k clientKey, c config.DHCPClient, ev dhcpclient.Event) {
 	e.met.leaseEvent(k, ev.Kind)
-	attrs := []any{"tenant", k.tenant, "interface", k.iface, "event", string(ev.Kind)}
+	attrs := []any{"tenant", k.tenant, "interface", k.iface, "family", k.family(), "event", string(ev.Kind)}
 	if l := ev.Lease; l != nil {
-		attrs = append(attrs, "address", l.Address.String(), "router", l.Router.String(), "lease_time", l.LeaseTime.String(), "server", l.Server.String())
-	}
-	if ev.Err != nil {
-		attrs = append(attrs, "error", ev.Err)
+		attrs = append(attrs, l.LogAttrs()...)
+		if ev.Old != nil && ev.Old.Address != l.Address {
+			attrs = append(attrs, "old_address", ev.Old.Address.String())
+		}
+	} else if ev.Old != nil {
+		attrs = append(attrs, "address", ev.Old.Address.String())
 	}
 	switch {
+	case ev.Err != nil:
+		e.log.Error("dhcp lease not applied", append(attrs, "error", ev.Err)...)
 	case ev.Lease == nil:
 		e.log.Warn("dhcp lease gone", attrs...)
 	case ev.Kind == dhcpclient.Bound || !ev.Lease.SameBinding(ev.Old):
@@ -164,11 +182,13 @@ func (e *edge) event(k clientKey, c config.DHCPClient, ev dhcpclient.Event) {
 	default:
 		e.log.Debug("dhcp lease renewed", attrs...)
 	}
-	var routes []routing.Route
-	if ev.Lease != nil {
-		routes = ev.Lease.KernelRoutes(c.TableID, c.Metric)
+	if !k.v6 {
+		var routes []routing.Route
+		if ev.Lease != nil {
+			routes = ev.Lease.KernelRoutes(c.TableID, c.Metric)
+		}
+		e.eng.SetLeaseRoutes(k.tenant, k.iface, routes)
 	}
-	e.eng.SetLeaseRoutes(k.tenant, k.iface, routes)
 	if ev.Lease != nil && ev.Lease.SameBinding(ev.Old) {
 		return // a renewal: the kernel state is unchanged
 	}
@@ -219,12 +239,15 @@ func (e *edge) tenantStatus(ctx context.Context, t *config.Tenant, ts *mgmt.Tena
 	ss := &mgmt.ServicesStatus{}
 	leases := e.leases()
 	for _, c := range s.DHCPClients {
-		dl := mgmt.DHCPLease{Interface: c.Interface, State: "stopped"}
-		if l, running := leases[clientKey{t.Name, c.Interface}]; running {
+		k := clientKey{t.Name, c.Interface, c.V6}
+		dl := mgmt.DHCPLease{Interface: c.Interface, Family: k.family(), State: "stopped"}
+		if l, running := leases[k]; running {
 			dl.State = "waiting"
 			if l != nil {
-				dl.State, dl.Address, dl.Router, dl.DNS, dl.Server = "bound", l.Address, l.Router, l.DNS, l.Server
+				dl.State, dl.Address, dl.Router, dl.DNS, dl.Domain = "bound", l.Address, l.Router, l.DNS, l.Domain
+				dl.Server, dl.ServerID = l.Server, l.ServerID
 				dl.Obtained, dl.Expires, dl.LeaseTime = l.Obtained, l.Expiry(), l.LeaseTime
+				dl.Renew, _ = l.Timers(0)
 			}
 		}
 		ss.DHCP = append(ss.DHCP, dl)

@@ -38,7 +38,9 @@ var (
 		"conntrackd sync messages lost (sequence gaps).", []string{"tenant"}, nil)
 
 	descLeaseExpiry = prometheus.NewDesc("fwd_dhcp_lease_expiry_seconds",
-		"Seconds until the interface's DHCP lease expires (absent without a lease).", []string{"tenant", "interface"}, nil)
+		"Seconds until the interface's DHCP lease expires (absent without a lease).", []string{"tenant", "interface", "family"}, nil)
+	descLeaseInfo = prometheus.NewDesc("fwd_dhcp_lease_info",
+		"1 for the address the interface's DHCP client holds (absent without a lease).", []string{"tenant", "interface", "family", "address"}, nil)
 	descDNSMasqUp = prometheus.NewDesc("fwd_dnsmasq_up",
 		"1 if the tenant's dnsmasq runs.", []string{"tenant"}, nil)
 	descDNSMasqRestarts = prometheus.NewDesc("fwd_dnsmasq_restarts_total",
@@ -57,12 +59,12 @@ type edgeMetrics struct {
 func newEdgeMetrics(e *edge) *edgeMetrics {
 	return &edgeMetrics{e: e, events: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fwd_dhcp_lease_events_total",
-		Help: "DHCP client lease events (bound, renewed, rebound, lost, expired, released) by interface.",
-	}, []string{"tenant", "interface", "event"})}
+		Help: "DHCP client lease events (bound, renewed, rebound, lost, expired, released) by interface and family.",
+	}, []string{"tenant", "interface", "family", "event"})}
 }
 
 func (m *edgeMetrics) leaseEvent(k clientKey, kind dhcpclient.EventKind) {
-	m.events.WithLabelValues(k.tenant, k.iface, string(kind)).Inc()
+	m.events.WithLabelValues(k.tenant, k.iface, k.family(), string(kind)).Inc()
 }
 
 // Describe: unchecked, label sets follow the configuration.
@@ -80,7 +82,8 @@ func (m *edgeMetrics) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	for k, l := range e.leases() {
 		if l != nil {
-			gauge(descLeaseExpiry, l.Remaining(now).Seconds(), k.tenant, k.iface)
+			gauge(descLeaseExpiry, l.Remaining(now).Seconds(), k.tenant, k.iface, k.family())
+			gauge(descLeaseInfo, 1, k.tenant, k.iface, k.family(), l.Address.Addr().String())
 		}
 	}
 	for _, st := range e.eng.DNS.Status() {

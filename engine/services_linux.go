@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/fwdproject/fwd/change"
@@ -113,20 +112,22 @@ func (e *Engine) tenantServices(ctx context.Context, t *config.Tenant, dryRun bo
 	return append(cs, more...), err
 }
 
-// acceptRA sets accept_ra per interface: 2 (accept although forwarding is
-// on) with slaac, else the kernel's default 1 (which, forwarding being
-// on in a tenant, ignores RAs). An interface not there yet (a NIC that
-// has not appeared) is skipped; the next apply sets it.
+// acceptRA sets accept_ra and autoconf per interface: accept_ra 2
+// (accept although forwarding is on) with slaac or dhcp6 (the default
+// route of a DHCPv6 client comes from the RAs), autoconf only with slaac;
+// else the kernel's defaults (accept_ra 1, which, forwarding being on in
+// a tenant, ignores RAs; autoconf 1). An interface not there yet (a NIC
+// that has not appeared) is skipped; the next apply sets it.
 func (e *Engine) acceptRA(t *config.Tenant, h netns.NsHandle, dryRun bool) ([]change.Change, error) {
 	var cs []change.Change
 	for _, i := range t.Interfaces {
-		want := dhcpclient.AcceptRAOn
-		if t.Services.SLAACOn(i.Name) {
-			want = dhcpclient.AcceptRAAlways
+		want := dhcpclient.RA{AcceptRA: dhcpclient.AcceptRAOn, Autoconf: true}
+		if t.Services.AcceptsRA(i.Name) {
+			want = dhcpclient.RA{AcceptRA: dhcpclient.AcceptRAAlways, Autoconf: t.Services.SLAACOn(i.Name)}
 		}
-		have := dhcpclient.AcceptRAOn // a new namespace's interface
+		have := dhcpclient.RA{AcceptRA: dhcpclient.AcceptRAOn, Autoconf: true} // a new namespace's interface
 		if h.IsOpen() {
-			v, err := dhcpclient.AcceptRA(h, i.Name)
+			v, err := dhcpclient.ReadRA(h, i.Name)
 			if err != nil {
 				continue // not in the namespace yet
 			}
@@ -136,9 +137,9 @@ func (e *Engine) acceptRA(t *config.Tenant, h netns.NsHandle, dryRun bool) ([]ch
 			continue
 		}
 		c := change.Change{Tenant: t.Name, Subsystem: "services", Action: "set-accept-ra", Object: i.Name,
-			Detail: "accept_ra=" + strconv.Itoa(want)}
+			Detail: want.String()}
 		if !dryRun {
-			if _, err := dhcpclient.SetAcceptRA(h, i.Name, want); err != nil {
+			if _, err := dhcpclient.SetRA(h, i.Name, want); err != nil {
 				return cs, fmt.Errorf("accept_ra on %s: %w", i.Name, err)
 			}
 			e.logChanges([]change.Change{c})

@@ -51,15 +51,20 @@ type ServicesStatus struct {
 	Leases int `json:"leases"`
 }
 
-// DHCPLease is the lease (or its absence) of one interface with dhcp = true.
+// DHCPLease is the lease (or its absence) of one interface's DHCPv4
+// (dhcp = true) or DHCPv6 (dhcp6 = true) client.
 type DHCPLease struct {
 	Interface string        `json:"interface"`
-	State     string        `json:"state"` // bound, waiting (no lease yet), stopped
+	Family    string        `json:"family"` // ipv4, ipv6
+	State     string        `json:"state"`  // bound, waiting (no lease yet), stopped
 	Address   netip.Prefix  `json:"address,omitzero"`
 	Router    netip.Addr    `json:"router,omitzero"`
 	DNS       []netip.Addr  `json:"dns,omitempty"`
+	Domain    string        `json:"domain,omitempty"`
 	Server    netip.Addr    `json:"server,omitzero"`
+	ServerID  string        `json:"server_id,omitempty"` // DHCPv6: the server's DUID, hex
 	Obtained  time.Time     `json:"obtained,omitzero"`
+	Renew     time.Time     `json:"renew,omitzero"` // T1
 	Expires   time.Time     `json:"expires,omitzero"`
 	LeaseTime time.Duration `json:"lease_time_ns,omitempty"`
 }

@@ -16,19 +16,21 @@ import "github.com/fwdproject/fwd/config"
 
 // Identities of the admission rules.
 const (
-	idHAVRRP      = "_ha/vrrp"
-	idHASync      = "_ha/conntrackd"
-	idDHCPClient  = "_svc/dhcp-client"
-	idDHCPServer  = "_svc/dhcp"
-	idDNS         = "_svc/dns"
-	idDHCPv6      = "_svc/dhcpv6"
-	protoVRRP     = 112
-	protoUDP      = 17
-	protoTCP      = 6
-	portDHCPSrv   = 67
-	portDHCPCli   = 68
-	portDNS       = 53
-	portDHCPv6Srv = 547
+	idHAVRRP       = "_ha/vrrp"
+	idHASync       = "_ha/conntrackd"
+	idDHCPClient   = "_svc/dhcp-client"
+	idDHCPServer   = "_svc/dhcp"
+	idDNS          = "_svc/dns"
+	idDHCPv6       = "_svc/dhcpv6"
+	idDHCPv6Client = "_svc/dhcp6-client"
+	protoVRRP      = 112
+	protoUDP       = 17
+	protoTCP       = 6
+	portDHCPSrv    = 67
+	portDHCPCli    = 68
+	portDNS        = 53
+	portDHCPv6Srv  = 547
+	portDHCPv6Cli  = 546
 )
 
 // serviceRules inserts the admission rules into the input and output base
@@ -80,6 +82,14 @@ func admits(t *config.Tenant) (in, out []*Rule) {
 	}
 	s := &t.Services
 	for _, c := range s.DHCPClients {
+		if c.V6 {
+			// The requests go to ff02::1:2 and the replies come back
+			// to the link-local address: not a flow conntrack pairs.
+			key := "interface." + c.Interface + ".dhcp6"
+			in = append(in, rule(idDHCPv6Client, key+": advertises and replies", iif(c.Interface), udp, port(false, portDHCPv6Srv), port(true, portDHCPv6Cli)))
+			out = append(out, rule(idDHCPv6Client, key+": solicits and requests", oif(c.Interface), udp, port(false, portDHCPv6Cli), port(true, portDHCPv6Srv)))
+			continue
+		}
 		key := "interface." + c.Interface + ".dhcp"
 		in = append(in, rule(idDHCPClient, key+": offers and acks", iif(c.Interface), udp, port(false, portDHCPSrv), port(true, portDHCPCli)))
 		out = append(out, rule(idDHCPClient, key+": requests", oif(c.Interface), udp, port(false, portDHCPCli), port(true, portDHCPSrv)))

@@ -17,24 +17,41 @@ const (
 	AcceptRAAlways = 2 // accept them even with forwarding on: a tenant's WAN
 )
 
-// SetAcceptRA writes accept_ra (and autoconf, on for SLAAC whenever RAs
-// are accepted) for one interface of namespace h. /proc/sys/net shows the
-// namespace of the thread that opens it, so the files are opened through
-// the ns door. It returns whether anything changed.
-func SetAcceptRA(h netns.NsHandle, ifname string, mode int) (bool, error) {
-	if strings.ContainsAny(ifname, "/.") || ifname == "" {
-		return false, fmt.Errorf("bad interface name %q", ifname)
+// RA is how one interface treats router advertisements: accept_ra, and
+// autoconf (SLAAC addresses from the advertised prefixes). A DHCPv6
+// client's interface accepts them for the default route without
+// autoconfiguring.
+type RA struct {
+	AcceptRA int
+	Autoconf bool
+}
+
+// String is the form change lines show.
+func (r RA) String() string {
+	return "accept_ra=" + strconv.Itoa(r.AcceptRA) + " autoconf=" + strconv.Itoa(b2i(r.Autoconf))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
-	autoconf := 0
-	if mode != AcceptRAOff {
-		autoconf = 1
+	return 0
+}
+
+// SetRA writes accept_ra and autoconf for one interface of namespace h.
+// /proc/sys/net shows the namespace of the thread that opens it, so the
+// files are opened through the ns door. It returns whether anything
+// changed.
+func SetRA(h netns.NsHandle, ifname string, r RA) (bool, error) {
+	if err := checkName(ifname); err != nil {
+		return false, err
 	}
 	changed := false
 	err := ns.Do(h, func() error {
 		for _, kv := range []struct {
 			key string
 			val int
-		}{{"accept_ra", mode}, {"autoconf", autoconf}} {
+		}{{"accept_ra", r.AcceptRA}, {"autoconf", b2i(r.Autoconf)}} {
 			path := "/proc/sys/net/ipv6/conf/" + ifname + "/" + kv.key
 			b, err := os.ReadFile(path)
 			if err != nil {
@@ -53,16 +70,32 @@ func SetAcceptRA(h netns.NsHandle, ifname string, mode int) (bool, error) {
 	return changed, err
 }
 
-// AcceptRA reads accept_ra of one interface of namespace h.
-func AcceptRA(h netns.NsHandle, ifname string) (int, error) {
-	var v int
+// ReadRA reads accept_ra and autoconf of one interface of namespace h.
+func ReadRA(h netns.NsHandle, ifname string) (RA, error) {
+	if err := checkName(ifname); err != nil {
+		return RA{}, err
+	}
+	var r RA
 	err := ns.Do(h, func() error {
-		b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + ifname + "/accept_ra")
-		if err != nil {
-			return err
+		var vals [2]int
+		for i, key := range []string{"accept_ra", "autoconf"} {
+			b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + ifname + "/" + key)
+			if err != nil {
+				return err
+			}
+			if vals[i], err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+				return err
+			}
 		}
-		v, err = strconv.Atoi(strings.TrimSpace(string(b)))
-		return err
+		r = RA{AcceptRA: vals[0], Autoconf: vals[1] != 0}
+		return nil
 	})
-	return v, err
+	return r, err
+}
+
+func checkName(ifname string) error {
+	if strings.ContainsAny(ifname, "/.") || ifname == "" {
+		return fmt.Errorf("bad interface name %q", ifname)
+	}
+	return nil
 }

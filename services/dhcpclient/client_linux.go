@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
-	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"golang.org/x/sys/unix"
 )
 
-// Config is one interface's DHCPv4 client.
+// Config is one interface's DHCPv4 or DHCPv6 client.
 type Config struct {
 	Namespace string // pinned namespace name (the tenant)
 	Interface string // name inside the namespace
-	Hostname  string // option 12, optional
+	V6        bool   // DHCPv6 (IA_NA) rather than DHCPv4
+	Hostname  string // option 12 (v4) or the client FQDN option (v6), optional
 	// Kernel applies leases; nil only reports them.
 	Kernel Kernel
 	// OnEvent is called, on the client's goroutine, after each lease
@@ -34,11 +34,30 @@ type Config struct {
 	MaxBackoff time.Duration
 }
 
-// Client runs the DHCPv4 state machine for one interface.
+// exchange is one family's messages: the state machine (Client) is the
+// same for both (RFC 2131 4.4 and RFC 8415 18.2 share INIT, BOUND,
+// RENEWING at T1, REBINDING at T2, expiry and release).
+type exchange interface {
+	// acquire gets a new lease, asking for want if valid (DISCOVER to
+	// ACK; SOLICIT to REPLY).
+	acquire(ctx context.Context, want netip.Addr) (*Lease, error)
+	// extend renews l with its server or, with rebind, any server. A
+	// server refusing the lease (NAK, NoBinding) is ErrRefused.
+	extend(ctx context.Context, l *Lease, rebind bool) (*Lease, error)
+	// release gives l back.
+	release(l *Lease) error
+	close() error
+}
+
+// ErrRefused is a server refusing a lease the client holds (DHCPNAK, or
+// DHCPv6 NoBinding/NotOnLink): the lease is dropped at once.
+var ErrRefused = errors.New("lease refused by the server")
+
+// Client runs the DHCP state machine for one interface.
 type Client struct {
 	cfg     Config
 	log     *slog.Logger
-	nc      *nclient4.Client
+	x       exchange
 	ctx     context.Context // cancelled by Stop
 	cancel  context.CancelFunc
 	release atomic.Bool // Stop's choice
@@ -66,22 +85,22 @@ func Start(cfg Config, log *slog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, mac, err := openConn(h, cfg.Interface)
+	var x exchange
+	if cfg.V6 {
+		x, err = newExchange6(h, cfg)
+	} else {
+		x, err = newExchange4(h, cfg)
+	}
 	h.Close()
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nclient4.NewWithConn(conn, mac, nclient4.WithTimeout(cfg.Timeout), nclient4.WithRetry(3))
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	c := &Client{cfg: cfg, log: log.With("interface", cfg.Interface), nc: nc,
+	c := &Client{cfg: cfg, log: log.With("interface", cfg.Interface, "family", cfg.family()), x: x,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	var want netip.Addr
 	if cfg.Kernel != nil {
-		if p, ok, err := cfg.Kernel.Learned(cfg.Interface); err == nil && ok {
+		if p, ok, err := cfg.Kernel.Learned(cfg.Interface, cfg.V6); err == nil && ok {
 			want = p.Addr()
 		}
 	}
@@ -113,7 +132,14 @@ func (c *Client) Stop(release bool) {
 	c.release.Store(release)
 	c.cancel()
 	<-c.done
-	c.nc.Close()
+	_ = c.x.close()
+}
+
+func (cfg *Config) family() string {
+	if cfg.V6 {
+		return "ipv6"
+	}
+	return "ipv4"
 }
 
 // errStopped ends the state machine.
@@ -154,7 +180,13 @@ func (c *Client) loop(want netip.Addr) error {
 				return err
 			}
 			if err != nil {
-				c.log.Warn("no lease", "error", err, "retry_in", backoff.String())
+				level := slog.LevelWarn
+				if errors.Is(err, unix.EADDRNOTAVAIL) {
+					// No usable source yet: the link-local
+					// address is still in DAD (a link just up).
+					level = slog.LevelDebug
+				}
+				c.log.Log(c.ctx, level, "no lease", "error", err, "retry_in", backoff.String())
 				if _, err := c.wait(time.Now().Add(backoff)); err != nil {
 					return err
 				}
@@ -187,11 +219,11 @@ func (c *Client) keep() error {
 	}{{Renewed, t2}, {Rebound, l.Expiry()}} {
 		for time.Now().Before(phase.until) {
 			nl, err := c.extend(l, phase.kind == Rebound)
-			var nak *nclient4.ErrNak
 			switch {
 			case errors.Is(err, errStopped):
 				return err
-			case errors.As(err, &nak):
+			case errors.Is(err, ErrRefused):
+				c.log.Warn("lease refused", "error", err)
 				c.drop(Lost)
 				return nil
 			case err == nil:
@@ -222,70 +254,23 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-func (c *Client) modifiers(want netip.Addr) []dhcpv4.Modifier {
-	mods := []dhcpv4.Modifier{dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter,
-		dhcpv4.OptionDomainNameServer, dhcpv4.OptionDomainName, dhcpv4.OptionClasslessStaticRoute,
-		dhcpv4.OptionIPAddressLeaseTime, dhcpv4.OptionRenewTimeValue, dhcpv4.OptionRebindingTimeValue)}
-	if c.cfg.Hostname != "" {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(c.cfg.Hostname)))
-	}
-	if want.IsValid() {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(want.AsSlice())))
-	}
-	return mods
-}
-
-// acquire is INIT (or INIT-REBOOT with want): DISCOVER, OFFER, REQUEST, ACK.
+// acquire is INIT (or INIT-REBOOT with want).
 func (c *Client) acquire(want netip.Addr) (*Lease, error) {
-	ctx := c.ctx
-	// The wanted address goes in the DISCOVER only: the REQUEST asks
-	// for what was offered.
-	offer, err := c.nc.DiscoverOffer(ctx, c.modifiers(want)...)
-	if ctx.Err() != nil {
+	l, err := c.x.acquire(c.ctx, want)
+	if c.ctx.Err() != nil {
 		return nil, errStopped
 	}
-	if err != nil {
-		return nil, err
-	}
-	lease, err := c.nc.RequestFromOffer(ctx, offer, c.modifiers(netip.Addr{})...)
-	if ctx.Err() != nil {
-		return nil, errStopped
-	}
-	if err != nil {
-		return nil, err
-	}
-	return FromACK(c.cfg.Interface, lease.ACK, time.Now())
+	return l, err
 }
 
 // extend is RENEWING (the lease's server answers) or REBINDING (any
 // server answers).
 func (c *Client) extend(l *Lease, rebind bool) (*Lease, error) {
-	ctx := c.ctx
-	req, err := dhcpv4.NewRenewFromAck(l.raw, c.modifiers(netip.Addr{})...)
-	if err != nil {
-		return nil, err
-	}
-	// Both phases broadcast: the packet socket sends from 0.0.0.0 (it has
-	// no address to send from), and a unicast request from 0.0.0.0 gets
-	// its answer sent nowhere by dnsmasq and others. Servers answer a
-	// broadcast renewal (dhclient falls back to it); RENEWING still
-	// accepts only its own server's answer, REBINDING any server's.
-	match := nclient4.IsAll(nclient4.IsCorrectServer(l.Server.AsSlice()),
-		nclient4.IsMessageType(dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak))
-	if rebind || !l.Server.IsValid() {
-		match = nclient4.IsMessageType(dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
-	}
-	resp, err := c.nc.SendAndRead(ctx, nclient4.DefaultServers, req, match)
-	if ctx.Err() != nil {
+	nl, err := c.x.extend(c.ctx, l, rebind)
+	if c.ctx.Err() != nil {
 		return nil, errStopped
 	}
-	if err != nil {
-		return nil, err
-	}
-	if resp.MessageType() == dhcpv4.MessageTypeNak {
-		return nil, &nclient4.ErrNak{Offer: l.raw, Nak: resp}
-	}
-	return FromACK(c.cfg.Interface, resp, time.Now())
+	return nl, err
 }
 
 // bind installs l in place of the lease held and reports it.
@@ -298,15 +283,13 @@ func (c *Client) bind(kind EventKind, l *Lease) {
 	c.mu.Lock()
 	c.lease = l
 	c.mu.Unlock()
-	attrs := []any{"event", string(kind), "address", l.Address.String(), "router", l.Router.String(),
-		"lease_time", l.LeaseTime.String(), "server", l.Server.String()}
+	// The owner of OnEvent logs lease changes for operators (with its
+	// own context); the client's lines are for debugging.
+	attrs := append([]any{"event", string(kind)}, l.LogAttrs()...)
 	if ev.Err != nil {
-		c.log.Error("lease not applied", append(attrs, "error", ev.Err)...)
-	} else if kind == Bound {
-		c.log.Info("dhcp lease", attrs...)
-	} else {
-		c.log.Debug("dhcp lease", attrs...)
+		attrs = append(attrs, "error", ev.Err)
 	}
+	c.log.Debug("dhcp lease", attrs...)
 	c.emit(ev)
 }
 
@@ -323,7 +306,11 @@ func (c *Client) drop(kind EventKind) {
 	c.mu.Lock()
 	c.lease = nil
 	c.mu.Unlock()
-	c.log.Warn("dhcp lease gone", "event", string(kind), "address", old.Address.String(), "error", ev.Err)
+	attrs := []any{"event", string(kind), "address", old.Address.String()}
+	if ev.Err != nil {
+		attrs = append(attrs, "error", ev.Err)
+	}
+	c.log.Debug("dhcp lease gone", attrs...)
 	c.emit(ev)
 }
 
@@ -339,7 +326,7 @@ func (c *Client) giveBack() {
 	if l == nil {
 		return
 	}
-	if err := c.nc.Release(&nclient4.Lease{ACK: l.raw}); err != nil {
+	if err := c.x.release(l); err != nil {
 		c.log.Warn("dhcp release not sent", "error", fmt.Errorf("release: %w", err))
 	}
 	c.drop(Released)

@@ -129,14 +129,18 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	if changed, err := dhcpclient.SetAcceptRA(h, "wan", dhcpclient.AcceptRAAlways); err != nil || !changed {
+	ra := dhcpclient.RA{AcceptRA: dhcpclient.AcceptRAAlways}
+	if changed, err := dhcpclient.SetRA(h, "wan", ra); err != nil || !changed {
 		t.Fatalf("accept_ra: changed %v, %v", changed, err)
 	}
-	if v, err := dhcpclient.AcceptRA(h, "wan"); err != nil || v != 2 {
-		t.Fatalf("accept_ra reads %d, %v", v, err)
+	if v, err := dhcpclient.ReadRA(h, "wan"); err != nil || v != ra {
+		t.Fatalf("RA settings read %+v, %v; want %+v", v, err, ra)
 	}
-	if changed, _ := dhcpclient.SetAcceptRA(h, "wan", dhcpclient.AcceptRAAlways); changed {
-		t.Fatal("second SetAcceptRA changed something")
+	if out := testnet.MustCmd(t, "tw", "sysctl", "-n", "net.ipv6.conf.wan.accept_ra", "net.ipv6.conf.wan.autoconf"); strings.Fields(out)[0] != "2" || strings.Fields(out)[1] != "0" {
+		t.Fatalf("sysctl reads %q, want 2 and 0", out)
+	}
+	if changed, _ := dhcpclient.SetRA(h, "wan", ra); changed {
+		t.Fatal("second SetRA changed something")
 	}
 
 	events := make(chan dhcpclient.Event, 16)
@@ -187,7 +191,7 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 	}
 
 	// The learned address carries a finite lifetime (zones leaves it).
-	if p, ok, err := dhcpclient.NewApplier(h, 0, 0).Learned("wan"); err != nil || !ok || p != moved.Lease.Address {
+	if p, ok, err := dhcpclient.NewApplier(h, 0, 0).Learned("wan", false); err != nil || !ok || p != moved.Lease.Address {
 		t.Fatalf("Learned: %v %v %v", p, ok, err)
 	}
 

@@ -18,8 +18,9 @@ import (
 // production, a fake in tests.
 type Kernel interface {
 	// Learned returns the address an earlier client left on the
-	// interface (a finite-lifetime IPv4 address), to ask for it again.
-	Learned(ifname string) (netip.Prefix, bool, error)
+	// interface (a finite-lifetime IPv4 address; for v6 a
+	// finite-lifetime /128, SLAAC's being /64), to ask for it again.
+	Learned(ifname string, v6 bool) (netip.Prefix, bool, error)
 	// Apply replaces old's kernel state with cur's; cur nil removes old.
 	Apply(ifname string, old, cur *Lease) error
 }
@@ -44,7 +45,7 @@ func NewApplier(h netns.NsHandle, table, metric uint32) *Applier {
 }
 
 // Learned implements Kernel.
-func (a *Applier) Learned(ifname string) (netip.Prefix, bool, error) {
+func (a *Applier) Learned(ifname string, v6 bool) (netip.Prefix, bool, error) {
 	nh, err := netlink.NewHandleAt(a.h)
 	if err != nil {
 		return netip.Prefix{}, false, err
@@ -54,13 +55,17 @@ func (a *Applier) Learned(ifname string) (netip.Prefix, bool, error) {
 	if err != nil {
 		return netip.Prefix{}, false, err
 	}
-	list, err := rtnl.Retry(func() ([]netlink.Addr, error) { return nh.AddrList(link, netlink.FAMILY_V4) })
+	family := netlink.FAMILY_V4
+	if v6 {
+		family = netlink.FAMILY_V6
+	}
+	list, err := rtnl.Retry(func() ([]netlink.Addr, error) { return nh.AddrList(link, family) })
 	if err != nil {
 		return netip.Prefix{}, false, err
 	}
 	for _, ad := range list {
-		if IsLearned(ad) {
-			return prefixOf(ad.IPNet), true, nil
+		if p := prefixOf(ad.IPNet); IsLearned(ad) && (!v6 || p.Bits() == 128) {
+			return p, true, nil
 		}
 	}
 	return netip.Prefix{}, false, nil
@@ -100,7 +105,8 @@ func (a *Applier) Apply(ifname string, old, cur *Lease) error {
 			return errors.New("lease expired before it was applied")
 		}
 		secs := int(min(left/time.Second, math.MaxInt32))
-		ad := &netlink.Addr{IPNet: ipnet(cur.Address), ValidLft: secs, PreferedLft: secs}
+		pref := int(min(cur.PreferredLeft(a.now())/time.Second, math.MaxInt32))
+		ad := &netlink.Addr{IPNet: ipnet(cur.Address), ValidLft: secs, PreferedLft: pref}
 		if err := nh.AddrReplace(link, ad); err != nil {
 			return fmt.Errorf("address %s on %s: %w", cur.Address, ifname, err)
 		}

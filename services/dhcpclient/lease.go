@@ -16,20 +16,43 @@ import (
 // them as desired: Lease.Routes) and nothing else deletes them.
 const Protocol = routing.Protocol
 
-// Lease is what a DHCP server granted on one interface.
+// Lease is what a DHCPv4 or DHCPv6 server granted on one interface.
 type Lease struct {
-	Interface string         `json:"interface"`
-	Address   netip.Prefix   `json:"address"` // yiaddr with the subnet mask
-	Router    netip.Addr     `json:"router,omitzero"`
-	Routes    []StaticRoute  `json:"routes,omitempty"` // option 121: replaces Router
-	DNS       []netip.Addr   `json:"dns,omitempty"`
-	Domain    string         `json:"domain,omitempty"`
-	Server    netip.Addr     `json:"server"`
-	Obtained  time.Time      `json:"obtained"`
-	LeaseTime time.Duration  `json:"lease_time"`
-	T1        time.Duration  `json:"t1"`
-	T2        time.Duration  `json:"t2"`
-	raw       *dhcpv4.DHCPv4 // the ACK, for renew and release
+	Interface string        `json:"interface"`
+	Address   netip.Prefix  `json:"address"`          // v4: yiaddr with the subnet mask; v6: the IA_NA address, /128
+	Router    netip.Addr    `json:"router,omitzero"`  // v4 only (v6 routers come from RAs)
+	Routes    []StaticRoute `json:"routes,omitempty"` // option 121: replaces Router
+	DNS       []netip.Addr  `json:"dns,omitempty"`
+	Domain    string        `json:"domain,omitempty"`    // v6: the first of the search list
+	Server    netip.Addr    `json:"server,omitzero"`     // v4: the server identifier
+	ServerID  string        `json:"server_id,omitempty"` // v6: the server's DUID, hex
+	Obtained  time.Time     `json:"obtained"`
+	LeaseTime time.Duration `json:"lease_time"` // v6: the valid lifetime
+	Preferred time.Duration `json:"preferred"`  // v6: the preferred lifetime; v4: LeaseTime
+	T1        time.Duration `json:"t1"`
+	T2        time.Duration `json:"t2"`
+
+	raw4 *dhcpv4.DHCPv4 // the ACK, for renew and release
+	v6   *lease6        // the server and IA, for renew and release
+}
+
+// V6 reports whether the lease is a DHCPv6 one.
+func (l *Lease) V6() bool { return l.Address.Addr().Is6() }
+
+// LogAttrs are the lease's attributes for a log line.
+func (l *Lease) LogAttrs() []any {
+	attrs := []any{"address", l.Address.String()}
+	if l.Router.IsValid() {
+		attrs = append(attrs, "router", l.Router.String())
+	}
+	attrs = append(attrs, "lease_time", l.LeaseTime.String())
+	if l.Server.IsValid() {
+		attrs = append(attrs, "server", l.Server.String())
+	}
+	if l.ServerID != "" {
+		attrs = append(attrs, "server_id", l.ServerID)
+	}
+	return attrs
 }
 
 // StaticRoute is one classless static route (RFC 3442).
@@ -55,11 +78,12 @@ func FromACK(ifname string, ack *dhcpv4.DHCPv4, now time.Time) (*Lease, error) {
 	} else {
 		bits = classfulBits(yi)
 	}
-	l := &Lease{Interface: ifname, Address: netip.PrefixFrom(yi, bits), Obtained: now, raw: ack}
+	l := &Lease{Interface: ifname, Address: netip.PrefixFrom(yi, bits), Obtained: now, raw4: ack}
 	l.LeaseTime = ack.IPAddressLeaseTime(0)
 	if l.LeaseTime <= 0 {
 		return nil, fmt.Errorf("%w: no lease time", ErrBadLease)
 	}
+	l.Preferred = l.LeaseTime
 	l.T1 = ack.IPAddressRenewalTime(l.LeaseTime / 2)
 	l.T2 = ack.IPAddressRebindingTime(l.LeaseTime * 7 / 8)
 	if l.T2 <= 0 || l.T2 > l.LeaseTime {
@@ -110,6 +134,11 @@ func (l *Lease) Expiry() time.Time { return l.Obtained.Add(l.LeaseTime) }
 // Remaining is the lease time left at now (0 once expired).
 func (l *Lease) Remaining(now time.Time) time.Duration {
 	return max(l.Expiry().Sub(now), 0)
+}
+
+// PreferredLeft is the preferred lifetime left at now (0 once deprecated).
+func (l *Lease) PreferredLeft(now time.Time) time.Duration {
+	return max(l.Obtained.Add(l.Preferred).Sub(now), 0)
 }
 
 // Timers returns when to renew (T1) and rebind (T2). maxRenew > 0 caps
