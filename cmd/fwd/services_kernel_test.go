@@ -171,3 +171,80 @@ func dumpLog(t *testing.T, path string) []string {
 	b, _ := os.ReadFile(path)
 	return strings.Split(string(b), "\n")
 }
+
+// The helpers below are shared by the services_*_kernel_test.go files.
+
+// serviceStatus runs `fwd status -j` against d.
+func serviceStatus(t *testing.T, d *testkit.Daemon) mgmt.Status {
+	t.Helper()
+	out, _, code := d.Fwd(t, "status", "-j")
+	var st mgmt.Status
+	if code != 0 {
+		t.Fatalf("status: exit %d\n%s", code, out)
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	return st
+}
+
+// tenantServices is the services part of tenant's status.
+func tenantServices(t *testing.T, st mgmt.Status, tenant string) *mgmt.ServicesStatus {
+	t.Helper()
+	for _, ts := range st.Tenants {
+		if ts.Name == tenant {
+			if ts.Services == nil {
+				t.Fatalf("status of tenant %s has no services: %+v", tenant, ts)
+			}
+			return ts.Services
+		}
+	}
+	t.Fatalf("status has no tenant %s: %+v", tenant, st.Tenants)
+	return nil
+}
+
+// logAttr is the value of key in a slog text line ("" when absent).
+func logAttr(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+// ruleCounters reads `nft -j list ruleset` of namespace nsName and sums
+// the packet counters of each rule by its comment ("id: comment").
+func ruleCounters(t *testing.T, nsName string) map[string]uint64 {
+	t.Helper()
+	var rs struct {
+		Nftables []struct {
+			Rule *struct {
+				Comment string           `json:"comment"`
+				Expr    []map[string]any `json:"expr"`
+			} `json:"rule"`
+		} `json:"nftables"`
+	}
+	testnet.JSON(t, &rs, nsName, "nft", "-j", "list", "ruleset")
+	out := map[string]uint64{}
+	for _, o := range rs.Nftables {
+		if o.Rule == nil || o.Rule.Comment == "" {
+			continue
+		}
+		out[o.Rule.Comment] += 0 // present, even when it never matched
+		for _, e := range o.Rule.Expr {
+			if c, ok := e["counter"].(map[string]any); ok {
+				if p, ok := c["packets"].(float64); ok {
+					out[o.Rule.Comment] += uint64(p)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// processGone reports whether pid is no longer running (gone or a zombie).
+func processGone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err != nil || strings.Contains(string(b), ") Z ")
+}

@@ -32,12 +32,19 @@ func RunDir(t testing.TB) string {
 
 // Serve brings tenant's dnsmasq to c as the engine's services stage does
 // (prepare, render, observe, plan, apply) and returns the step taken.
-func Serve(t testing.TB, sup *dnsmasq.Supervisor, tenant string, c *dnsmasq.Config) dnsmasq.Step {
+// Each of extraOpts is appended as a line of the rendered DHCP options
+// file (dnsmasq's dhcp-option syntax): what a test's server needs and
+// fwd's configuration does not offer, such as a short renewal time
+// ("option:T1,4") that makes a client renew within seconds.
+func Serve(t testing.TB, sup *dnsmasq.Supervisor, tenant string, c *dnsmasq.Config, extraOpts ...string) dnsmasq.Step {
 	t.Helper()
 	sup.Prepare(tenant, c)
 	files, err := dnsmasq.Render(c)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range extraOpts {
+		files[dnsmasq.DHCPOptsFile] = append(files[dnsmasq.DHCPOptsFile], o+"\n"...)
 	}
 	obs, err := sup.Observe(tenant)
 	if err != nil {
