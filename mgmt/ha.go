@@ -47,8 +47,18 @@ type HASync struct {
 type ServicesStatus struct {
 	DHCP    []DHCPLease `json:"dhcp,omitempty"`
 	DNSMasq *Process    `json:"dnsmasq,omitempty"`
-	// Leases counts the leases the tenant's dnsmasq handed out.
-	Leases int `json:"leases"`
+	// Leases counts the leases the tenant's dnsmasq handed out; LAN
+	// lists them.
+	Leases int        `json:"leases"`
+	LAN    []LANLease `json:"lan_leases,omitempty"`
+}
+
+// LANLease is one DHCPv4 lease the tenant's dnsmasq handed out.
+type LANLease struct {
+	Address  netip.Addr `json:"address"`
+	MAC      string     `json:"mac"`
+	Hostname string     `json:"hostname,omitempty"`
+	Expires  time.Time  `json:"expires,omitzero"` // zero: infinite (a static lease)
 }
 
 // DHCPLease is the lease (or its absence) of one interface's DHCPv4

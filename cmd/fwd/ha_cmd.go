@@ -92,11 +92,7 @@ func printEdgeStatus(s *mgmt.Status) {
 		}
 		if sv := t.Services; sv != nil {
 			for _, l := range sv.DHCP {
-				addr := "-"
-				if l.Address.IsValid() {
-					addr = l.Address.String() + " via " + l.Router.String() + " until " + l.Expires.Local().Format(time.RFC3339)
-				}
-				svcRows = append(svcRows, fmt.Sprintf("%s\tdhcp %s\t%s\t%s", t.Name, l.Interface, l.State, addr))
+				svcRows = append(svcRows, fmt.Sprintf("%s\t%s %s\t%s\t%s", t.Name, clientName(l.Family), l.Interface, l.State, leaseSummary(l)))
 			}
 			if p := sv.DNSMasq; p != nil {
 				state := "running"

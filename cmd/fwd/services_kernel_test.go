@@ -24,7 +24,8 @@ import (
 
 // The services end to end: the real daemon with a config using them. A
 // "cloud" dnsmasq gives the tenant's WAN its address and default route
-// (dhcp = true); the tenant's own dnsmasq gives a LAN host its address,
+// (dhcp = true) and a DHCPv6 address, the IPv6 default route coming from
+// its RAs (dhcp6 = true); the tenant's own dnsmasq gives a LAN host its address,
 // router and DNS and answers a local name; the LAN host's traffic is
 // masqueraded to the leased address through the learned default route,
 // which later applies keep.
@@ -32,6 +33,7 @@ const servicesConfig = `
 [tenant.edge.interface.wan]
 device = "eth1"
 dhcp = true
+dhcp6 = true
 
 [tenant.edge.interface.lan]
 device = "eth2"
@@ -66,7 +68,7 @@ func TestServicesEndToEnd(t *testing.T) {
 	testkit.Require(t)
 	testnet.Host(t, "cloud")
 	testnet.Host(t, "lanhost")
-	testnet.NIC(t, "eth1", "cloud", "cloud0", netip.Addr{}, "198.51.100.1/24")
+	testnet.NIC(t, "eth1", "cloud", "cloud0", netip.Addr{}, "198.51.100.1/24", "2001:db8:100::1/64")
 	testnet.NIC(t, "eth2", "lanhost", "eth0", netip.Addr{})
 	t.Cleanup(func() { testkit.Fwd(t, "teardown", "-y", "--force") })
 
@@ -76,7 +78,10 @@ func TestServicesEndToEnd(t *testing.T) {
 	cc := &dnsmasq.Config{DHCP: []dnsmasq.DHCPRange{{Interface: "cloud0",
 		Start: netip.MustParseAddr("198.51.100.50"), End: netip.MustParseAddr("198.51.100.60"),
 		Mask: netip.MustParsePrefix("198.51.100.0/24"), LeaseTime: dnsmasq.MinLeaseTime,
-		Router: []netip.Addr{netip.MustParseAddr("198.51.100.1")}}}}
+		Router: []netip.Addr{netip.MustParseAddr("198.51.100.1")}}},
+		RA: []dnsmasq.RA{{Interface: "cloud0", Managed: true,
+			Start6: netip.MustParseAddr("2001:db8:100::100"), End6: netip.MustParseAddr("2001:db8:100::1ff"),
+			RDNSS: []netip.Addr{netip.MustParseAddr("2001:db8:100::53")}, Interval: 4 * time.Second}}}
 	servicekit.Serve(t, cloud, "cloud", cc)
 	srv, err := testnet.ServeTCP("cloud", "198.51.100.1:8080", "hello")
 	if err != nil {
@@ -91,13 +96,13 @@ func TestServicesEndToEnd(t *testing.T) {
 		t.Errorf("plan lacks start-dnsmasq:\n%s", out)
 	}
 
-	d := testkit.StartDaemon(t, cfg, testkit.DaemonOptions{Name: "svc"})
+	d := testkit.StartDaemon(t, cfg, testkit.DaemonOptions{Name: "svc", Metrics: mgmtMetrics})
 	t.Cleanup(func() { // the daemon's dnsmasq outlives it by design
 		for _, l := range dumpLog(t, "/run/fwd/edge/dnsmasq/dnsmasq.log") {
 			t.Log(l)
 		}
 	})
-	line, n := d.Log.Wait(t, 0, "msg=\"dhcp lease\"", "tenant=edge", "interface=wan")
+	line, n := d.Log.Wait(t, 0, "msg=\"dhcp lease\"", "tenant=edge", "interface=wan", "family=ipv4")
 	if !strings.Contains(line, "address=198.51.100.5") || !strings.Contains(line, "router=198.51.100.1") {
 		t.Fatalf("lease: %s", line)
 	}
@@ -145,10 +150,11 @@ func TestServicesEndToEnd(t *testing.T) {
 		t.Fatalf("status: %d\n%s", code, out)
 	}
 	sv := st.Tenants[0].Services
-	if len(sv.DHCP) != 1 || sv.DHCP[0].State != "bound" || sv.DHCP[0].Address.Addr().String() != leased ||
-		sv.DNSMasq == nil || !sv.DNSMasq.Running || sv.Leases != 1 {
+	if len(sv.DHCP) != 2 || sv.DHCP[0].State != "bound" || sv.DHCP[0].Address.Addr().String() != leased ||
+		sv.DNSMasq == nil || !sv.DNSMasq.Running || sv.Leases != 1 || len(sv.LAN) != 1 || sv.LAN[0].Address != l.Address.Addr() {
 		t.Fatalf("services status: %s", out)
 	}
+	checkDHCPv6(t, d, leased, l.Address.Addr())
 	d.Stop(t)
 	// Stopped: the lease stays (the kernel drops it at expiry) and
 	// dnsmasq keeps serving; teardown stops dnsmasq before the namespace.
@@ -247,4 +253,76 @@ func ruleCounters(t *testing.T, nsName string) map[string]uint64 {
 func processGone(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return err != nil || strings.Contains(string(b), ") Z ")
+}
+
+// checkDHCPv6 is the IPv6 half of TestServicesEndToEnd: the WAN holds a
+// DHCPv6 /128 from the cloud, takes its default route from the cloud's
+// RAs (accept_ra 2, autoconf 0: no SLAAC address besides), and `fwd show
+// leases` lists both WAN leases and the LAN host's.
+func checkDHCPv6(t *testing.T, d *testkit.Daemon, leased4 string, lan netip.Addr) {
+	t.Helper()
+	cloud6 := netip.MustParsePrefix("2001:db8:100::/64")
+	var lease6 mgmt.DHCPLease
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _, code := testkit.Fwd(t, "show", "leases", "-j", "--socket", d.Socket, "edge")
+		var got []TenantLeases
+		if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got) != 1 || len(got[0].WAN) != 2 {
+			t.Fatalf("show leases: %d\n%s", code, out)
+		}
+		w4, w6 := got[0].WAN[0], got[0].WAN[1]
+		if w4.Family != "ipv4" || w4.Address.Addr().String() != leased4 || w6.Family != "ipv6" ||
+			len(got[0].LAN) != 1 || got[0].LAN[0].Address != lan {
+			t.Fatalf("show leases:\n%s", out)
+		}
+		if w6.State == "bound" {
+			lease6 = w6
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no DHCPv6 lease:\n%s", out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !cloud6.Contains(lease6.Address.Addr()) || lease6.Address.Bits() != 128 || lease6.ServerID == "" ||
+		!slices.Equal(lease6.DNS, []netip.Addr{netip.MustParseAddr("2001:db8:100::53")}) {
+		t.Fatalf("DHCPv6 lease %+v", lease6)
+	}
+	var globals []string
+	for _, a := range testnet.Addrs(t, "edge")["wan"].GlobalAddrs() {
+		if strings.Contains(a, ":") {
+			globals = append(globals, a)
+		}
+	}
+	if !slices.Equal(globals, []string{lease6.Address.String()}) {
+		t.Fatalf("wan IPv6 addresses %v, want only %s", globals, lease6.Address)
+	}
+	if got := testnet.MustCmd(t, "edge", "sysctl", "-n", "net.ipv6.conf.wan.accept_ra", "net.ipv6.conf.wan.autoconf"); strings.Join(strings.Fields(got), " ") != "2 0" {
+		t.Errorf("wan accept_ra/autoconf %q, want 2 0", got)
+	}
+	for !strings.Contains(testnet.MustCmd(t, "", "ip", "-n", "edge", "-6", "route", "show", "default"), "proto ra") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no IPv6 default route from the RAs: %s", testnet.MustCmd(t, "", "ip", "-n", "edge", "-6", "route"))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	out, _, _ := testkit.Fwd(t, "show", "leases", "--socket", d.Socket, "edge")
+	t.Logf("fwd show leases:\n%s", out)
+	for _, want := range []string{"dhcp ", "dhcp6 ", lease6.Address.String(), "via 198.51.100.1", "LAN LEASE", lan.String()} {
+		if !strings.Contains(out, want) {
+			t.Errorf("fwd show leases lacks %q:\n%s", want, out)
+		}
+	}
+	// The metrics name both leases' addresses.
+	info := map[string]string{}
+	for _, m := range scrape(t, d)["fwd_dhcp_lease_info"].GetMetric() {
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		info[labels["family"]] = labels["address"]
+	}
+	if info["ipv4"] != leased4 || info["ipv6"] != lease6.Address.Addr().String() {
+		t.Errorf("fwd_dhcp_lease_info addresses %v, want ipv4 %s ipv6 %s", info, leased4, lease6.Address.Addr())
+	}
 }

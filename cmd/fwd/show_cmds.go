@@ -38,8 +38,8 @@ func printJSON(v any) {
 }
 
 func init() {
-	s := &command{name: "show", args: "[interfaces|ruleset|rules|nat|routes|route-rules] [-j] [-c FILE] [TENANT]",
-		summary: "show tenants and their interfaces (state, addresses, counters), rulesets, rule counters, NAT, routes"}
+	s := &command{name: "show", args: "[interfaces|ruleset|rules|nat|routes|route-rules|leases] [-j] [-c FILE] [TENANT]",
+		summary: "show tenants and their interfaces (state, addresses, counters), rulesets, rule counters, NAT, routes, DHCP leases"}
 	s.run = func(args []string) int {
 		if len(args) > 0 {
 			if sub, ok := showSubcommands[args[0]]; ok {
