@@ -100,12 +100,16 @@ type RouteRule struct {
 	Family   int    // 4 or 6
 	Priority uint32
 	From     netip.Prefix // may be invalid (any)
-	To       netip.Prefix // may be invalid (any)
-	IIF      string
-	OIF      string
-	FwMark   uint32
-	FwMask   uint32 // 0 with FwMark set means exact match (0xffffffff)
-	HasMark  bool
-	Table    string
-	TableID  uint32
+	// FromIf matches the addresses the interface holds when the rule is
+	// applied (static and learned: DHCP, SLAAC), each as a host prefix;
+	// From is then invalid. A lease change re-applies it.
+	FromIf  string
+	To      netip.Prefix // may be invalid (any)
+	IIF     string
+	OIF     string
+	FwMark  uint32
+	FwMask  uint32 // 0 with FwMark set means exact match (0xffffffff)
+	HasMark bool
+	Table   string
+	TableID uint32
 }

@@ -155,6 +155,7 @@ type rawNexthop struct {
 type rawRouteRule struct {
 	Priority *int64 `toml:"priority"`
 	From     string `toml:"from"`
+	FromIf   string `toml:"from_interface"`
 	To       string `toml:"to"`
 	IIF      string `toml:"iif"`
 	OIF      string `toml:"oif"`

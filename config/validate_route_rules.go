@@ -76,6 +76,14 @@ func validateRouteRule(r reporter, ru *rawRouteRule, c *routingRefs) (rule Route
 		*sel.p = p
 		fams[family(p.Addr())] = true
 	}
+	if ru.FromIf != "" {
+		switch {
+		case ru.From != "":
+			r.in("from_interface").errorf("from and from_interface exclude each other")
+		case c.iface(r.in("from_interface"), ru.FromIf, false):
+			rule.FromIf = ru.FromIf
+		}
+	}
 	if len(fams) == 2 {
 		r.in("to").errorf("from is %s but to is %s", familyName(family(rule.From.Addr())), familyName(family(rule.To.Addr())))
 	}

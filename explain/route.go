@@ -65,6 +65,21 @@ func newRouter(t *config.Tenant) *router {
 }
 
 // local reports whether a is an address of the tenant's namespace.
+// holds reports whether interface ifname has address a in the
+// configuration. An explanation is computed from the configuration, so
+// the addresses a DHCP client learns are not known to it: a
+// from_interface rule of such an interface matches no source here.
+func (rt *router) holds(ifname string, a netip.Addr) bool {
+	if ifc := rt.t.Interface(ifname); ifc != nil {
+		for _, p := range ifc.Addresses {
+			if p.Addr() == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (rt *router) local(a netip.Addr) bool {
 	if a.IsLoopback() {
 		return true
@@ -79,11 +94,14 @@ func (rt *router) local(a netip.Addr) bool {
 	return false
 }
 
-func ruleMatches(r routing.Rule, v6 bool, src, dst netip.Addr, iif string) bool {
+func (rt *router) ruleMatches(r routing.Rule, v6 bool, src, dst netip.Addr, iif string) bool {
 	if (r.Family == 6) != v6 {
 		return false
 	}
 	if r.From.IsValid() && !r.From.Contains(src) {
+		return false
+	}
+	if r.FromIf != "" && !rt.holds(r.FromIf, src) {
 		return false
 	}
 	if r.To.IsValid() && !r.To.Contains(dst) {
@@ -119,7 +137,7 @@ func (rt *router) lookup(src, dst netip.Addr, iif string) *Route {
 	v6 := dst.Is6()
 	cands := []cand{{prioLocal, config.TableLocal, "0: from all lookup local"}}
 	for _, r := range rt.rules {
-		if ruleMatches(r, v6, src, dst, iif) {
+		if rt.ruleMatches(r, v6, src, dst, iif) {
 			cands = append(cands, cand{r.Priority, r.Table, r.String()})
 		}
 	}

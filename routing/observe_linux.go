@@ -2,6 +2,7 @@ package routing
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/vishvananda/netlink"
@@ -52,6 +53,24 @@ func Observe(h netns.NsHandle, desired Desired) (State, error) {
 		for _, r := range all {
 			if r.Protocol != Protocol {
 				s.Foreign[r.Key()] = r
+			}
+		}
+	}
+	for _, name := range desired.IfaceAddrs() {
+		link, err := nh.LinkByName(name)
+		if err != nil {
+			continue // not there yet: its rules are skipped
+		}
+		list, err := rtnl.Retry(func() ([]netlink.Addr, error) { return nh.AddrList(link, netlink.FAMILY_ALL) })
+		if err != nil {
+			return s, fmt.Errorf("list addresses of %s: %w", name, err)
+		}
+		if s.Addrs == nil {
+			s.Addrs = map[string][]netip.Addr{}
+		}
+		for _, a := range list {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap().IsGlobalUnicast() {
+				s.Addrs[name] = append(s.Addrs[name], ip.Unmap())
 			}
 		}
 	}

@@ -15,6 +15,10 @@ type Rule struct {
 	Family   int // 4 or 6
 	Priority uint32
 	From     netip.Prefix // invalid: any
+	// FromIf, in a desired rule only, stands for one rule per address
+	// of that interface (From = the address as a host prefix), resolved
+	// by Plan from what Observe read: the rule follows DHCP and SLAAC.
+	FromIf   string
 	To       netip.Prefix // invalid: any
 	IIF      string
 	OIF      string
@@ -34,9 +38,12 @@ func (r Rule) String() string {
 	if r.Family == 6 {
 		b.WriteString("[ipv6] ")
 	}
-	if r.From.IsValid() {
+	switch {
+	case r.From.IsValid():
 		b.WriteString("from " + r.From.String())
-	} else {
+	case r.FromIf != "":
+		b.WriteString("from <addresses of " + r.FromIf + ">")
+	default:
 		b.WriteString("from all")
 	}
 	if r.To.IsValid() {
@@ -117,7 +124,7 @@ func Compile(t *config.Tenant) Desired {
 	}
 	for _, cr := range t.Routing.Rules {
 		d.Rules = append(d.Rules, Rule{
-			Family: cr.Family, Priority: cr.Priority, From: cr.From, To: cr.To,
+			Family: cr.Family, Priority: cr.Priority, From: cr.From, FromIf: cr.FromIf, To: cr.To,
 			IIF: cr.IIF, OIF: cr.OIF, HasMark: cr.HasMark, Mark: cr.FwMark, Mask: cr.FwMask,
 			Table: cr.TableID,
 		})
@@ -126,4 +133,44 @@ func Compile(t *config.Tenant) Desired {
 		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(a.Family, b.Family))
 	})
 	return d
+}
+
+// IfaceAddrs are the interfaces the desired rules take their source
+// addresses from (FromIf): what Observe must read.
+func (d Desired) IfaceAddrs() []string {
+	var out []string
+	for _, r := range d.Rules {
+		if r.FromIf != "" && !slices.Contains(out, r.FromIf) {
+			out = append(out, r.FromIf)
+		}
+	}
+	return out
+}
+
+// expandRules resolves FromIf rules into one rule per address of the
+// interface in the rule's family; a rule whose interface holds none (no
+// lease yet) is noted and left out until an apply finds one.
+func (s *Steps) expandRules(rules []Rule, observed State) []Rule {
+	out := make([]Rule, 0, len(rules))
+	for _, r := range rules {
+		if r.FromIf == "" {
+			out = append(out, r)
+			continue
+		}
+		n := 0
+		for _, a := range observed.Addrs[r.FromIf] {
+			if a.Is6() != (r.Family == 6) {
+				continue
+			}
+			e := r
+			e.FromIf, e.From = "", netip.PrefixFrom(a, a.BitLen())
+			out = append(out, e)
+			n++
+		}
+		if n == 0 {
+			s.Notes = append(s.Notes, s.change("skip-rule", ruleText(r, s.names.tenant),
+				fmt.Sprintf("interface %q has no IPv%d address yet; the rule follows once it has one", r.FromIf, r.Family)))
+		}
+	}
+	return out
 }

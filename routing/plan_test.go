@@ -225,3 +225,48 @@ func TestPlanForNewTenantReadsNoNamespace(t *testing.T) {
 		t.Error("apply without a namespace handle succeeded")
 	}
 }
+
+// A from_interface rule becomes one rule per address the interface holds
+// in the rule's family; a new lease address replaces the old rule (add
+// first, then delete); an interface without an address yet gets a note
+// and no rule.
+func TestPlanFromInterface(t *testing.T) {
+	p := netip.MustParsePrefix
+	a := netip.MustParseAddr
+	d := Compile(testkit.Config(t, `
+[tenant.edge.interface.wan]
+device = "eth1"
+dhcp = true
+dhcp6 = true
+[tenant.edge.table.wan]
+id = 100
+[[tenant.edge.route_rule]]
+priority = 100
+from_interface = "wan"
+table = "wan"
+`).Tenant("edge"))
+	if len(d.Rules) != 2 || d.Rules[0].FromIf != "wan" || d.Rules[1].Family != 6 {
+		t.Fatalf("compiled rules %+v", d.Rules)
+	}
+	obs := State{Links: map[string]int{"lo": 1, "wan": 2},
+		Addrs: map[string][]netip.Addr{"wan": {a("198.51.100.7"), a("2001:db8:100::7")}},
+		Rules: []Rule{{Family: 4, Priority: 100, From: p("198.51.100.5/32"), Table: 100, Protocol: Protocol}}}
+	want := strings.Join([]string{
+		`edge routing/add-rule 100: from 198.51.100.7/32 lookup wan`,
+		`edge routing/add-rule 100: [ipv6] from 2001:db8:100::7/128 lookup wan`,
+		`edge routing/delete-rule 100: from 198.51.100.5/32 lookup wan`,
+	}, "\n")
+	if got := changeLines(Plan(d, obs).Changes()); got != want {
+		t.Errorf("changes:\n%s\nwant:\n%s", got, want)
+	}
+	if d.Rules[0].FromIf != "wan" || d.Rules[0].From.IsValid() {
+		t.Error("Plan modified desired")
+	}
+	// No IPv6 address yet: the v4 rule stays, the v6 one is noted.
+	obs.Addrs["wan"] = []netip.Addr{a("198.51.100.7")}
+	obs.Rules = []Rule{{Family: 4, Priority: 100, From: p("198.51.100.7/32"), Table: 100, Protocol: Protocol}}
+	want = `edge routing/skip-rule 100: [ipv6] from <addresses of wan> lookup wan (interface "wan" has no IPv6 address yet; the rule follows once it has one)`
+	if got := changeLines(Plan(d, obs).Changes()); got != want {
+		t.Errorf("changes:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/fwdproject/fwd/change"
 )
@@ -22,6 +23,9 @@ type State struct {
 	Foreign map[Key]Route
 	// Rules holds fwd's policy routing rules (Protocol), both families.
 	Rules []Rule
+	// Addrs holds the global unicast addresses of the interfaces the
+	// desired rules name in from_interface.
+	Addrs map[string][]netip.Addr
 }
 
 // Steps is a routing plan: what Apply will write, and what Plan already
@@ -139,6 +143,6 @@ func Plan(desired Desired, observed State) Steps {
 			fmt.Sprintf("the key is held by %q (protocol %s), which fwd does not own", s.routeText(&f), protoName(f.Protocol))))
 	}
 	s.Routes = ops
-	s.Rules = DiffRules(desired.Rules, observed.Rules)
+	s.Rules = DiffRules(s.expandRules(desired.Rules, observed), observed.Rules)
 	return s
 }

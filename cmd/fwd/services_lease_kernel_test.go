@@ -61,8 +61,17 @@ func TestServicesLeaseChange(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	cfg := filepath.Join(t.TempDir(), "fwd.toml")
-	// IPv4 only: the cloud here serves no DHCPv6.
-	writeFile(t, cfg, strings.Replace(servicesConfig, "dhcp6 = true\n", "", 1))
+	// IPv4 only: the cloud here serves no DHCPv6. A source rule for the
+	// WAN's address (from_interface) must follow the lease too.
+	writeFile(t, cfg, strings.Replace(servicesConfig, "dhcp6 = true\n", "", 1)+`
+[tenant.edge.table.wan]
+id = 100
+[[tenant.edge.route_rule]]
+priority = 100
+from_interface = "wan"
+family = "ipv4"
+table = "wan"
+`)
 	d := testkit.StartDaemon(t, cfg, testkit.DaemonOptions{Name: "svc-lease"})
 	t.Cleanup(func() {
 		for _, l := range dumpLog(t, "/run/fwd/edge/dnsmasq/dnsmasq.log") {
@@ -79,6 +88,7 @@ func TestServicesLeaseChange(t *testing.T) {
 
 	lan := servicekit.Lease(t, "lanhost", nil)
 	masqueraded(t, aAddr, lan.Address.Addr())
+	sourceRule(t, aAddr)
 	before := serviceStatus(t, d)
 	if sv := tenantServices(t, before, "edge"); len(sv.DHCP) != 1 || sv.DHCP[0].Address.String() != a {
 		t.Fatalf("status before the change: %+v", sv.DHCP)
@@ -116,6 +126,7 @@ func TestServicesLeaseChange(t *testing.T) {
 		t.Fatalf("default route proto 243 after the change: %+v", def)
 	}
 	masqueraded(t, bAddr, lan.Address.Addr())
+	sourceRule(t, bAddr)
 
 	after := serviceStatus(t, d)
 	sv := tenantServices(t, after, "edge")
@@ -163,5 +174,23 @@ func masqueraded(t *testing.T, wanAddr string, lanAddr netip.Addr) {
 		"--orig-dst", "198.51.100.1", "--reply-dst", wanAddr)
 	if !strings.Contains(ct, "dport=8080") {
 		t.Fatalf("conntrack has no flow %s → 198.51.100.1:8080 masqueraded to %s:\n%s", lanAddr, wanAddr, ct)
+	}
+}
+
+// sourceRule checks that fwd's only rule at priority 100 is "from addr
+// lookup 100" (the from_interface rule resolved to the lease's address;
+// ip -j leaves srclen out for a host prefix).
+func sourceRule(t *testing.T, addr string) {
+	t.Helper()
+	var rules []struct {
+		Priority int    `json:"priority"`
+		Src      string `json:"src"`
+		SrcLen   int    `json:"srclen"`
+		Table    string `json:"table"`
+		Protocol string `json:"protocol"`
+	}
+	testnet.JSON(t, &rules, "", "ip", "-j", "-4", "-n", "edge", "rule", "show", "priority", "100")
+	if len(rules) != 1 || rules[0].Src != addr || (rules[0].SrcLen != 0 && rules[0].SrcLen != 32) || rules[0].Table != "100" {
+		t.Fatalf("rules at priority 100: %+v, want one from %s/32 lookup 100", rules, addr)
 	}
 }
