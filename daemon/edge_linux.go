@@ -106,9 +106,22 @@ func (e *edge) sync(cfg *config.Config) {
 	defer e.mu.Unlock()
 	for k, wc := range e.clients {
 		if c, ok := want[k]; !ok || c != wc.cfg {
-			// Removed (release the lease: the key went away) or changed
-			// (table, metric, hostname: start over with the new settings).
-			e.stopLocked(k, true)
+			// Removed: release the lease (the key went away). Changed
+			// (table, metric, hostname): start over with the new
+			// settings, keeping the address (the new client asks for
+			// it; the routing stage moves the routes).
+			e.stopLocked(k, !ok)
+			continue
+		}
+		// The NIC came back as a new interface (a driver reload, a hot
+		// swap: the link watch moved it in again, this apply), or went
+		// down: the client's socket is bound to the old one. Renewing
+		// now makes the client open a new socket and put its lease's
+		// address and routes back on the interface there is now.
+		if why := wc.c.Stale(); why != "" {
+			e.log.Warn("dhcp client renews on a new socket", "tenant", k.tenant, "interface", k.iface,
+				"family", k.family(), "reason", why)
+			wc.c.Renew()
 		}
 	}
 	for k, c := range want {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 
 	"github.com/fwdproject/fwd/internal/ns"
@@ -253,11 +252,9 @@ func (e *executor) run(s Step) error {
 	case OpSetMTU:
 		return nh.LinkSetMTU(l, s.MTU)
 	case OpAddAddr:
-		err := nh.AddrAdd(l, &netlink.Addr{IPNet: ipnet(s)})
-		if errors.Is(err, os.ErrExist) || errors.Is(err, unix.EEXIST) {
-			return nil
-		}
-		return err
+		// Replace: an address already there with a finite lifetime
+		// (learned) becomes permanent; one that is not there is added.
+		return nh.AddrReplace(l, &netlink.Addr{IPNet: ipnet(s)})
 	case OpDelAddr:
 		err := nh.AddrDel(l, &netlink.Addr{IPNet: ipnet(s)})
 		if errors.Is(err, unix.EADDRNOTAVAIL) {

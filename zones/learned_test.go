@@ -46,3 +46,30 @@ address = "192.0.2.5/24"
 		t.Fatalf("wan steps %q, want %q", wanSteps, want)
 	}
 }
+
+// An interface switched from DHCP to a static address the lease had:
+// the address is added again (made permanent), not left learned.
+func TestPlanMakesLearnedConfiguredAddressPermanent(t *testing.T) {
+	st := adopted()
+	wan := st.Tenants["edge"].Links[0]
+	lease := netip.MustParsePrefix("192.0.2.1/24")
+	wan.Learned = []netip.Prefix{lease}
+	cfg := cfgOf(t, `
+[tenant.edge.interface.wan]
+device = "eth1"
+addresses = ["192.0.2.1/24"]
+`)
+	p, err := Compute(cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wanSteps []string
+	for _, s := range p.Steps {
+		if s.Link == "wan" {
+			wanSteps = append(wanSteps, s.Change().String())
+		}
+	}
+	if len(wanSteps) != 1 || wanSteps[0] != "[edge] add-address 192.0.2.1/24 dev wan" {
+		t.Fatalf("wan steps %q, want the address made permanent", wanSteps)
+	}
+}

@@ -446,7 +446,11 @@ func configure(tenant string, want *config.Interface, l *Link) []Step {
 		}
 	}
 	for _, a := range want.Addresses {
-		if !slices.Contains(l.Addrs, a) {
+		// A configured address the kernel holds as learned (the
+		// interface went from dhcp to this static address) is added
+		// again, which makes it permanent: else it would expire, or go
+		// with the DHCP client's release.
+		if !slices.Contains(l.Addrs, a) || slices.Contains(l.Learned, a) {
 			steps = append(steps, Step{Op: OpAddAddr, Tenant: tenant, Link: want.Name, Addr: a})
 		}
 	}

@@ -93,8 +93,10 @@ func ReadRA(h netns.NsHandle, ifname string) (RA, error) {
 	return r, err
 }
 
+// checkName refuses what could leave /proc/sys/net/ipv6/conf/ (a VLAN
+// name such as wan.100 is fine).
 func checkName(ifname string) error {
-	if strings.ContainsAny(ifname, "/.") || ifname == "" {
+	if strings.Contains(ifname, "/") || ifname == "" || ifname == "." || ifname == ".." {
 		return fmt.Errorf("bad interface name %q", ifname)
 	}
 	return nil

@@ -46,6 +46,8 @@ type exchange interface {
 	extend(ctx context.Context, l *Lease, rebind bool) (*Lease, error)
 	// release gives l back.
 	release(l *Lease) error
+	// conn is the socket, to tell whether it still works.
+	conn() *watchedConn
 	close() error
 }
 
@@ -66,6 +68,8 @@ type Client struct {
 
 	mu    sync.Mutex
 	lease *Lease
+
+	adopted *Lease // the state machine's: an address found at Start, until the first bind
 }
 
 // Start opens the client's socket inside the namespace and starts the
@@ -81,27 +85,21 @@ func Start(cfg Config, log *slog.Logger) (*Client, error) {
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = time.Minute
 	}
-	h, err := ns.Open(cfg.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	var x exchange
-	if cfg.V6 {
-		x, err = newExchange6(h, cfg)
-	} else {
-		x, err = newExchange4(h, cfg)
-	}
-	h.Close()
-	if err != nil {
-		return nil, err
-	}
-	c := &Client{cfg: cfg, log: log.With("interface", cfg.Interface, "family", cfg.family()), x: x,
+	c := &Client{cfg: cfg, log: log.With("interface", cfg.Interface, "family", cfg.family()),
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	x, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	c.x = x
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	var want netip.Addr
 	if cfg.Kernel != nil {
 		if p, ok, err := cfg.Kernel.Learned(cfg.Interface, cfg.V6); err == nil && ok {
 			want = p.Addr()
+			// The address an earlier client left: replaced by the
+			// first lease, so removed if the server hands out another.
+			c.adopted = &Lease{Interface: cfg.Interface, Address: p}
 		}
 	}
 	go c.run(want)
@@ -133,6 +131,75 @@ func (c *Client) Stop(release bool) {
 	c.cancel()
 	<-c.done
 	_ = c.x.close()
+}
+
+// open creates an exchange on the interface as it is now, its socket
+// inside the namespace.
+func (c *Client) open() (exchange, error) {
+	h, err := ns.Open(c.cfg.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if c.cfg.V6 {
+		return newExchange6(h, c.cfg, c.Renew)
+	}
+	return newExchange4(h, c.cfg, c.Renew)
+}
+
+// Stale says why the client's socket no longer works ("" when it does):
+// it failed (the interface went down), or the interface is gone or was
+// recreated (a driver reload: the socket is bound to the old one). The
+// client opens a new socket at its next exchange; Renew makes that now.
+func (c *Client) Stale() string {
+	c.mu.Lock()
+	x := c.x
+	c.mu.Unlock()
+	return c.staleOf(x)
+}
+
+func (c *Client) staleOf(x exchange) string {
+	if err := x.conn().failed(); err != nil {
+		return "socket failed: " + err.Error()
+	}
+	idx, err := ifindex(c.cfg.Namespace, c.cfg.Interface)
+	switch {
+	case err != nil:
+		return err.Error()
+	case idx != x.conn().ifindex:
+		return fmt.Sprintf("interface recreated (ifindex %d, was %d)", idx, x.conn().ifindex)
+	}
+	return ""
+}
+
+// fresh returns the exchange to use, opening a new one in place of a
+// stale one. Only the state machine's goroutine calls it.
+func (c *Client) fresh() (exchange, error) {
+	c.mu.Lock()
+	x := c.x
+	c.mu.Unlock()
+	why := c.staleOf(x)
+	if why == "" {
+		return x, nil
+	}
+	nx, err := c.open()
+	if err != nil {
+		return nil, fmt.Errorf("%s; new socket: %w", why, err)
+	}
+	c.mu.Lock()
+	c.x = nx
+	c.mu.Unlock()
+	_ = x.close()
+	c.log.Info("dhcp socket reopened", "reason", why)
+	// A lease still valid is still ours: its address and routes go back
+	// on the interface at once (a new one has none), not after the
+	// server answers.
+	if l := c.Lease(); l != nil && c.cfg.Kernel != nil {
+		if err := c.cfg.Kernel.Apply(c.cfg.Interface, nil, l); err != nil {
+			c.log.Warn("lease not put back on the interface", "address", l.Address.String(), "error", err)
+		}
+	}
+	return nx, nil
 }
 
 func (cfg *Config) family() string {
@@ -236,7 +303,11 @@ func (c *Client) keep() error {
 			}
 			// RFC 2131 4.4.5: retry after half the time left, at
 			// least a minute (less when the timers are capped).
-			pause := max(time.Until(phase.until)/2, min(time.Minute, max(c.cfg.MaxRenew, time.Second)))
+			floor := time.Minute
+			if c.cfg.MaxRenew > 0 {
+				floor = min(floor, max(c.cfg.MaxRenew, time.Second))
+			}
+			pause := max(time.Until(phase.until)/2, floor)
 			c.log.Debug("lease not extended", "phase", string(phase.kind), "error", err)
 			if _, err := c.wait(minTime(time.Now().Add(pause), phase.until)); err != nil {
 				return err
@@ -256,7 +327,11 @@ func minTime(a, b time.Time) time.Time {
 
 // acquire is INIT (or INIT-REBOOT with want).
 func (c *Client) acquire(want netip.Addr) (*Lease, error) {
-	l, err := c.x.acquire(c.ctx, want)
+	x, err := c.fresh()
+	if err != nil {
+		return nil, err
+	}
+	l, err := x.acquire(c.ctx, want)
 	if c.ctx.Err() != nil {
 		return nil, errStopped
 	}
@@ -266,7 +341,11 @@ func (c *Client) acquire(want netip.Addr) (*Lease, error) {
 // extend is RENEWING (the lease's server answers) or REBINDING (any
 // server answers).
 func (c *Client) extend(l *Lease, rebind bool) (*Lease, error) {
-	nl, err := c.x.extend(c.ctx, l, rebind)
+	x, err := c.fresh()
+	if err != nil {
+		return nil, err
+	}
+	nl, err := x.extend(c.ctx, l, rebind)
 	if c.ctx.Err() != nil {
 		return nil, errStopped
 	}
@@ -278,7 +357,11 @@ func (c *Client) bind(kind EventKind, l *Lease) {
 	old := c.Lease()
 	ev := Event{Kind: kind, Interface: c.cfg.Interface, Lease: l, Old: old}
 	if c.cfg.Kernel != nil {
-		ev.Err = c.cfg.Kernel.Apply(c.cfg.Interface, old, l)
+		replaced := old
+		if replaced == nil {
+			replaced, c.adopted = c.adopted, nil
+		}
+		ev.Err = c.cfg.Kernel.Apply(c.cfg.Interface, replaced, l)
 	}
 	c.mu.Lock()
 	c.lease = l

@@ -205,3 +205,52 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 		t.Fatalf("released route left: %q", got)
 	}
 }
+
+// A client that finds the address an earlier client left (a daemon
+// restart) asks for it; when the server hands out another one instead,
+// the old address is removed, not left as a learned address for its
+// whole lifetime.
+func TestAdoptedAddressReplaced(t *testing.T) {
+	testkit.Require(t)
+	testnet.Host(t, "cloud")
+	testnet.Host(t, "tw")
+	link(t, "tw", "wan", "cloud", "cloud0")
+	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "198.51.100.1/24", "dev", "cloud0")
+	sup := dnsmasq.NewSupervisor(quiet(), servicekit.RunDir(t))
+	defer sup.StopAll()
+	servicekit.Serve(t, sup, "cloud", cloudConfig("198.51.100.10", "198.51.100.20"))
+	h, err := ns.Open("tw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	events := make(chan dhcpclient.Event, 16)
+	start := func() *dhcpclient.Client {
+		c, err := dhcpclient.Start(dhcpclient.Config{Namespace: "tw", Interface: "wan",
+			Kernel: dhcpclient.NewApplier(h, 0, 0), OnEvent: func(e dhcpclient.Event) { events <- e },
+			Timeout: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, verbose())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := start()
+	first := waitEvent(t, events, "first lease", func(e dhcpclient.Event) bool { return e.Kind == dhcpclient.Bound })
+	c.Stop(false) // a daemon exit: the address stays
+	old := first.Lease.Address.String()
+	if !hasAddr(t, "tw", "wan", old) {
+		t.Fatalf("stop without release removed %s", old)
+	}
+
+	// The server moves to another range while no client runs.
+	servicekit.Serve(t, sup, "cloud", cloudConfig("198.51.100.50", "198.51.100.60"))
+	c = start()
+	defer c.Stop(false)
+	next := waitEvent(t, events, "lease after restart", func(e dhcpclient.Event) bool { return e.Kind == dhcpclient.Bound })
+	if next.Lease.Address.String() == old {
+		t.Fatalf("server handed out the old address %s again", old)
+	}
+	if g := testnet.Addrs(t, "tw")["wan"].GlobalAddrs(); len(g) != 1 || g[0] != next.Lease.Address.String() {
+		t.Fatalf("wan has %v, want only the new lease %s (the adopted %s removed)", g, next.Lease.Address, old)
+	}
+}

@@ -99,6 +99,15 @@ func (a *Applier) Apply(ifname string, old, cur *Lease) error {
 	idx := link.Attrs().Index
 	var errs []error
 	var want []rtnl.Route
+	// A new IPv4 address in the old one's subnet would be its secondary,
+	// and deleting the primary deletes its secondaries: the old address
+	// goes first there. Otherwise (IPv6 /128s, another subnet) the new
+	// one is added first, so traffic keeps a source.
+	delFirst := old != nil && cur != nil && old.Address != cur.Address && !old.V6() &&
+		old.Address.Masked() == cur.Address.Masked()
+	if delFirst {
+		errs = append(errs, a.delOld(nh, link, ifname, old, cur))
+	}
 	if cur != nil {
 		left := cur.Remaining(a.now())
 		if left <= 0 {
@@ -129,14 +138,44 @@ func (a *Applier) Apply(ifname string, old, cur *Lease) error {
 		if err := write(c, rtnl.Delete, gone); err != nil {
 			errs = append(errs, err)
 		}
-		if cur == nil || cur.Address != old.Address {
-			err := nh.AddrDel(link, &netlink.Addr{IPNet: ipnet(old.Address)})
-			if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
-				errs = append(errs, fmt.Errorf("delete address %s on %s: %w", old.Address, ifname, err))
-			}
+		if !delFirst {
+			errs = append(errs, a.delOld(nh, link, ifname, old, cur))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// delOld removes old's address when cur does not hold it too, and only
+// while it is still learned: an address the configuration now lists
+// (zones made it permanent) is not the lease's any more.
+func (a *Applier) delOld(nh *netlink.Handle, link netlink.Link, ifname string, old, cur *Lease) error {
+	if cur != nil && cur.Address == old.Address || !a.stillLearned(nh, link, old.Address) {
+		return nil
+	}
+	err := nh.AddrDel(link, &netlink.Addr{IPNet: ipnet(old.Address)})
+	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("delete address %s on %s: %w", old.Address, ifname, err)
+	}
+	return nil
+}
+
+// stillLearned reports whether p is on link with a finite lifetime (true
+// too when the dump fails: the delete is then tried, as before).
+func (a *Applier) stillLearned(nh *netlink.Handle, link netlink.Link, p netip.Prefix) bool {
+	family := netlink.FAMILY_V4
+	if p.Addr().Is6() {
+		family = netlink.FAMILY_V6
+	}
+	list, err := rtnl.Retry(func() ([]netlink.Addr, error) { return nh.AddrList(link, family) })
+	if err != nil {
+		return true
+	}
+	for _, ad := range list {
+		if prefixOf(ad.IPNet) == p {
+			return IsLearned(ad)
+		}
+	}
+	return false
 }
 
 func withIndex(rs []rtnl.Route, idx int) []rtnl.Route {

@@ -105,6 +105,16 @@ func (id ident6) about(t dhcpv6.MessageType, l *Lease, withServer bool) (*dhcpv6
 	return m, nil
 }
 
+// errNoBinding marks a server that does not know the binding (it lost
+// its lease database): RFC 8415 18.2.10.1 has the client send a REQUEST
+// for it rather than give the address up.
+var errNoBinding = errors.New("server has no binding")
+
+// request6 is the REQUEST that asks l's server for l's binding again.
+func (id ident6) request6(l *Lease) (*dhcpv6.Message, error) {
+	return id.about(dhcpv6.MessageTypeRequest, l, true)
+}
+
 // refused reports a status code saying the binding is gone: the lease is
 // dropped and the client starts over.
 func refused(c iana.StatusCode) bool {
@@ -117,6 +127,9 @@ func statusErr(where string, st *dhcpv6.OptStatusCode) error {
 		return nil
 	}
 	err := fmt.Errorf("%s: %s (%d) %q", where, st.StatusCode, st.StatusCode, st.StatusMessage)
+	if st.StatusCode == iana.StatusNoBinding {
+		return fmt.Errorf("%w: %w: %w", ErrRefused, errNoBinding, err)
+	}
 	if refused(st.StatusCode) {
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}

@@ -116,6 +116,10 @@ func TestFromReply6Refusals(t *testing.T) {
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: error %v, want %v", name, err, tc.want)
 		}
+		// Only NoBinding asks for the binding again with a REQUEST.
+		if errors.Is(err, errNoBinding) != (name == "no binding") {
+			t.Errorf("%s: errNoBinding %v", name, errors.Is(err, errNoBinding))
+		}
 	}
 }
 
@@ -145,6 +149,7 @@ func TestMessages6(t *testing.T) {
 		{func() (*dhcpv6.Message, error) { return id.extend6(l, false) }, dhcpv6.MessageTypeRenew, true},
 		{func() (*dhcpv6.Message, error) { return id.extend6(l, true) }, dhcpv6.MessageTypeRebind, false},
 		{func() (*dhcpv6.Message, error) { return id.release6(l) }, dhcpv6.MessageTypeRelease, true},
+		{func() (*dhcpv6.Message, error) { return id.request6(l) }, dhcpv6.MessageTypeRequest, true},
 	} {
 		m, err := tc.build()
 		if err != nil {

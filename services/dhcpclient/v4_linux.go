@@ -21,24 +21,27 @@ import (
 // exchange4 is DHCPv4 (RFC 2131) over nclient4.
 type exchange4 struct {
 	nc       *nclient4.Client
+	wc       *watchedConn
 	ifname   string
 	hostname string
 }
 
-func newExchange4(h netns.NsHandle, cfg Config) (exchange, error) {
-	conn, mac, err := openConn4(h, cfg.Interface)
+func newExchange4(h netns.NsHandle, cfg Config, onFail func()) (exchange, error) {
+	conn, mac, idx, err := openConn4(h, cfg.Interface)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nclient4.NewWithConn(conn, mac, nclient4.WithTimeout(cfg.Timeout), nclient4.WithRetry(3))
+	wc := &watchedConn{PacketConn: conn, ifindex: idx, onFail: onFail}
+	nc, err := nclient4.NewWithConn(wc, mac, nclient4.WithTimeout(cfg.Timeout), nclient4.WithRetry(3))
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return &exchange4{nc: nc, ifname: cfg.Interface, hostname: cfg.Hostname}, nil
+	return &exchange4{nc: nc, wc: wc, ifname: cfg.Interface, hostname: cfg.Hostname}, nil
 }
 
-func (x *exchange4) close() error { return x.nc.Close() }
+func (x *exchange4) close() error       { return x.nc.Close() }
+func (x *exchange4) conn() *watchedConn { return x.wc }
 
 func (x *exchange4) modifiers(want netip.Addr) []dhcpv4.Modifier {
 	mods := []dhcpv4.Modifier{dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter,
@@ -108,20 +111,20 @@ func (x *exchange4) release(l *Lease) error {
 
 // openConn4 creates the client's packet socket on ifname inside namespace
 // h (the socket stays in the namespace it was created in) and returns it
-// with the interface's MAC.
-func openConn4(h netns.NsHandle, ifname string) (net.PacketConn, net.HardwareAddr, error) {
+// with the interface's MAC and index.
+func openConn4(h netns.NsHandle, ifname string) (net.PacketConn, net.HardwareAddr, int, error) {
 	filter, err := bpf.Assemble(udpToClientPort)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	nh, err := netlink.NewHandleAt(h)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	defer nh.Close()
 	link, err := nh.LinkByName(ifname)
 	if err != nil {
-		return nil, nil, fmt.Errorf("interface %s: %w", ifname, err)
+		return nil, nil, 0, fmt.Errorf("interface %s: %w", ifname, err)
 	}
 	a := link.Attrs()
 	ifi := &net.Interface{Index: a.Index, MTU: a.MTU, Name: a.Name, HardwareAddr: a.HardwareAddr, Flags: a.Flags}
@@ -132,7 +135,7 @@ func openConn4(h netns.NsHandle, ifname string) (net.PacketConn, net.HardwareAdd
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("packet socket on %s: %w", ifname, err)
+		return nil, nil, 0, fmt.Errorf("packet socket on %s: %w", ifname, err)
 	}
-	return nclient4.NewBroadcastUDPConn(raw, &net.UDPAddr{Port: nclient4.ClientPort}), a.HardwareAddr, nil
+	return nclient4.NewBroadcastUDPConn(raw, &net.UDPAddr{Port: nclient4.ClientPort}), a.HardwareAddr, a.Index, nil
 }

@@ -2,6 +2,7 @@ package dhcpclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -22,29 +23,32 @@ import (
 // socket is bound to; replies come back to the link-local address.
 type exchange6 struct {
 	nc     *nclient6.Client
+	wc     *watchedConn
 	id     ident6
 	ifname string
 }
 
-func newExchange6(h netns.NsHandle, cfg Config) (exchange, error) {
-	conn, mac, err := openConn6(h, cfg.Interface)
+func newExchange6(h netns.NsHandle, cfg Config, onFail func()) (exchange, error) {
+	conn, mac, idx, err := openConn6(h, cfg.Interface)
 	if err != nil {
 		return nil, err
 	}
+	wc := &watchedConn{PacketConn: conn, ifindex: idx, onFail: onFail}
 	id, err := newIdent6(mac, cfg.Hostname)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	nc, err := nclient6.NewWithConn(conn, mac, nclient6.WithTimeout(cfg.Timeout), nclient6.WithRetry(3))
+	nc, err := nclient6.NewWithConn(wc, mac, nclient6.WithTimeout(cfg.Timeout), nclient6.WithRetry(3))
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return &exchange6{nc: nc, id: id, ifname: cfg.Interface}, nil
+	return &exchange6{nc: nc, wc: wc, id: id, ifname: cfg.Interface}, nil
 }
 
-func (x *exchange6) close() error { return x.nc.Close() }
+func (x *exchange6) close() error       { return x.nc.Close() }
+func (x *exchange6) conn() *watchedConn { return x.wc }
 
 // acquire: SOLICIT, ADVERTISE, REQUEST, REPLY.
 func (x *exchange6) acquire(ctx context.Context, want netip.Addr) (*Lease, error) {
@@ -52,13 +56,18 @@ func (x *exchange6) acquire(ctx context.Context, want netip.Addr) (*Lease, error
 	if err != nil {
 		return nil, err
 	}
-	adv, err := x.nc.SendAndRead(ctx, x.nc.RemoteAddr(), sol, nclient6.IsMessageType(dhcpv6.MessageTypeAdvertise))
-	if err != nil {
-		return nil, fmt.Errorf("solicit: %w", err)
+	// An ADVERTISE with no usable address (NoAddrsAvail) is ignored, as
+	// RFC 8415 18.2.9 says: another server may still answer.
+	usable := func(m *dhcpv6.Message) bool {
+		if m.MessageType != dhcpv6.MessageTypeAdvertise {
+			return false
+		}
+		_, err := FromReply6(x.ifname, m, time.Now())
+		return err == nil
 	}
-	// An ADVERTISE with NoAddrsAvail is not worth a REQUEST.
-	if _, err := FromReply6(x.ifname, adv, time.Now()); err != nil {
-		return nil, fmt.Errorf("advertise: %w", err)
+	adv, err := x.nc.SendAndRead(ctx, x.nc.RemoteAddr(), sol, usable)
+	if err != nil {
+		return nil, fmt.Errorf("solicit (no usable advertise): %w", err)
 	}
 	req, err := dhcpv6.NewRequestFromAdvertise(adv, x.id.common()...)
 	if err != nil {
@@ -80,6 +89,20 @@ func (x *exchange6) extend(ctx context.Context, l *Lease, rebind bool) (*Lease, 
 	reply, err := x.nc.SendAndRead(ctx, x.nc.RemoteAddr(), m, nclient6.IsMessageType(dhcpv6.MessageTypeReply))
 	if err != nil {
 		return nil, err
+	}
+	nl, err := FromReply6(x.ifname, reply, time.Now())
+	if !errors.Is(err, errNoBinding) {
+		return nl, err
+	}
+	// The server lost the binding: ask it for the same one (RFC 8415
+	// 18.2.10.1) before giving the address up.
+	req, rerr := x.id.request6(l)
+	if rerr != nil {
+		return nil, err
+	}
+	reply, rerr = x.nc.SendAndRead(ctx, x.nc.RemoteAddr(), req, nclient6.IsMessageType(dhcpv6.MessageTypeReply))
+	if rerr != nil {
+		return nil, fmt.Errorf("%w; request for it again: %w", err, rerr)
 	}
 	return FromReply6(x.ifname, reply, time.Now())
 }
@@ -105,16 +128,16 @@ func (x *exchange6) release(l *Lease) error {
 // the interface (SO_BINDTODEVICE, so messages to ff02::1:2 leave by it
 // and several interfaces of one namespace can each have a client) and to
 // [::]:546 (no wait for the link-local address to finish DAD). It
-// returns the socket with the interface's MAC.
-func openConn6(h netns.NsHandle, ifname string) (net.PacketConn, net.HardwareAddr, error) {
+// returns the socket with the interface's MAC and index.
+func openConn6(h netns.NsHandle, ifname string) (net.PacketConn, net.HardwareAddr, int, error) {
 	nh, err := netlink.NewHandleAt(h)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	defer nh.Close()
 	link, err := nh.LinkByName(ifname)
 	if err != nil {
-		return nil, nil, fmt.Errorf("interface %s: %w", ifname, err)
+		return nil, nil, 0, fmt.Errorf("interface %s: %w", ifname, err)
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
@@ -132,7 +155,7 @@ func openConn6(h netns.NsHandle, ifname string) (net.PacketConn, net.HardwareAdd
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("dhcpv6 socket on %s: %w", ifname, err)
+		return nil, nil, 0, fmt.Errorf("dhcpv6 socket on %s: %w", ifname, err)
 	}
-	return conn, link.Attrs().HardwareAddr, nil
+	return conn, link.Attrs().HardwareAddr, link.Attrs().Index, nil
 }
