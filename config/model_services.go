@@ -93,9 +93,12 @@ type StaticLease struct {
 type DNS struct {
 	Interfaces []string // where it answers (and port 53 is admitted)
 	Forwarders []Forwarder
-	Domain     string // answered locally, never forwarded
-	CacheSize  int    // 0: dnsmasq's default
-	Names      []LocalName
+	// ForwardersFrom names interfaces with a DHCP client whose leases'
+	// DNS servers are forwarders too, following the leases.
+	ForwardersFrom []string
+	Domain         string // answered locally, never forwarded
+	CacheSize      int    // 0: dnsmasq's default
+	Names          []LocalName
 }
 
 // Forwarder is an upstream DNS server, for every name or only under Domain.

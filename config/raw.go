@@ -202,6 +202,7 @@ type rawStaticLease struct {
 type rawDNS struct {
 	Interfaces []string            `toml:"interfaces"`
 	Forwarders []string            `toml:"forwarders"`
+	FwdFrom    []string            `toml:"forwarders_from"`
 	Domain     string              `toml:"domain"`
 	CacheSize  *int64              `toml:"cache_size"`
 	Names      map[string][]string `toml:"names"`

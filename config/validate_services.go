@@ -168,6 +168,16 @@ func staticAddr(iface *Interface, v6 bool) (netip.Prefix, bool) {
 	return netip.Prefix{}, false
 }
 
+// hasClient reports whether interface n runs a DHCP client of either family.
+func hasClient(s *Services, n string) bool {
+	for _, c := range s.DHCPClients {
+		if c.Interface == n {
+			return true
+		}
+	}
+	return false
+}
+
 // servedInterface checks that a service's table names a declared
 // interface that does not get its own address by DHCP.
 func servedInterface(r reporter, name string, t *Tenant) *Interface {
@@ -268,6 +278,19 @@ func validateDNS(r reporter, rd *rawDNS, t *Tenant) *DNS {
 			d.Forwarders = append(d.Forwarders, f)
 		} else {
 			fr.at(i).errorf("invalid forwarder %q: want ADDRESS, ADDRESS#PORT or DOMAIN=ADDRESS", s)
+		}
+	}
+	ff := r.in("forwarders_from")
+	for i, n := range rd.FwdFrom {
+		switch {
+		case t.Interface(n) == nil:
+			ff.at(i).errorf("interface %q is not declared in tenant %q", n, t.Name)
+		case !hasClient(&t.Services, n):
+			ff.at(i).errorf("interface %q has neither dhcp = true nor dhcp6 = true: it learns no DNS servers", n)
+		case slices.Contains(d.ForwardersFrom, n):
+			ff.at(i).errorf("interface %q is listed twice", n)
+		default:
+			d.ForwardersFrom = append(d.ForwardersFrom, n)
 		}
 	}
 	if d.Domain != "" && !validDNSName(d.Domain) {

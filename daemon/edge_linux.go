@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	"github.com/fwdproject/fwd/ha"
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/mgmt"
-	"github.com/fwdproject/fwd/routing"
 	"github.com/fwdproject/fwd/services/dhcpclient"
 	"github.com/fwdproject/fwd/supervise"
 	"github.com/vishvananda/netns"
@@ -165,9 +165,7 @@ func (e *edge) stopLocked(k clientKey, release bool) {
 	wc.c.Stop(release)
 	wc.h.Close()
 	if release {
-		if !k.v6 {
-			e.eng.SetLeaseRoutes(k.tenant, k.iface, nil)
-		}
+		e.eng.SetLearned(k.tenant, k.iface, k.v6, engine.Learned{})
 		e.log.Info("dhcp client stopped", "tenant", k.tenant, "interface", k.iface, "family", k.family())
 	}
 }
@@ -195,17 +193,15 @@ func (e *edge) event(k clientKey, c config.DHCPClient, ev dhcpclient.Event) {
 	default:
 		e.log.Debug("dhcp lease renewed", attrs...)
 	}
-	if !k.v6 {
-		var routes []routing.Route
-		if ev.Lease != nil {
-			routes = ev.Lease.KernelRoutes(c.TableID, c.Metric)
-		}
-		e.eng.SetLeaseRoutes(k.tenant, k.iface, routes)
+	var l engine.Learned
+	if ev.Lease != nil {
+		l.Routes, l.DNS = ev.Lease.KernelRoutes(c.TableID, c.Metric), ev.Lease.DNS
 	}
-	if ev.Lease != nil && ev.Lease.SameBinding(ev.Old) {
-		return // a renewal: the kernel state is unchanged
+	e.eng.SetLearned(k.tenant, k.iface, k.v6, l)
+	if ev.Lease != nil && ev.Lease.SameBinding(ev.Old) && slices.Equal(ev.Lease.DNS, ev.Old.DNS) {
+		return // a renewal: the kernel state and the forwarders are unchanged
 	}
-	select { // routes, NAT and the routing plan follow the new binding
+	select { // routes, NAT, the routing plan and dnsmasq's forwarders follow
 	case e.kick <- struct{}{}:
 	default:
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/fwdproject/fwd/change"
@@ -20,18 +22,18 @@ import (
 )
 
 // The services stage: per tenant, accept_ra of every interface (2 where
-// slaac = true, the kernel's default 1 elsewhere) and the tenant's
+// slaac or dhcp6 = true, the kernel's default 1 elsewhere) and the tenant's
 // dnsmasq (DHCPv4, DNS, RA) through the engine's dnsmasq.Supervisor:
 // start, reload (SIGHUP: only re-read files changed), restart (main file
 // changed) or stop. It runs after zones and policy (the interfaces, their
 // addresses and the _svc/* admission rules exist before dnsmasq binds)
 // and before bgp. The WAN DHCP clients are the daemon's (they are
 // long-running goroutines, not a reconcile step); their leases' routes
-// reach the routing stage through SetLeaseRoutes.
+// and DNS servers reach the routing stage and dnsmasq through SetLearned.
 
 // DNSMasqConfig compiles a tenant's [dhcp.*], [dns] and [ra.*] into its
 // dnsmasq instance (Dir and User left to the Supervisor), or nil.
-func DNSMasqConfig(t *config.Tenant) *dnsmasq.Config {
+func DNSMasqConfig(t *config.Tenant, learnedDNS map[string][]netip.Addr) *dnsmasq.Config {
 	s := &t.Services
 	if !s.LAN() {
 		return nil
@@ -48,6 +50,23 @@ func DNSMasqConfig(t *config.Tenant) *dnsmasq.Config {
 		c.DNS = &dnsmasq.DNS{Interfaces: d.Interfaces, Domain: d.Domain, CacheSize: d.CacheSize}
 		for _, f := range d.Forwarders {
 			c.DNS.Forwarders = append(c.DNS.Forwarders, dnsmasq.Forwarder{Addr: f.Addr, Domain: f.Domain})
+		}
+		// The upstream servers the WAN's leases name, after the
+		// configured ones; a lease change rewrites the servers file
+		// (a SIGHUP, not a restart).
+		seen := map[netip.Addr]bool{}
+		for _, f := range d.Forwarders {
+			if f.Domain == "" && (f.Addr.Port() == 0 || f.Addr.Port() == 53) {
+				seen[f.Addr.Addr()] = true
+			}
+		}
+		for _, n := range d.ForwardersFrom {
+			for _, a := range learnedDNS[n] {
+				if !seen[a] {
+					seen[a] = true
+					c.DNS.Forwarders = append(c.DNS.Forwarders, dnsmasq.Forwarder{Addr: netip.AddrPortFrom(a, 0)})
+				}
+			}
 		}
 		for _, n := range d.Names {
 			c.DNS.Local = append(c.DNS.Local, dnsmasq.LocalName{Name: n.Name, Addrs: n.Addrs})
@@ -108,7 +127,7 @@ func (e *Engine) tenantServices(ctx context.Context, t *config.Tenant, dryRun bo
 	if err != nil {
 		return cs, err
 	}
-	more, err := e.dnsmasq(t.Name, DNSMasqConfig(t), dryRun)
+	more, err := e.dnsmasq(t.Name, DNSMasqConfig(t, learnedDNS(t.Name)), dryRun)
 	return append(cs, more...), err
 }
 
@@ -182,50 +201,95 @@ func (e *Engine) dnsmasq(tenant string, c *dnsmasq.Config, dryRun bool) ([]chang
 	return cs, nil
 }
 
-// leaseRoutes holds, per tenant and interface, the routes of the DHCP
-// leases the daemon's clients hold. The routing stage lists them as
-// desired, so that its apply keeps them (they carry fwd's protocol, and
-// routing deletes every fwd route it does not want). A package variable
-// like appliedPolicy: the stage functions are engine-independent.
-var leaseRoutes sync.Map // tenant → map[string][]routing.Route
+// learned holds, per tenant, what the daemon's DHCP clients hold on each
+// (interface, family): the routes of the DHCPv4 lease, which the routing
+// stage lists as desired so that its apply keeps them (they carry fwd's
+// protocol, and routing deletes every fwd route it does not want), and
+// the DNS servers, which [dns] forwarders_from hands to dnsmasq. A
+// package variable like appliedPolicy: the stage functions are
+// engine-independent.
+var learned sync.Map // tenant → map[learnedKey]Learned
 
-var leaseMu sync.Mutex // serialises SetLeaseRoutes' read-modify-write
+var learnedMu sync.Mutex // serialises SetLearned's read-modify-write
 
-// SetLeaseRoutes records the routes of the lease held on a tenant's
-// interface (nil: no lease). The next apply's routing plan keeps them.
-func (e *Engine) SetLeaseRoutes(tenant, iface string, rs []routing.Route) {
-	leaseMu.Lock()
-	defer leaseMu.Unlock()
-	m := map[string][]routing.Route{}
-	if v, ok := leaseRoutes.Load(tenant); ok {
-		for k, r := range v.(map[string][]routing.Route) {
+type learnedKey struct {
+	iface string
+	v6    bool
+}
+
+// Learned is what one DHCP client's lease gives the engine.
+type Learned struct {
+	Routes []routing.Route
+	DNS    []netip.Addr
+}
+
+// SetLearned records what the lease held on a tenant's interface gives
+// (the zero Learned: no lease). The next apply's routing plan keeps the
+// routes, and the tenant's dnsmasq forwards to the DNS servers of the
+// interfaces its forwarders_from names.
+func (e *Engine) SetLearned(tenant, iface string, v6 bool, l Learned) {
+	learnedMu.Lock()
+	defer learnedMu.Unlock()
+	m := map[learnedKey]Learned{}
+	if v, ok := learned.Load(tenant); ok {
+		for k, r := range v.(map[learnedKey]Learned) {
 			m[k] = r
 		}
 	}
-	if rs == nil {
-		delete(m, iface)
+	k := learnedKey{iface, v6}
+	if l.Routes == nil && l.DNS == nil {
+		delete(m, k)
 	} else {
-		m[iface] = rs
+		m[k] = l
 	}
-	leaseRoutes.Store(tenant, m)
+	learned.Store(tenant, m)
 }
 
-// learnedRoutes returns the lease routes of a tenant, sorted by
-// interface, for the routing stage's desired set.
-func learnedRoutes(tenant string) []routing.Route {
-	v, ok := leaseRoutes.Load(tenant)
+// learnedOf returns a tenant's learned state, keys sorted by interface,
+// IPv4 first.
+func learnedOf(tenant string) ([]learnedKey, map[learnedKey]Learned) {
+	v, ok := learned.Load(tenant)
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	m := v.(map[string][]routing.Route)
-	keys := make([]string, 0, len(m))
+	m := v.(map[learnedKey]Learned)
+	keys := make([]learnedKey, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	slices.SortFunc(keys, func(a, b learnedKey) int {
+		if c := strings.Compare(a.iface, b.iface); c != 0 {
+			return c
+		}
+		if a.v6 == b.v6 {
+			return 0
+		}
+		if b.v6 {
+			return -1
+		}
+		return 1
+	})
+	return keys, m
+}
+
+// learnedRoutes returns the lease routes of a tenant for the routing
+// stage's desired set.
+func learnedRoutes(tenant string) []routing.Route {
+	keys, m := learnedOf(tenant)
 	var out []routing.Route
 	for _, k := range keys {
-		out = append(out, m[k]...)
+		out = append(out, m[k].Routes...)
+	}
+	return out
+}
+
+// learnedDNS returns the DNS servers the leases of a tenant's interfaces
+// gave, by interface (IPv4 lease's first).
+func learnedDNS(tenant string) map[string][]netip.Addr {
+	keys, m := learnedOf(tenant)
+	out := map[string][]netip.Addr{}
+	for _, k := range keys {
+		out[k.iface] = append(out[k.iface], m[k].DNS...)
 	}
 	return out
 }

@@ -59,6 +59,7 @@ lease_time = "10m"
 
 [tenant.edge.dns]
 interfaces = ["lan"]
+forwarders_from = ["wan"]
 domain = "lan"
 [tenant.edge.dns.names]
 "nas.lan" = ["192.0.2.20"]
@@ -81,7 +82,11 @@ func TestServicesEndToEnd(t *testing.T) {
 		Router: []netip.Addr{netip.MustParseAddr("198.51.100.1")}}},
 		RA: []dnsmasq.RA{{Interface: "cloud0", Managed: true,
 			Start6: netip.MustParseAddr("2001:db8:100::100"), End6: netip.MustParseAddr("2001:db8:100::1ff"),
-			RDNSS: []netip.Addr{netip.MustParseAddr("2001:db8:100::53")}, Interval: 4 * time.Second}}}
+			RDNSS: []netip.Addr{netip.MustParseAddr("2001:db8:100::1")}, Interval: 4 * time.Second}},
+		// The cloud's resolver: its DHCP names it (option 6 and the
+		// DHCPv6 DNS option); the tenant's dnsmasq forwards to it.
+		DNS: &dnsmasq.DNS{Interfaces: []string{"cloud0"},
+			Local: []dnsmasq.LocalName{{Name: "www.cloud.example", Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.80")}}}}}
 	servicekit.Serve(t, cloud, "cloud", cc)
 	srv, err := testnet.ServeTCP("cloud", "198.51.100.1:8080", "hello")
 	if err != nil {
@@ -125,6 +130,11 @@ func TestServicesEndToEnd(t *testing.T) {
 	}
 	if got, err := servicekit.Resolve(t, "lanhost", l.DNS[0], "nas.lan"); err != nil || !slices.Equal(got, []string{"192.0.2.20"}) {
 		t.Fatalf("nas.lan resolves to %v (%v)", got, err)
+	}
+	// A name only the cloud's resolver knows: forwarded to the DNS
+	// server the WAN's lease named (forwarders_from).
+	if got, err := servicekit.Resolve(t, "lanhost", l.DNS[0], "www.cloud.example"); err != nil || !slices.Equal(got, []string{"203.0.113.80"}) {
+		t.Fatalf("www.cloud.example through the lease's DNS server resolves to %v (%v)", got, err)
 	}
 
 	// Masquerade to the leased address, out through the learned route.
@@ -285,7 +295,7 @@ func checkDHCPv6(t *testing.T, d *testkit.Daemon, leased4 string, lan netip.Addr
 		time.Sleep(300 * time.Millisecond)
 	}
 	if !cloud6.Contains(lease6.Address.Addr()) || lease6.Address.Bits() != 128 || lease6.ServerID == "" ||
-		!slices.Equal(lease6.DNS, []netip.Addr{netip.MustParseAddr("2001:db8:100::53")}) {
+		!slices.Equal(lease6.DNS, []netip.Addr{netip.MustParseAddr("2001:db8:100::1")}) {
 		t.Fatalf("DHCPv6 lease %+v", lease6)
 	}
 	var globals []string
