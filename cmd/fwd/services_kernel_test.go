@@ -108,7 +108,7 @@ func TestServicesEndToEnd(t *testing.T) {
 		}
 	})
 	line, n := d.Log.Wait(t, 0, "msg=\"dhcp lease\"", "tenant=edge", "interface=wan", "family=ipv4")
-	if !strings.Contains(line, "address=198.51.100.5") || !strings.Contains(line, "router=198.51.100.1") {
+	if !inRange(logAttr(line, "address"), "198.51.100.50", "198.51.100.60") || logAttr(line, "router") != "198.51.100.1" {
 		t.Fatalf("lease: %s", line)
 	}
 	d.Log.Wait(t, n, "msg=applied", "reason=\"dhcp lease changed\"")
