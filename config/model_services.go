@@ -8,6 +8,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -64,9 +65,28 @@ type DHCPClient struct {
 	Interface string
 	V6        bool   // DHCPv6 (IA_NA): an address and DNS servers, no routes
 	Hostname  string // option 12 (v4), client FQDN option 39 (v6); "" sends none
-	Table     string // v4: "main" or a declared table: where the lease's routes go
-	TableID   uint32 // v4
+	Table     string // "main" or a declared table (v4; v6: main): where the lease's routes go
+	TableID   uint32
 	Metric    uint32 // v4
+	// PD (v6) > 0 asks for a delegated prefix of that length (a hint:
+	// the server decides); Delegate says which /64 of it each LAN
+	// interface gets.
+	PD       int
+	Delegate []Delegation
+}
+
+// Equal reports whether two clients have the same settings.
+func (c DHCPClient) Equal(o DHCPClient) bool {
+	return c.Interface == o.Interface && c.V6 == o.V6 && c.Hostname == o.Hostname && c.Table == o.Table &&
+		c.TableID == o.TableID && c.Metric == o.Metric && c.PD == o.PD && slices.Equal(c.Delegate, o.Delegate)
+}
+
+// Delegation is one interface numbered from a delegated prefix
+// (prefix_from, prefix_subnet): it gets the Subnet-th /64 of the prefix,
+// its ::1 address fwd's (learned: with the delegation's lifetimes).
+type Delegation struct {
+	Interface string
+	Subnet    uint64
 }
 
 // DHCPServer is DHCPv4 served on one interface.
@@ -115,8 +135,11 @@ type LocalName struct {
 
 // RA is router advertisement on one interface.
 type RA struct {
-	Interface      string
-	Prefixes       []netip.Prefix
+	Interface string
+	Prefixes  []netip.Prefix
+	// Delegated: the interface is numbered from a delegated prefix
+	// (prefix_from); its /64 is advertised, whatever it is now.
+	Delegated      bool
 	RDNSS          []netip.Addr
 	Managed, Other bool
 	Start6, End6   netip.Addr // DHCPv6 range (managed)

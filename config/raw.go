@@ -176,6 +176,9 @@ type rawLearned struct {
 	DHCPMetric   *int64 `toml:"dhcp_metric"`
 	DHCPHostname string `toml:"dhcp_hostname"`
 	SLAAC        bool   `toml:"slaac"`
+	DHCP6PD      *int64 `toml:"dhcp6_pd"`
+	PrefixFrom   string `toml:"prefix_from"`
+	PrefixSubnet *int64 `toml:"prefix_subnet"`
 }
 
 type rawServices struct {

@@ -91,6 +91,7 @@ func validateServices(r reporter, raw *rawTenant, t *Tenant) {
 	if raw.DNS != nil {
 		s.DNS = validateDNS(r.in("dns"), raw.DNS, t)
 	}
+	validateDelegations(ir, raw, t)
 	rr := r.in("ra")
 	for _, name := range sortedKeys(raw.RA) {
 		ra := raw.RA[name]
@@ -121,10 +122,19 @@ func validateLearned(r reporter, name string, l *rawLearned, t *Tenant) {
 		}
 		// After the DHCPv4 client of the interface, if any. No table or
 		// metric: DHCPv6 carries no routes (the default route comes
-		// from the router advertisements, accept_ra = 2).
-		defer func() {
-			s.DHCPClients = append(s.DHCPClients, DHCPClient{Interface: name, V6: true, Hostname: l.DHCPHostname})
-		}()
+		// from the router advertisements, accept_ra = 2); the table is
+		// main, for the delegated prefix's unreachable route.
+		c6 := DHCPClient{Interface: name, V6: true, Hostname: l.DHCPHostname, Table: "main", TableID: t.Routing.TableID("main")}
+		if l.DHCP6PD != nil {
+			if n := *l.DHCP6PD; n < 32 || n > 64 {
+				r.in("dhcp6_pd").errorf("prefix length %d is outside 32..64 (a delegated prefix holds /64s)", n)
+			} else {
+				c6.PD = int(n)
+			}
+		}
+		defer func() { s.DHCPClients = append(s.DHCPClients, c6) }()
+	} else if l.DHCP6PD != nil {
+		r.in("dhcp6_pd").errorf("needs dhcp6 = true on this interface")
 	}
 	if !l.DHCP {
 		for key, set := range map[string]bool{"dhcp_table": l.DHCPTable != "", "dhcp_metric": l.DHCPMetric != nil} {
@@ -152,6 +162,72 @@ func validateLearned(r reporter, name string, l *rawLearned, t *Tenant) {
 		}
 	}
 	s.DHCPClients = append(s.DHCPClients, c)
+}
+
+// validateDelegations validates prefix_from and prefix_subnet, once every
+// interface's DHCP clients are known, and records each delegation on the
+// DHCPv6 client it takes its prefix from.
+func validateDelegations(ir reporter, raw *rawTenant, t *Tenant) {
+	s := &t.Services
+	taken := map[Delegation]string{}
+	for _, name := range sortedKeys(raw.Interface) {
+		l := raw.Interface[name].rawLearned
+		r := ir.in(name)
+		if l.PrefixFrom == "" {
+			if l.PrefixSubnet != nil {
+				r.in("prefix_subnet").errorf("needs prefix_from")
+			}
+			continue
+		}
+		pr := r.in("prefix_from")
+		var from *DHCPClient
+		for i := range s.DHCPClients {
+			if c := &s.DHCPClients[i]; c.V6 && c.Interface == l.PrefixFrom {
+				from = c
+			}
+		}
+		switch {
+		case t.Interface(l.PrefixFrom) == nil:
+			pr.errorf("interface %q is not declared in tenant %q", l.PrefixFrom, t.Name)
+			continue
+		case from == nil || from.PD == 0:
+			pr.errorf("interface %q asks for no delegated prefix (set dhcp6 = true and dhcp6_pd = 56 there)", l.PrefixFrom)
+			continue
+		case l.PrefixFrom == name || hasClient(s, name):
+			pr.errorf("interface %q gets its own address by DHCP: it cannot be numbered from a delegated prefix", name)
+			continue
+		}
+		d := Delegation{Interface: name}
+		if l.PrefixSubnet != nil {
+			sr := r.in("prefix_subnet")
+			switch n, most := *l.PrefixSubnet, uint64(1)<<(64-from.PD); {
+			case n < 0 || uint64(n) >= most:
+				sr.errorf("subnet %d is outside 0..%d (a /%d holds %d /64s)", n, most-1, from.PD, most)
+				continue
+			default:
+				d.Subnet = uint64(n)
+			}
+		}
+		if prev, ok := taken[Delegation{l.PrefixFrom, d.Subnet}]; ok {
+			r.in("prefix_subnet").errorf("subnet %d of %s's prefix is already %s's", d.Subnet, l.PrefixFrom, prev)
+			continue
+		}
+		taken[Delegation{l.PrefixFrom, d.Subnet}] = name
+		from.Delegate = append(from.Delegate, d)
+	}
+}
+
+// DelegatedFrom returns the DHCPv6 client whose delegated prefix numbers
+// iface, or nil.
+func (s *Services) DelegatedFrom(iface string) *DHCPClient {
+	for i := range s.DHCPClients {
+		for _, d := range s.DHCPClients[i].Delegate {
+			if d.Interface == iface {
+				return &s.DHCPClients[i]
+			}
+		}
+	}
+	return nil
 }
 
 // staticAddr returns the first configured address of one family, which
@@ -375,8 +451,14 @@ func validateRA(r reporter, name string, rr *rawRA, t *Tenant) (RA, bool) {
 		}
 		ra.Prefixes = append(ra.Prefixes, p)
 	}
-	if len(rr.Prefixes) == 0 && !ra.Managed {
-		pr.errorf("name at least one prefix to advertise (or managed = true with dhcp6_range)")
+	ra.Delegated = t.Services.DelegatedFrom(name) != nil
+	switch {
+	case ra.Delegated && len(rr.Prefixes) > 0:
+		pr.errorf("interface %q is numbered from a delegated prefix (prefix_from): its /64 is advertised, list no prefixes", name)
+	case ra.Delegated && ra.Managed:
+		r.in("managed").errorf("managed = true needs a dhcp6_range, which a delegated prefix cannot have (it is not known in advance)")
+	case len(rr.Prefixes) == 0 && !ra.Managed && !ra.Delegated:
+		pr.errorf("name at least one prefix to advertise (or managed = true with dhcp6_range, or number the interface with prefix_from)")
 	}
 	ra.RDNSS = addrList(r.in("rdnss"), rr.RDNSS, true)
 	dr := r.in("dhcp6_range")

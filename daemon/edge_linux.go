@@ -105,7 +105,7 @@ func (e *edge) sync(cfg *config.Config) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k, wc := range e.clients {
-		if c, ok := want[k]; !ok || c != wc.cfg {
+		if c, ok := want[k]; !ok || !c.Equal(wc.cfg) {
 			// Removed: release the lease (the key went away). Changed
 			// (table, metric, hostname): start over with the new
 			// settings, keeping the address (the new client asks for
@@ -140,8 +140,11 @@ func (e *edge) startLocked(k clientKey, c config.DHCPClient) error {
 		return err
 	}
 	kern := dhcpclient.NewApplier(h, c.TableID, c.Metric)
+	for _, d := range c.Delegate {
+		kern.Delegate = append(kern.Delegate, dhcpclient.Delegation{Interface: d.Interface, Subnet: d.Subnet})
+	}
 	cl, err := dhcpclient.Start(dhcpclient.Config{
-		Namespace: k.tenant, Interface: k.iface, V6: k.v6, Hostname: c.Hostname, Kernel: kern,
+		Namespace: k.tenant, Interface: k.iface, V6: k.v6, PD: c.PD, Hostname: c.Hostname, Kernel: kern,
 		OnEvent: func(ev dhcpclient.Event) { e.event(k, c, ev) },
 	}, e.log.With("tenant", k.tenant))
 	if err != nil {
@@ -254,7 +257,7 @@ func (e *edge) tenantStatus(ctx context.Context, t *config.Tenant, ts *mgmt.Tena
 			dl.State = "waiting"
 			if l != nil {
 				dl.State, dl.Address, dl.Router, dl.DNS, dl.Domain = "bound", l.Address, l.Router, l.DNS, l.Domain
-				dl.Server, dl.ServerID = l.Server, l.ServerID
+				dl.Server, dl.ServerID, dl.Delegated = l.Server, l.ServerID, l.Delegated
 				dl.Obtained, dl.Expires, dl.LeaseTime = l.Obtained, l.Expiry(), l.LeaseTime
 				dl.Renew, _ = l.Timers(0)
 			}

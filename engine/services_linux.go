@@ -73,7 +73,7 @@ func DNSMasqConfig(t *config.Tenant, learnedDNS map[string][]netip.Addr) *dnsmas
 		}
 	}
 	for _, r := range s.RA {
-		c.RA = append(c.RA, dnsmasq.RA{Interface: r.Interface, Prefixes: r.Prefixes, RDNSS: r.RDNSS, Managed: r.Managed,
+		c.RA = append(c.RA, dnsmasq.RA{Interface: r.Interface, Prefixes: r.Prefixes, Constructor: r.Delegated, RDNSS: r.RDNSS, Managed: r.Managed,
 			Other: r.Other, Start6: r.Start6, End6: r.End6, Interval: r.Interval, Lifetime: r.Lifetime})
 	}
 	return c

@@ -73,6 +73,7 @@ type DHCPLease struct {
 	Domain    string        `json:"domain,omitempty"`
 	Server    netip.Addr    `json:"server,omitzero"`
 	ServerID  string        `json:"server_id,omitempty"` // DHCPv6: the server's DUID, hex
+	Delegated netip.Prefix  `json:"delegated,omitzero"`  // DHCPv6: the delegated prefix (dhcp6_pd)
 	Obtained  time.Time     `json:"obtained,omitzero"`
 	Renew     time.Time     `json:"renew,omitzero"` // T1
 	Expires   time.Time     `json:"expires,omitzero"`

@@ -119,6 +119,9 @@ func leaseDetails(l mgmt.DHCPLease) string {
 	if l.Router.IsValid() {
 		parts = append(parts, "via "+l.Router.String())
 	}
+	if l.Delegated.IsValid() {
+		parts = append(parts, "prefix "+l.Delegated.String())
+	}
 	if len(l.DNS) > 0 {
 		parts = append(parts, "dns "+joinAddrs(l.DNS))
 	}

@@ -19,6 +19,7 @@ type Config struct {
 	Namespace string // pinned namespace name (the tenant)
 	Interface string // name inside the namespace
 	V6        bool   // DHCPv6 (IA_NA) rather than DHCPv4
+	PD        int    // v6: > 0 asks for a delegated prefix of this length too (IA_PD)
 	Hostname  string // option 12 (v4) or the client FQDN option (v6), optional
 	// Kernel applies leases; nil only reports them.
 	Kernel Kernel

@@ -167,3 +167,75 @@ func raDefault(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Prefix delegation: the WAN's client asks for a /56 (IA_PD) besides its
+// address; the LAN gets ::1 of its /64 of it (learned, with the
+// delegation's lifetimes) and the whole prefix an unreachable route
+// (protocol 243); a new prefix at renewal moves both; release removes
+// them. The server is servicekit's (dnsmasq does not delegate).
+func TestWANDelegatedPrefix(t *testing.T) {
+	testkit.Require(t)
+	testnet.Host(t, "cloud")
+	testnet.Host(t, "tw")
+	testnet.Host(t, "lh")
+	link(t, "tw", "wan", "cloud", "cloud0")
+	link(t, "tw", "lan", "lh", "eth0")
+	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "2001:db8:100::1/64", "dev", "cloud0", "nodad")
+	srv := servicekit.ServePD(t, "cloud", "cloud0", netip.MustParseAddr("2001:db8:100::10"),
+		netip.MustParsePrefix("2001:db8:f00::/56"), 2*time.Minute)
+
+	h, err := ns.Open("tw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	kern := dhcpclient.NewApplier(h, 0, 0)
+	kern.Delegate = []dhcpclient.Delegation{{Interface: "lan", Subnet: 1}}
+	events := make(chan dhcpclient.Event, 16)
+	c, err := dhcpclient.Start(dhcpclient.Config{Namespace: "tw", Interface: "wan", V6: true, PD: 56,
+		Kernel: kern, OnEvent: func(e dhcpclient.Event) { events <- e },
+		MaxRenew: 2 * time.Second, Timeout: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, verbose())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			c.Stop(false)
+		}
+	}()
+	first := waitEvent(t, events, "lease with a prefix", func(e dhcpclient.Event) bool { return e.Kind == dhcpclient.Bound })
+	if first.Lease.Delegated != netip.MustParsePrefix("2001:db8:f00::/56") || first.Lease.Address.String() != "2001:db8:100::10/128" {
+		t.Fatalf("lease %+v", first.Lease)
+	}
+	delegated := func(lanAddr, unreachable string) {
+		t.Helper()
+		if g := testnet.Addrs(t, "tw")["lan"].GlobalAddrs(); len(g) != 1 || g[0] != lanAddr {
+			t.Fatalf("lan has %v, want %s", g, lanAddr)
+		}
+		if got := strings.TrimSpace(testnet.MustCmd(t, "", "ip", "-n", "tw", "-6", "route", "show", "proto", "243")); got != unreachable {
+			t.Fatalf("routes proto 243: %q, want %q", got, unreachable)
+		}
+	}
+	delegated("2001:db8:f00:1::1/64", "unreachable 2001:db8:f00::/56 dev lo metric 1024 pref medium")
+	if p, ok, err := kern.Learned("wan", true); err != nil || !ok || p.String() != "2001:db8:100::10/128" {
+		t.Fatalf("Learned: %v %v %v", p, ok, err)
+	}
+
+	// The provider renumbers: the next renewal brings the new prefix.
+	srv.SetPrefix(netip.MustParsePrefix("2001:db8:f01::/56"))
+	waitEvent(t, events, "new prefix", func(e dhcpclient.Event) bool {
+		return e.Lease != nil && e.Lease.Delegated == netip.MustParsePrefix("2001:db8:f01::/56")
+	})
+	delegated("2001:db8:f01:1::1/64", "unreachable 2001:db8:f01::/56 dev lo metric 1024 pref medium")
+
+	c.Stop(true)
+	stopped = true
+	waitEvent(t, events, "release", func(e dhcpclient.Event) bool { return e.Kind == dhcpclient.Released })
+	if g := testnet.Addrs(t, "tw")["lan"].GlobalAddrs(); len(g) != 0 {
+		t.Fatalf("released prefix left on lan: %v", g)
+	}
+	if got := strings.TrimSpace(testnet.MustCmd(t, "", "ip", "-n", "tw", "-6", "route", "show", "proto", "243")); got != "" {
+		t.Fatalf("released prefix's route left: %q", got)
+	}
+}

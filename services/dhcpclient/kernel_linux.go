@@ -32,7 +32,17 @@ type Applier struct {
 	h      netns.NsHandle
 	Table  uint32 // 0: main
 	Metric uint32
-	now    func() time.Time
+	// Delegate numbers interfaces from a lease's delegated prefix
+	// (DHCPv6 IA_PD): each gets the ::1 address of its /64.
+	Delegate []Delegation
+	now      func() time.Time
+}
+
+// Delegation is one interface numbered from the delegated prefix: the
+// Subnet-th /64.
+type Delegation struct {
+	Interface string
+	Subnet    uint64
 }
 
 // NewApplier returns an applier for namespace h. The caller keeps h open
@@ -142,7 +152,54 @@ func (a *Applier) Apply(ifname string, old, cur *Lease) error {
 			errs = append(errs, a.delOld(nh, link, ifname, old, cur))
 		}
 	}
+	for _, d := range a.Delegate {
+		errs = append(errs, a.delegate(nh, d, old, cur))
+	}
 	return errors.Join(errs...)
+}
+
+// DelegatedAddr is the address fwd gives interface d from prefix p: ::1
+// of its /64.
+func DelegatedAddr(p netip.Prefix, subnet uint64) netip.Prefix {
+	n := SubnetOf(p, subnet)
+	return netip.PrefixFrom(n.Addr().Next(), 64)
+}
+
+// delegate puts cur's address for d on d's interface (with the
+// delegation's lifetimes) and removes old's when it changed.
+func (a *Applier) delegate(nh *netlink.Handle, d Delegation, old, cur *Lease) error {
+	var want, had netip.Prefix
+	if cur != nil && cur.Delegated.IsValid() {
+		want = DelegatedAddr(cur.Delegated, d.Subnet)
+	}
+	if old != nil && old.Delegated.IsValid() {
+		had = DelegatedAddr(old.Delegated, d.Subnet)
+	}
+	if !want.IsValid() && !had.IsValid() {
+		return nil
+	}
+	link, err := nh.LinkByName(d.Interface)
+	if err != nil {
+		return fmt.Errorf("delegated prefix on %s: %w", d.Interface, err)
+	}
+	if want.IsValid() {
+		now := a.now()
+		valid := max(cur.Obtained.Add(cur.DelegatedValid).Sub(now), 0)
+		pref := max(cur.Obtained.Add(cur.DelegatedPreferred).Sub(now), 0)
+		ad := &netlink.Addr{IPNet: ipnet(want), ValidLft: int(min(valid/time.Second, math.MaxInt32)),
+			PreferedLft: int(min(pref/time.Second, math.MaxInt32))}
+		if ad.ValidLft <= 0 {
+			want = netip.Prefix{}
+		} else if err := nh.AddrReplace(link, ad); err != nil {
+			return fmt.Errorf("address %s on %s: %w", want, d.Interface, err)
+		}
+	}
+	if had.IsValid() && had != want && a.stillLearned(nh, link, had) {
+		if err := nh.AddrDel(link, &netlink.Addr{IPNet: ipnet(had)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("delete address %s on %s: %w", had, d.Interface, err)
+		}
+	}
+	return nil
 }
 
 // delOld removes old's address when cur does not hold it too, and only

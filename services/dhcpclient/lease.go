@@ -31,6 +31,11 @@ type Lease struct {
 	Preferred time.Duration `json:"preferred"`  // v6: the preferred lifetime; v4: LeaseTime
 	T1        time.Duration `json:"t1"`
 	T2        time.Duration `json:"t2"`
+	// Delegated (v6, dhcp6_pd) is the prefix delegated to the box
+	// (IA_PD), with its own lifetimes.
+	Delegated          netip.Prefix  `json:"delegated,omitzero"`
+	DelegatedValid     time.Duration `json:"delegated_valid,omitempty"`
+	DelegatedPreferred time.Duration `json:"delegated_preferred,omitempty"`
 
 	raw4 *dhcpv4.DHCPv4 // the ACK, for renew and release
 	v6   *lease6        // the server and IA, for renew and release
@@ -159,7 +164,7 @@ func (l *Lease) SameBinding(o *Lease) bool {
 	if l == nil || o == nil {
 		return l == o
 	}
-	if l.Address != o.Address || l.Router != o.Router || len(l.Routes) != len(o.Routes) {
+	if l.Address != o.Address || l.Router != o.Router || l.Delegated != o.Delegated || len(l.Routes) != len(o.Routes) {
 		return false
 	}
 	for i := range l.Routes {
@@ -187,6 +192,13 @@ func (l *Lease) KernelRoutes(table, metric uint32) []rtnl.Route {
 		return n
 	}
 	var out []rtnl.Route
+	if l.Delegated.IsValid() {
+		// The delegated prefix as a whole is unreachable here: the
+		// /64s in use are on the LAN interfaces (more specific), and
+		// the provider's packets for the rest must not loop back out
+		// of the default route.
+		out = append(out, rtnl.Route{Table: table, Dst: l.Delegated, Type: rtnl.TypeUnreachable, Metric: metric})
+	}
 	if len(l.Routes) > 0 {
 		for _, r := range l.Routes {
 			out = append(out, rtnl.Route{Table: table, Dst: r.Dst, Metric: metric, NextHops: []rtnl.NextHop{nh(r.Gw)}})

@@ -22,6 +22,7 @@ import (
 type lease6 struct {
 	serverID dhcpv6.DUID
 	iaid     [4]byte
+	pdIAID   [4]byte
 }
 
 // ident6 is the client's identity on one interface: a DUID-LL from the
@@ -33,16 +34,20 @@ type ident6 struct {
 	duid     dhcpv6.DUID
 	iaid     [4]byte
 	hostname string
+	pd       int // > 0: ask for a delegated prefix of this length (IA_PD, IAID 1)
 }
 
-func newIdent6(mac net.HardwareAddr, hostname string) (ident6, error) {
+func newIdent6(mac net.HardwareAddr, hostname string, pd int) (ident6, error) {
 	if len(mac) < 4 {
 		return ident6{}, fmt.Errorf("interface has no usable MAC (%q) for a DHCPv6 DUID", mac.String())
 	}
-	id := ident6{mac: mac, duid: &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: mac}, hostname: hostname}
+	id := ident6{mac: mac, duid: &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: mac}, hostname: hostname, pd: pd}
 	copy(id.iaid[:], mac[len(mac)-4:])
 	return id, nil
 }
+
+// pdIAID is the IA_PD's IAID: one IA_PD per client.
+var pdIAID = [4]byte{0, 0, 0, 1}
 
 var oro6 = dhcpv6.OptRequestedOption(dhcpv6.OptionDNSRecursiveNameServer, dhcpv6.OptionDomainSearchList)
 
@@ -60,6 +65,11 @@ func (id ident6) solicit(want netip.Addr) (*dhcpv6.Message, error) {
 	mods := id.common()
 	if want.IsValid() && want.Is6() {
 		mods = append(mods, dhcpv6.WithIANA(dhcpv6.OptIAAddress{IPv6Addr: want.AsSlice()}))
+	}
+	if id.pd > 0 {
+		// The length is a hint (RFC 8415 18.2.1): prefix ::/pd.
+		mods = append(mods, dhcpv6.WithIAPD(pdIAID, &dhcpv6.OptIAPrefix{
+			Prefix: &net.IPNet{IP: net.IPv6unspecified, Mask: net.CIDRMask(id.pd, 128)}}))
 	}
 	return dhcpv6.NewSolicit(id.mac, mods...)
 }
@@ -102,6 +112,14 @@ func (id ident6) about(t dhcpv6.MessageType, l *Lease, withServer bool) (*dhcpv6
 	}
 	m.AddOption(&dhcpv6.OptIANA{IaId: l.v6.iaid, Options: dhcpv6.IdentityOptions{Options: dhcpv6.Options{
 		&dhcpv6.OptIAAddress{IPv6Addr: l.Address.Addr().AsSlice()}}}})
+	if p := l.Delegated; p.IsValid() {
+		m.AddOption(&dhcpv6.OptIAPD{IaId: l.v6.pdIAID, Options: dhcpv6.PDOptions{Options: dhcpv6.Options{
+			&dhcpv6.OptIAPrefix{Prefix: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)}}}}})
+	} else if id.pd > 0 && t != dhcpv6.MessageTypeRelease {
+		// Still asking for the prefix the server did not give yet.
+		dhcpv6.WithIAPD(pdIAID, &dhcpv6.OptIAPrefix{
+			Prefix: &net.IPNet{IP: net.IPv6unspecified, Mask: net.CIDRMask(id.pd, 128)}})(m)
+	}
 	return m, nil
 }
 
@@ -191,5 +209,51 @@ func FromReply6(ifname string, reply *dhcpv6.Message, now time.Time) (*Lease, er
 	if s := reply.Options.DomainSearchList(); s != nil && len(s.Labels) > 0 {
 		l.Domain = s.Labels[0]
 	}
+	readPD(l, reply)
 	return l, nil
+}
+
+// readPD takes the delegated prefix out of a reply's IA_PD: the first
+// prefix with a lifetime, of at most /64 (a delegation must hold /64s).
+// No IA_PD, or one with a status (NoPrefixAvail), leaves the lease
+// without one: the address stands on its own.
+func readPD(l *Lease, reply *dhcpv6.Message) {
+	pd := reply.Options.OneIAPD()
+	if pd == nil || statusErr("IA_PD status", pd.Options.Status()) != nil {
+		return
+	}
+	for _, o := range pd.Options.Prefixes() {
+		if o.Prefix == nil || o.ValidLifetime <= 0 {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(o.Prefix.IP)
+		ones, bits := o.Prefix.Mask.Size()
+		if !ok || bits != 128 || ones > 64 || ones == 0 || !a.Is6() || a.Is4In6() {
+			continue
+		}
+		l.Delegated = netip.PrefixFrom(a, ones).Masked()
+		l.DelegatedValid = o.ValidLifetime
+		l.DelegatedPreferred = min(o.PreferredLifetime, o.ValidLifetime)
+		l.v6.pdIAID = pd.IaId
+		// Renew in time for the shorter of the two IAs.
+		if pd.T1 > 0 && pd.T1 < l.T1 {
+			l.T1 = pd.T1
+		}
+		if pd.T2 > 0 && pd.T2 < l.T2 {
+			l.T2 = max(pd.T2, l.T1)
+		}
+		return
+	}
+}
+
+// SubnetOf returns the n-th /64 of the delegated prefix p (n must fit).
+func SubnetOf(p netip.Prefix, n uint64) netip.Prefix {
+	b := p.Masked().Addr().As16()
+	hi := uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+	hi |= n
+	for i := 0; i < 8; i++ {
+		b[i] = byte(hi >> (56 - 8*i))
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(b), 64)
 }

@@ -126,7 +126,7 @@ func TestFromReply6Refusals(t *testing.T) {
 // Renew names the server, rebind does not, release carries the address;
 // every message uses the same MAC-derived DUID-LL, whatever the time.
 func TestMessages6(t *testing.T) {
-	id, err := newIdent6(mac6, "gw1")
+	id, err := newIdent6(mac6, "gw1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,87 @@ func TestMessages6(t *testing.T) {
 			t.Errorf("%v: IA_NA %v", tc.typ, ia)
 		}
 	}
-	if _, err := newIdent6(nil, ""); err == nil {
+	if _, err := newIdent6(nil, "", 0); err == nil {
 		t.Error("an interface without a MAC got a DUID")
+	}
+}
+
+func withPD(prefix string, valid time.Duration, status iana.StatusCode) dhcpv6.Modifier {
+	return func(d dhcpv6.DHCPv6) {
+		o := &dhcpv6.OptIAPD{IaId: [4]byte{0, 0, 0, 1}, T1: 30 * time.Second, T2: 60 * time.Second}
+		if status != iana.StatusSuccess {
+			o.Options.Add(&dhcpv6.OptStatusCode{StatusCode: status})
+		} else {
+			_, n, _ := net.ParseCIDR(prefix)
+			o.Options.Add(&dhcpv6.OptIAPrefix{Prefix: n, ValidLifetime: valid, PreferredLifetime: valid / 2})
+		}
+		d.AddOption(o)
+	}
+}
+
+// IA_PD: the delegated prefix with its own lifetimes, the timers the
+// shorter of the two IAs'; NoPrefixAvail leaves the address alone; a
+// longer-than-/64 prefix is no delegation.
+func TestFromReply6Delegated(t *testing.T) {
+	l, err := FromReply6("wan", reply6(t, nil, withPD("2001:db8:f00::/56", 300*time.Second, iana.StatusSuccess)), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Delegated != netip.MustParsePrefix("2001:db8:f00::/56") || l.DelegatedValid != 300*time.Second ||
+		l.DelegatedPreferred != 150*time.Second || l.T1 != 30*time.Second || l.T2 != 60*time.Second {
+		t.Fatalf("lease %+v", l)
+	}
+	if rs := l.KernelRoutes(254, 0); len(rs) != 1 || rs[0].Dst != l.Delegated || rs[0].Type != 7 {
+		t.Errorf("routes %v, want the prefix unreachable", rs)
+	}
+	for name, mod := range map[string]dhcpv6.Modifier{
+		"no prefix available": withPD("", 0, iana.StatusNoPrefixAvail),
+		"a /72":               withPD("2001:db8:f00::/72", 300*time.Second, iana.StatusSuccess),
+		"lifetime 0":          withPD("2001:db8:f00::/56", 0, iana.StatusSuccess),
+	} {
+		l, err := FromReply6("wan", reply6(t, nil, mod), time.Now())
+		if err != nil || l.Delegated.IsValid() {
+			t.Errorf("%s: lease %+v, %v; want the address without a prefix", name, l, err)
+		}
+	}
+}
+
+// The solicit asks for ::/56; a renewal repeats the prefix held.
+func TestMessages6Delegated(t *testing.T) {
+	id, err := newIdent6(mac6, "", 56)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sol, err := id.solicit(netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd := sol.Options.OneIAPD()
+	if pd == nil || len(pd.Options.Prefixes()) != 1 || pd.Options.Prefixes()[0].Prefix.String() != "::/56" {
+		t.Fatalf("solicit IA_PD %v", pd)
+	}
+	l, err := FromReply6("wan", reply6(t, nil, withPD("2001:db8:f00::/56", 300*time.Second, iana.StatusSuccess)), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := id.extend6(l, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := dhcpv6.MessageFromBytes(m.ToBytes())
+	if pd := back.Options.OneIAPD(); pd == nil || pd.IaId != [4]byte{0, 0, 0, 1} || pd.Options.Prefixes()[0].Prefix.String() != "2001:db8:f00::/56" {
+		t.Fatalf("renew IA_PD %v", back.Options.OneIAPD())
+	}
+}
+
+func TestDelegatedAddr(t *testing.T) {
+	p := netip.MustParsePrefix("2001:db8:f00::/56")
+	for n, want := range map[uint64]string{0: "2001:db8:f00::1/64", 1: "2001:db8:f00:1::1/64", 255: "2001:db8:f00:ff::1/64"} {
+		if got := DelegatedAddr(p, n).String(); got != want {
+			t.Errorf("subnet %d: %s, want %s", n, got, want)
+		}
+	}
+	if got := DelegatedAddr(netip.MustParsePrefix("2001:db8:0:ab00::/56"), 0x12).String(); got != "2001:db8:0:ab12::1/64" {
+		t.Errorf("got %s", got)
 	}
 }

@@ -34,7 +34,7 @@ func newExchange6(h netns.NsHandle, cfg Config, onFail func()) (exchange, error)
 		return nil, err
 	}
 	wc := &watchedConn{PacketConn: conn, ifindex: idx, onFail: onFail}
-	id, err := newIdent6(mac, cfg.Hostname)
+	id, err := newIdent6(mac, cfg.Hostname, cfg.PD)
 	if err != nil {
 		conn.Close()
 		return nil, err

@@ -74,7 +74,11 @@ type LocalName struct {
 type RA struct {
 	Interface string
 	Prefixes  []netip.Prefix // advertised for SLAAC (each should be a /64)
-	RDNSS     []netip.Addr   // empty: the router's own address when DNS runs
+	// Constructor advertises the /64s of the interface's own global
+	// addresses, whatever they are now (dnsmasq's constructor:): an
+	// interface numbered from a delegated prefix. Prefixes must be empty.
+	Constructor bool
+	RDNSS       []netip.Addr // empty: the router's own address when DNS runs
 	// Managed sets M (addresses from DHCPv6: Start6-End6 is served);
 	// Other sets O (DNS and other options from stateless DHCPv6).
 	Managed, Other bool
@@ -160,7 +164,10 @@ func (c *Config) Check() error {
 			bad("ra %s: declared twice", r.Interface)
 		}
 		ra[r.Interface] = true
-		if len(r.Prefixes) == 0 && !r.Managed {
+		switch {
+		case r.Constructor && (len(r.Prefixes) > 0 || r.Managed):
+			bad("ra %s: constructor takes its prefixes from the interface (no prefixes, not managed)", r.Interface)
+		case len(r.Prefixes) == 0 && !r.Managed && !r.Constructor:
 			bad("ra %s: no prefix to advertise", r.Interface)
 		}
 		for _, p := range r.Prefixes {

@@ -127,6 +127,9 @@ func renderMain(c *Config) []byte {
 			}
 			b.add("dhcp-range=set:%s,%s,%s,%d,%s", r.Interface, p.Masked().Addr(), mode, p.Bits(), leaseTime(r.PrefixLifetime))
 		}
+		if r.Constructor {
+			b.add("dhcp-range=set:%s,::,constructor:%s,%s,64,%s", r.Interface, r.Interface, mode, leaseTime(r.PrefixLifetime))
+		}
 		if r.Managed {
 			bits := 64
 			for _, p := range r.Prefixes {

@@ -54,6 +54,7 @@ func full() *Config {
 			{Interface: "guest", Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:2::/64")}, Other: true},
 			{Interface: "lab", Managed: true, Start6: netip.MustParseAddr("2001:db8:3::1000"), End6: netip.MustParseAddr("2001:db8:3::1fff"),
 				PrefixLifetime: 2 * time.Hour},
+			{Interface: "iot", Constructor: true},
 		},
 	}
 }
