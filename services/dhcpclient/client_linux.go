@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -249,7 +250,8 @@ func (c *Client) loop(want netip.Addr) error {
 			}
 			if err != nil {
 				level := slog.LevelWarn
-				if errors.Is(err, unix.EADDRNOTAVAIL) {
+				// nclient6 flattens the send error (%v), hence the text.
+				if errors.Is(err, unix.EADDRNOTAVAIL) || strings.Contains(err.Error(), unix.EADDRNOTAVAIL.Error()) {
 					// No usable source yet: the link-local
 					// address is still in DAD (a link just up).
 					level = slog.LevelDebug

@@ -182,7 +182,7 @@ func TestWANDelegatedPrefix(t *testing.T) {
 	link(t, "tw", "lan", "lh", "eth0")
 	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "2001:db8:100::1/64", "dev", "cloud0", "nodad")
 	srv := servicekit.ServePD(t, "cloud", "cloud0", netip.MustParseAddr("2001:db8:100::10"),
-		netip.MustParsePrefix("2001:db8:f00::/56"), 2*time.Minute)
+		netip.MustParsePrefix("2001:db8:f00::/56"), 2*time.Minute, 30*time.Second)
 
 	h, err := ns.Open("tw")
 	if err != nil {

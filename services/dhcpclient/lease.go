@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/fwdproject/fwd/routing"
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -56,6 +57,9 @@ func (l *Lease) LogAttrs() []any {
 	}
 	if l.ServerID != "" {
 		attrs = append(attrs, "server_id", l.ServerID)
+	}
+	if l.Delegated.IsValid() {
+		attrs = append(attrs, "delegated", l.Delegated.String())
 	}
 	return attrs
 }
@@ -190,6 +194,9 @@ func (l *Lease) KernelRoutes(table, metric uint32) []rtnl.Route {
 			n.OnLink = !l.Address.Masked().Contains(gw)
 		}
 		return n
+	}
+	if metric == 0 && l.V6() {
+		metric = config.DefaultIPv6Metric // what the kernel stores for 0
 	}
 	var out []rtnl.Route
 	if l.Delegated.IsValid() {

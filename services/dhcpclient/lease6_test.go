@@ -204,7 +204,7 @@ func TestFromReply6Delegated(t *testing.T) {
 		l.DelegatedPreferred != 150*time.Second || l.T1 != 30*time.Second || l.T2 != 60*time.Second {
 		t.Fatalf("lease %+v", l)
 	}
-	if rs := l.KernelRoutes(254, 0); len(rs) != 1 || rs[0].Dst != l.Delegated || rs[0].Type != 7 {
+	if rs := l.KernelRoutes(254, 0); len(rs) != 1 || rs[0].Dst != l.Delegated || rs[0].Type != 7 || rs[0].Metric != 1024 {
 		t.Errorf("routes %v, want the prefix unreachable", rs)
 	}
 	for name, mod := range map[string]dhcpv6.Modifier{

@@ -27,14 +27,16 @@ type PDServer struct {
 	prefix  netip.Prefix
 	old     netip.Prefix // withdrawn: sent with lifetime 0 once
 	lease   time.Duration
+	t1      time.Duration
 	Replies int // REPLYs sent, for the tests
 }
 
 // ServePD starts a PDServer on ifname of namespace host (socket created
-// there, joined to ff02::1:2). It is stopped at the end of the test.
-func ServePD(t testing.TB, host, ifname string, addr netip.Addr, prefix netip.Prefix, lease time.Duration) *PDServer {
+// there, joined to ff02::1:2), with the lifetimes lease and the renewal
+// time t1 (T2 is twice it). It is stopped at the end of the test.
+func ServePD(t testing.TB, host, ifname string, addr netip.Addr, prefix netip.Prefix, lease, t1 time.Duration) *PDServer {
 	t.Helper()
-	s := &PDServer{addr: addr, prefix: prefix, lease: lease,
+	s := &PDServer{addr: addr, prefix: prefix, lease: lease, t1: t1,
 		duid: &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{0x02, 0, 0, 0, 0x6d, 0x01}}}
 	h, err := ns.Open(host)
 	if err != nil {
@@ -89,12 +91,12 @@ func (s *PDServer) handle(conn net.PacketConn, peer net.Addr, m dhcpv6.DHCPv6) {
 			return 0
 		}
 		if ia := msg.Options.OneIANA(); ia != nil {
-			o := &dhcpv6.OptIANA{IaId: ia.IaId, T1: s.lease / 4, T2: s.lease / 2}
+			o := &dhcpv6.OptIANA{IaId: ia.IaId, T1: s.t1, T2: 2 * s.t1}
 			o.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: s.addr.AsSlice(), PreferredLifetime: s.lease, ValidLifetime: s.lease})
 			reply.AddOption(o)
 		}
 		if pd := msg.Options.OneIAPD(); pd != nil {
-			o := &dhcpv6.OptIAPD{IaId: pd.IaId, T1: s.lease / 4, T2: s.lease / 2}
+			o := &dhcpv6.OptIAPD{IaId: pd.IaId, T1: s.t1, T2: 2 * s.t1}
 			for _, p := range []netip.Prefix{s.prefix, s.old} {
 				if p.IsValid() {
 					o.Options.Add(&dhcpv6.OptIAPrefix{PreferredLifetime: life(p == s.prefix), ValidLifetime: life(p == s.prefix),
