@@ -274,7 +274,11 @@ func (e *edge) tenantStatus(ctx context.Context, t *config.Tenant, ts *mgmt.Tena
 		if ls, err := e.eng.DNS.Leases(t.Name); err == nil {
 			ss.Leases = len(ls)
 			for _, l := range ls {
-				ss.LAN = append(ss.LAN, mgmt.LANLease{Address: l.Addr, MAC: l.MAC.String(), Hostname: l.Hostname, Expires: l.Expiry})
+				ll := mgmt.LANLease{Address: l.Addr, DUID: l.DUID, Hostname: l.Hostname, Expires: l.Expiry}
+				if l.MAC != nil {
+					ll.MAC = l.MAC.String()
+				}
+				ss.LAN = append(ss.LAN, ll)
 			}
 		}
 	}

@@ -53,10 +53,12 @@ type ServicesStatus struct {
 	LAN    []LANLease `json:"lan_leases,omitempty"`
 }
 
-// LANLease is one DHCPv4 lease the tenant's dnsmasq handed out.
+// LANLease is one lease the tenant's dnsmasq handed out: DHCPv4 (by
+// MAC) or DHCPv6 (by DUID).
 type LANLease struct {
 	Address  netip.Addr `json:"address"`
-	MAC      string     `json:"mac"`
+	MAC      string     `json:"mac,omitempty"`
+	DUID     string     `json:"duid,omitempty"`
 	Hostname string     `json:"hostname,omitempty"`
 	Expires  time.Time  `json:"expires,omitzero"` // zero: infinite (a static lease)
 }

@@ -75,7 +75,7 @@ func showLeases(s *command, args []string) int {
 			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", clientName(l.Family), l.Interface, l.State, addr, leaseDetails(l))
 		}
 		if len(tl.LAN) > 0 {
-			fmt.Fprintln(w, "  LAN LEASE\tMAC\tHOSTNAME\tEXPIRES\t")
+			fmt.Fprintln(w, "  LAN LEASE\tMAC/DUID\tHOSTNAME\tEXPIRES\t")
 		}
 		for _, l := range tl.LAN {
 			exp := "never (static)"
@@ -86,7 +86,11 @@ func showLeases(s *command, args []string) int {
 			if host == "" {
 				host = "-"
 			}
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t\n", l.Address, l.MAC, host, exp)
+			id := l.MAC
+			if id == "" {
+				id = "duid " + l.DUID
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t\n", l.Address, id, host, exp)
 		}
 	}
 	w.Flush()

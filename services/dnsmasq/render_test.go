@@ -201,8 +201,11 @@ func TestParseLeases(t *testing.T) {
 		"duid 00:01:00:01\n" +
 		"1700000000 1234 2001:db8::5 host6 00:01\n"
 	got := ParseLeases([]byte(in))
-	if len(got) != 2 {
+	if len(got) != 3 {
 		t.Fatalf("got %d leases: %+v", len(got), got)
+	}
+	if v6 := got[2]; v6.Addr.String() != "2001:db8::5" || v6.DUID != "00:01" || v6.MAC != nil || v6.Hostname != "host6" {
+		t.Fatalf("DHCPv6 lease %+v", v6)
 	}
 	if got[0].Hostname != "printer" || got[0].Expiry.Unix() != 1700000000 || got[0].Addr.String() != "192.0.2.10" {
 		t.Fatalf("first lease %+v", got[0])
