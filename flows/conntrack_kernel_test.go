@@ -29,7 +29,9 @@ func TestListFilterDelete(t *testing.T) {
 	var procs []*exec.Cmd
 	for _, port := range []string{"7001", "7002"} {
 		srv := exec.Command("ip", "netns", "exec", "ctt", "socat", "TCP-LISTEN:"+port+",bind=198.51.100.9,reuseaddr", "EXEC:cat")
-		cli := exec.Command("ip", "netns", "exec", "ctt", "socat", "EXEC:sleep 30", "TCP:198.51.100.9:"+port)
+		// retry: under load the listener may not be up yet (a client
+		// that found no listener exited, and a flow was missing).
+		cli := exec.Command("ip", "netns", "exec", "ctt", "socat", "EXEC:sleep 30", "TCP:198.51.100.9:"+port+",retry=50,interval=0.1")
 		if err := srv.Start(); err != nil {
 			t.Fatal(err)
 		}
