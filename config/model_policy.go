@@ -170,6 +170,10 @@ type NAT struct {
 	Prefix   netip.Prefix
 	ToPrefix netip.Prefix // netmap
 	Hairpin  bool
+	// Family (masquerade) is 4 or 6 to translate one family only (a
+	// dual-stack LAN whose IPv6 is routed); 0: what saddr/daddr imply,
+	// both when they say nothing.
+	Family int
 	// Hairpin: the zone the target lives in and the public addresses
 	// to reflect.
 	TargetZone string

@@ -119,6 +119,7 @@ type rawNAT struct {
 	To      string `toml:"to"`
 	Prefix  string `toml:"prefix"`
 	Hairpin bool   `toml:"hairpin"`
+	Family  string `toml:"family"`
 }
 
 // Routing: tables, routes, route rules (docs/routing.md).

@@ -13,6 +13,7 @@ type natType struct {
 	prefix  bool   // takes prefix (the inside prefix)
 	hairpin bool   // takes hairpin
 	match   bool   // takes saddr, daddr, proto and dport
+	family  bool   // takes family (the others' target fixes it)
 	// target validates `to` (and prefix) into n; start is the problem
 	// count before the entry, so checks that only make sense on an
 	// otherwise sound entry can tell.
@@ -20,7 +21,7 @@ type natType struct {
 }
 
 var natTypes = map[string]natType{
-	NATMasquerade: {zone: "out", match: true},
+	NATMasquerade: {zone: "out", match: true, family: true},
 	NATSnat:       {zone: "out", to: true, match: true, target: snatTarget},
 	NATDnat:       {zone: "in", to: true, hairpin: true, match: true, target: dnatTarget},
 	NATNetmap:     {zone: "out", to: true, prefix: true, target: netmapTarget},
@@ -61,6 +62,10 @@ func validateNAT(r reporter, index int, rn *rawNAT, refs *policyRefs) *NAT {
 	unused("to", rn.To != "", spec.to)
 	unused("prefix", rn.Prefix != "", spec.prefix)
 	unused("hairpin", rn.Hairpin, spec.hairpin)
+	unused("family", rn.Family != "", spec.family)
+	if rn.Family != "" && spec.family {
+		natFamily(r.in("family"), rn.Family, n)
+	}
 	for _, m := range []struct {
 		key string
 		set bool
@@ -88,6 +93,29 @@ func validateNAT(r reporter, index int, rn *rawNAT, refs *policyRefs) *NAT {
 		return nil
 	}
 	return n
+}
+
+// natFamily reads family = "ipv4" | "ipv6"; saddr and daddr must not
+// name only the other family.
+func natFamily(r reporter, s string, n *NAT) {
+	switch s {
+	case "ipv4":
+		n.Family = 4
+	case "ipv6":
+		n.Family = 6
+	default:
+		r.errorf("unknown family %q (ipv4, ipv6; leave it out for both)", s)
+		return
+	}
+	for _, m := range []AddrMatch{n.Saddr, n.Daddr} {
+		if m.Any() {
+			continue
+		}
+		if f4, f6 := m.Families(); n.Family == 4 && !f4 || n.Family == 6 && !f6 {
+			r.errorf("family is %s but saddr/daddr name only the other family", s)
+			return
+		}
+	}
 }
 
 func snatTarget(r reporter, rn *rawNAT, n *NAT, _ *policyRefs, start int) {

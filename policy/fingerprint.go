@@ -224,6 +224,7 @@ func tenantFingerprint(t *config.Tenant) (fingerprint, map[string]fingerprint) {
 		w.prefix(n.Prefix)
 		w.prefix(n.ToPrefix)
 		w.bool(n.Hairpin)
+		w.int(n.Family)
 		w.str(n.TargetZone)
 		w.int(len(n.Public))
 		for _, a := range n.Public {

@@ -37,7 +37,7 @@ func TestFingerprintCoversConfig(t *testing.T) {
 		// V4 and V6 are written as the file's sum when FileSum has one.
 		reflect.TypeOf(config.AddrSet{}): {"Name", "File", "V4", "V6", "Dynamic", "Timeout"},
 		reflect.TypeOf(config.NAT{}): {"Index", "Line", "ID", "Type", "In", "Out", "Saddr", "Daddr", "Protos", "Dport",
-			"ToAddr", "ToEnd", "ToPort", "Prefix", "ToPrefix", "Hairpin", "TargetZone", "Public"},
+			"ToAddr", "ToEnd", "ToPort", "Prefix", "ToPrefix", "Hairpin", "Family", "TargetZone", "Public"},
 	}
 	for typ, want := range written {
 		var got []string

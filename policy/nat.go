@@ -40,6 +40,9 @@ func (c *compiler) nat() {
 				if s := addrStmt(n.Daddr, true, v6); s != nil {
 					st = append(st, s)
 				}
+				if n.Family != 0 && n.Saddr.Any() && n.Daddr.Any() {
+					st = append(st, NFProto{V6: v6}) // no address says the family
+				}
 				if len(n.Dport) > 0 {
 					st = append(st, Ports{Dport: true, Ranges: mergePorts(n.Dport)})
 				}
@@ -123,6 +126,9 @@ func prefixRange(p netip.Prefix) config.AddrRange {
 func famsOf(n *config.NAT) []bool {
 	if n.Type == config.NATSnat {
 		return []bool{n.ToAddr.Is6()}
+	}
+	if n.Family != 0 {
+		return []bool{n.Family == 6}
 	}
 	s4, s6 := n.Saddr.Families()
 	d4, d6 := n.Daddr.Families()
