@@ -127,6 +127,9 @@ func DescribeNAT(t *config.Tenant) []string {
 		switch n.Type {
 		case config.NATMasquerade:
 			fmt.Fprintf(&b, " out %s", n.Out)
+			if n.Family != 0 {
+				fmt.Fprintf(&b, " ipv%d only", n.Family)
+			}
 			match()
 		case config.NATSnat:
 			fmt.Fprintf(&b, " out %s", n.Out)
