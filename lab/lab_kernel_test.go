@@ -38,8 +38,20 @@ func tagged(tag string) []string {
 }
 
 // `fwd lab` stopped with Ctrl-C leaves no process behind: not the
-// daemon, not a BGP speaker (which by design outlives a daemon).
+// daemon, not a BGP speaker (which by design outlives a daemon), not
+// dnsmasq.
 func TestFaultLabCtrlCLeavesNoProcess(t *testing.T) {
+	labStopLeavesNoProcess(t, "Ctrl-C", func(pid int) error { return syscall.Kill(-pid, syscall.SIGINT) })
+}
+
+// So does a SIGTERM to the lab's process alone (a timeout, a service
+// manager): the process outside the sandbox passes it on. Before, the
+// child died with it (Pdeathsig) and dnsmasq was left running.
+func TestFaultLabSIGTERMLeavesNoProcess(t *testing.T) {
+	labStopLeavesNoProcess(t, "SIGTERM", func(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) })
+}
+
+func labStopLeavesNoProcess(t *testing.T, how string, stop func(pid int) error) {
 	testkit.Require(t)
 	tag := fmt.Sprintf("FWD_LAB_TEST=%d-%d", os.Getpid(), time.Now().UnixNano())
 	cmd := exec.Command(testkit.Binary(t), "lab")
@@ -71,7 +83,7 @@ func TestFaultLabCtrlCLeavesNoProcess(t *testing.T) {
 	if procs := tagged(tag); !strings.Contains(strings.Join(procs, "\n"), "bgp-speaker") {
 		t.Logf("no BGP speaker running in the lab (processes: %q)", procs)
 	}
-	if err := syscall.Kill(-pgid, syscall.SIGINT); err != nil {
+	if err := stop(pgid); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -82,13 +94,13 @@ func TestFaultLabCtrlCLeavesNoProcess(t *testing.T) {
 			t.Fatalf("lab exit: %v", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("lab did not stop within 30 s of Ctrl-C")
+		t.Fatalf("lab did not stop within 30 s of %s", how)
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for len(tagged(tag)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if left := tagged(tag); len(left) > 0 {
-		t.Fatalf("the lab left processes running:\n%s", strings.Join(left, "\n"))
+		t.Fatalf("the lab stopped by %s left processes running:\n%s", how, strings.Join(left, "\n"))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -91,9 +92,28 @@ func Reexec() (int, error) {
 		Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS,
 		Pdeathsig:  syscall.SIGKILL,
 	}
+	// SIGTERM and SIGHUP sent to this process (a service manager, a
+	// timeout) are passed on: the child then stops what it started
+	// before it exits. Without this the child died of Pdeathsig with
+	// this process, and left its helpers (dnsmasq) running.
+	fwd := make(chan os.Signal, 2)
+	signal.Notify(fwd, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(fwd)
 	if err := cmd.Start(); err != nil {
 		return 1, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	waited := make(chan struct{})
+	defer close(waited)
+	go func() {
+		for {
+			select {
+			case sig := <-fwd:
+				_ = cmd.Process.Signal(sig)
+			case <-waited:
+				return
+			}
+		}
+	}()
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
