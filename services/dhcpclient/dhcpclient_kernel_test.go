@@ -80,6 +80,36 @@ func waitEvent(t *testing.T, ev chan dhcpclient.Event, what string, ok func(dhcp
 	}
 }
 
+// waitMoved waits for a lease on another address than old, inside
+// within, and checks tw's wan holds it instead of old.
+func waitMoved(t *testing.T, events chan dhcpclient.Event, old, within netip.Prefix) dhcpclient.Event {
+	t.Helper()
+	moved := waitEvent(t, events, "new address", func(e dhcpclient.Event) bool {
+		return e.Kind == dhcpclient.Bound && e.Lease.Address != old
+	})
+	if !within.Contains(moved.Lease.Address.Addr()) {
+		t.Fatalf("new lease %v outside %v", moved.Lease.Address, within)
+	}
+	if hasAddr(t, "tw", "wan", old.String()) || !hasAddr(t, "tw", "wan", moved.Lease.Address.String()) {
+		t.Fatalf("after the move wan has %v", testnet.Addrs(t, "tw")["wan"].GlobalAddrs())
+	}
+	return moved
+}
+
+// startClient starts a client on tw's wan with the tests' short
+// timeouts, its events into events.
+func startClient(t *testing.T, cfg dhcpclient.Config, events chan dhcpclient.Event) *dhcpclient.Client {
+	t.Helper()
+	cfg.Namespace, cfg.Interface = "tw", "wan"
+	cfg.OnEvent = func(e dhcpclient.Event) { events <- e }
+	cfg.Timeout, cfg.MaxBackoff = 500*time.Millisecond, 2*time.Second
+	c, err := dhcpclient.Start(cfg, verbose())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func routes243(t *testing.T, nsName string) string {
 	return strings.TrimSpace(testnet.MustCmd(t, "", "ip", "-n", nsName, "route", "show", "proto", "243"))
 }
@@ -144,12 +174,7 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 	}
 
 	events := make(chan dhcpclient.Event, 16)
-	c, err := dhcpclient.Start(dhcpclient.Config{Namespace: "tw", Interface: "wan", Hostname: "tw",
-		Kernel: dhcpclient.NewApplier(h, 0, 0), OnEvent: func(e dhcpclient.Event) { events <- e },
-		MaxRenew: 2 * time.Second, Timeout: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, verbose())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startClient(t, dhcpclient.Config{Hostname: "tw", Kernel: dhcpclient.NewApplier(h, 0, 0), MaxRenew: 2 * time.Second}, events)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -177,15 +202,7 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 	if s := servicekit.Serve(t, sup, "cloud", cloudConfig("198.51.100.50", "198.51.100.60")); s.Action != dnsmasq.Restart {
 		t.Fatalf("range change planned %v, want restart", s.Action)
 	}
-	moved := waitEvent(t, events, "new address", func(e dhcpclient.Event) bool {
-		return e.Kind == dhcpclient.Bound && e.Lease.Address != addr
-	})
-	if !netip.MustParsePrefix("198.51.100.48/28").Contains(moved.Lease.Address.Addr()) {
-		t.Fatalf("new lease %v outside the new range", moved.Lease.Address)
-	}
-	if hasAddr(t, "tw", "wan", addr.String()) || !hasAddr(t, "tw", "wan", moved.Lease.Address.String()) {
-		t.Fatalf("after the move wan has %v", testnet.Addrs(t, "tw")["wan"].GlobalAddrs())
-	}
+	moved := waitMoved(t, events, addr, netip.MustParsePrefix("198.51.100.48/28"))
 	if !testnet.WaitPing("tw", "203.0.113.1", 5*time.Second) {
 		t.Fatal("traffic did not recover after the address change")
 	}
@@ -226,13 +243,7 @@ func TestAdoptedAddressReplaced(t *testing.T) {
 	defer h.Close()
 	events := make(chan dhcpclient.Event, 16)
 	start := func() *dhcpclient.Client {
-		c, err := dhcpclient.Start(dhcpclient.Config{Namespace: "tw", Interface: "wan",
-			Kernel: dhcpclient.NewApplier(h, 0, 0), OnEvent: func(e dhcpclient.Event) { events <- e },
-			Timeout: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, verbose())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return startClient(t, dhcpclient.Config{Kernel: dhcpclient.NewApplier(h, 0, 0)}, events)
 	}
 	c := start()
 	first := waitEvent(t, events, "first lease", func(e dhcpclient.Event) bool { return e.Kind == dhcpclient.Bound })

@@ -62,13 +62,7 @@ func TestWANLeaseDHCPv6(t *testing.T) {
 
 	events := make(chan dhcpclient.Event, 16)
 	start := func() *dhcpclient.Client {
-		c, err := dhcpclient.Start(dhcpclient.Config{Namespace: "tw", Interface: "wan", V6: true, Hostname: "tw",
-			Kernel: dhcpclient.NewApplier(h, 0, 0), OnEvent: func(e dhcpclient.Event) { events <- e },
-			MaxRenew: 2 * time.Second, Timeout: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, verbose())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return startClient(t, dhcpclient.Config{V6: true, Hostname: "tw", Kernel: dhcpclient.NewApplier(h, 0, 0), MaxRenew: 2 * time.Second}, events)
 	}
 	c := start()
 	stopped := false
@@ -131,15 +125,7 @@ func TestWANLeaseDHCPv6(t *testing.T) {
 	if s := servicekit.Serve(t, sup, "cloud", cloud6("2001:db8:101::1000", "2001:db8:101::10ff")); s.Action != dnsmasq.Restart {
 		t.Fatalf("range change planned %v, want restart", s.Action)
 	}
-	moved := waitEvent(t, events, "new address", func(e dhcpclient.Event) bool {
-		return e.Kind == dhcpclient.Bound && e.Lease.Address != addr
-	})
-	if !netip.MustParsePrefix("2001:db8:101::1000/120").Contains(moved.Lease.Address.Addr()) {
-		t.Fatalf("new lease %v outside the new range", moved.Lease.Address)
-	}
-	if hasAddr(t, "tw", "wan", addr.String()) || !hasAddr(t, "tw", "wan", moved.Lease.Address.String()) {
-		t.Fatalf("after the move wan has %v", testnet.Addrs(t, "tw")["wan"].GlobalAddrs())
-	}
+	waitMoved(t, events, addr, netip.MustParsePrefix("2001:db8:101::1000/120"))
 	// The server's restart can leave tw without its default route for a
 	// while (seen in 1 run of 5); the new instance advertises it again.
 	raDefault(t)
@@ -192,12 +178,7 @@ func TestWANDelegatedPrefix(t *testing.T) {
 	kern := dhcpclient.NewApplier(h, 0, 0)
 	kern.Delegate = []dhcpclient.Delegation{{Interface: "lan", Subnet: 1}}
 	events := make(chan dhcpclient.Event, 16)
-	c, err := dhcpclient.Start(dhcpclient.Config{Namespace: "tw", Interface: "wan", V6: true, PD: 56,
-		Kernel: kern, OnEvent: func(e dhcpclient.Event) { events <- e },
-		MaxRenew: 2 * time.Second, Timeout: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, verbose())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startClient(t, dhcpclient.Config{V6: true, PD: 56, Kernel: kern, MaxRenew: 2 * time.Second}, events)
 	stopped := false
 	defer func() {
 		if !stopped {
