@@ -3,6 +3,8 @@ package zones
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/fwdproject/fwd/config"
 )
 
 // Learned addresses (finite lifetime: DHCP, SLAAC) and HA VIPs are on the
@@ -31,16 +33,7 @@ priority = 150
 interface = "wan"
 address = "192.0.2.5/24"
 `)
-	p, err := Compute(cfg, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wanSteps []string
-	for _, s := range p.Steps {
-		if s.Link == "wan" {
-			wanSteps = append(wanSteps, s.Change().String())
-		}
-	}
+	wanSteps := linkSteps(t, cfg, st, "wan")
 	want := []string{"[edge] del-address 192.0.2.1/24 dev wan", "[edge] add-address 192.0.2.1/25 dev wan"}
 	if len(wanSteps) != len(want) || wanSteps[0] != want[0] || wanSteps[1] != want[1] {
 		t.Fatalf("wan steps %q, want %q", wanSteps, want)
@@ -59,17 +52,25 @@ func TestPlanMakesLearnedConfiguredAddressPermanent(t *testing.T) {
 device = "eth1"
 addresses = ["192.0.2.1/24"]
 `)
+	wanSteps := linkSteps(t, cfg, st, "wan")
+	if len(wanSteps) != 1 || wanSteps[0] != "[edge] add-address 192.0.2.1/24 dev wan" {
+		t.Fatalf("wan steps %q, want the address made permanent", wanSteps)
+	}
+}
+
+// linkSteps computes the plan and returns its steps on one link, as
+// change lines.
+func linkSteps(t *testing.T, cfg *config.Config, st *State, link string) []string {
+	t.Helper()
 	p, err := Compute(cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wanSteps []string
+	var out []string
 	for _, s := range p.Steps {
-		if s.Link == "wan" {
-			wanSteps = append(wanSteps, s.Change().String())
+		if s.Link == link {
+			out = append(out, s.Change().String())
 		}
 	}
-	if len(wanSteps) != 1 || wanSteps[0] != "[edge] add-address 192.0.2.1/24 dev wan" {
-		t.Fatalf("wan steps %q, want the address made permanent", wanSteps)
-	}
+	return out
 }
