@@ -72,6 +72,7 @@ func newEdge(d *Daemon, eng *engine.Engine) *edge {
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	e.met = newEdgeMetrics(e)
 	d.metrics.reg.MustRegister(e.met)
+	eng.BeforeApply = e.releaseDropped
 	go e.reapplier()
 	return e
 }
@@ -89,6 +90,37 @@ func (e *edge) reapplier() {
 	}
 }
 
+// wanted lists the DHCP clients cfg asks for.
+func wanted(cfg *config.Config) map[clientKey]config.DHCPClient {
+	want := map[clientKey]config.DHCPClient{}
+	for _, t := range cfg.Tenants {
+		for _, c := range t.Services.DHCPClients {
+			want[clientKey{t.Name, c.Interface, c.V6}] = c
+		}
+	}
+	return want
+}
+
+// releaseDropped stops, with a release, the clients cfg no longer has
+// (the key, the interface or the tenant went away). The engine calls it
+// before its apply removes anything: the NIC is still there for the
+// release to leave by. (A release cannot wait for the apply's outcome:
+// an apply that then fails leaves the client stopped, and the next apply
+// that has it again starts it over.)
+func (e *edge) releaseDropped(cfg *config.Config) {
+	if e == nil || cfg == nil {
+		return
+	}
+	want := wanted(cfg)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k := range e.clients {
+		if _, ok := want[k]; !ok {
+			e.stopLocked(k, true)
+		}
+	}
+}
+
 // sync makes the running DHCP clients those of cfg. It is called after
 // every apply (the tenant namespaces and interfaces then exist); a client
 // that cannot start yet (interface absent) is tried again on the next.
@@ -96,12 +128,7 @@ func (e *edge) sync(cfg *config.Config) {
 	if e == nil || cfg == nil {
 		return
 	}
-	want := map[clientKey]config.DHCPClient{}
-	for _, t := range cfg.Tenants {
-		for _, c := range t.Services.DHCPClients {
-			want[clientKey{t.Name, c.Interface, c.V6}] = c
-		}
-	}
+	want := wanted(cfg)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k, wc := range e.clients {

@@ -35,7 +35,12 @@ type Engine struct {
 	// both outlive the engine too (Close releases, never stops them).
 	HA  *ha.Manager
 	DNS *dnsmasq.Supervisor
-	log *slog.Logger
+	// BeforeApply, when set, is called at the start of every real apply,
+	// before anything is removed: the daemon releases there the DHCP
+	// leases of interfaces cfg drops, while their NIC is still in the
+	// tenant (after zones it is gone, and no release could leave).
+	BeforeApply func(cfg *config.Config)
+	log         *slog.Logger
 }
 
 // New returns an Engine bound to the caller's (default) namespace.
@@ -119,6 +124,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, dryRun bool) (*R
 	rep := &Report{DryRun: dryRun, Tenants: map[string]*TenantState{}}
 	defer func() { rep.Duration = time.Since(start) }()
 	if !dryRun {
+		if e.BeforeApply != nil {
+			e.BeforeApply(cfg)
+		}
 		// Speakers of tenants (or BGP sections) that go away stop before
 		// their namespace does: a live speaker process would keep a
 		// deleted namespace, and the NICs in it, alive.

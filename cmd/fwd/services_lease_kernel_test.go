@@ -5,9 +5,11 @@ package main
 import (
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,6 +147,37 @@ table = "wan"
 		if r := logAttr(l, "reason"); strings.Contains(l, "msg=applied") && (r == "reload" || strings.HasPrefix(r, "rollback")) {
 			t.Errorf("the daemon reloaded: %s", l)
 		}
+	}
+
+	// The WAN goes from the configuration: its lease is given back
+	// while the NIC is still in the tenant (the engine's apply hands it
+	// back to the default namespace afterwards), so the cloud's server
+	// forgets it.
+	leases := filepath.Join(cloudDir, "cloud/dnsmasq/dnsmasq.leases")
+	if b, _ := os.ReadFile(leases); !strings.Contains(string(b), " "+bAddr+" ") {
+		t.Fatalf("the cloud's lease file lacks %s before the release:\n%s", bAddr, b)
+	}
+	writeFile(t, cfg, `
+[tenant.edge.interface.lan]
+device = "eth2"
+addresses = ["192.0.2.1/24"]
+`)
+	d.Signal(t, syscall.SIGHUP)
+	_, n = d.Log.Wait(t, n, `msg="dhcp client stopped"`, "tenant=edge", "interface=wan")
+	d.Log.Wait(t, n, "msg=applied", "reason=reload")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(leases)
+		if !strings.Contains(string(b), " "+bAddr+" ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, l := range d.Log.Lines()[n-5:] {
+				t.Log(l)
+			}
+			t.Fatalf("the cloud still holds the lease of %s after the WAN went from the configuration (no release left):\n%s", bAddr, b)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	d.Stop(t)
 }

@@ -221,6 +221,20 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 	if got := routes243(t, "tw"); got != "" {
 		t.Fatalf("released route left: %q", got)
 	}
+	// The server heard the release (a unicast from the leased address;
+	// one from 0.0.0.0 its kernel drops) and forgot the lease.
+	gone := moved.Lease.Address.Addr().String()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(dir + "/cloud/dnsmasq/dnsmasq.leases")
+		if !strings.Contains(string(b), " "+gone+" ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still holds %s after the release:\n%s", gone, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // A client that finds the address an earlier client left (a daemon

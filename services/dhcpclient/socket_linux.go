@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 
 	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/rtnl"
+	"golang.org/x/sys/unix"
 )
 
 // watchedConn is an exchange's socket. nclient4's and nclient6's receive
@@ -70,4 +72,18 @@ func ifindex(namespace, name string) (int, error) {
 		return 0, fmt.Errorf("interface %s: %w", name, err)
 	}
 	return l.Attrs().Index, nil
+}
+
+// bindToDevice is a net.ListenConfig Control binding the socket to
+// ifname (SO_BINDTODEVICE): it sends and hears on that interface only.
+func bindToDevice(ifname string) func(_, _ string, rc syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
 }

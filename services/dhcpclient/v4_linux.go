@@ -20,10 +20,11 @@ import (
 
 // exchange4 is DHCPv4 (RFC 2131) over nclient4.
 type exchange4 struct {
-	nc       *nclient4.Client
-	wc       *watchedConn
-	ifname   string
-	hostname string
+	nc        *nclient4.Client
+	wc        *watchedConn
+	namespace string
+	ifname    string
+	hostname  string
 }
 
 func newExchange4(h netns.NsHandle, cfg Config, onFail func()) (exchange, error) {
@@ -37,7 +38,7 @@ func newExchange4(h netns.NsHandle, cfg Config, onFail func()) (exchange, error)
 		conn.Close()
 		return nil, err
 	}
-	return &exchange4{nc: nc, wc: wc, ifname: cfg.Interface, hostname: cfg.Hostname}, nil
+	return &exchange4{nc: nc, wc: wc, namespace: cfg.Namespace, ifname: cfg.Interface, hostname: cfg.Hostname}, nil
 }
 
 func (x *exchange4) close() error       { return x.nc.Close() }
@@ -101,9 +102,36 @@ func (x *exchange4) extend(ctx context.Context, l *Lease, rebind bool) (*Lease, 
 	return FromACK(x.ifname, resp, time.Now())
 }
 
-// release: DHCPRELEASE (RFC 2131 4.4.6), no answer expected.
+// release: DHCPRELEASE (RFC 2131 4.4.6), unicast to the server, no
+// answer expected. It goes through a UDP socket from the leased address
+// (still on the interface): the packet socket sends from 0.0.0.0, which
+// a server's kernel drops as a martian source when the destination is
+// not a broadcast.
 func (x *exchange4) release(l *Lease) error {
-	if err := x.nc.Release(&nclient4.Lease{ACK: l.raw4}); err != nil {
+	msg, err := dhcpv4.NewReleaseFromACK(l.raw4)
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	if !l.Server.IsValid() {
+		return errors.New("release: the lease names no server")
+	}
+	h, err := ns.Open(x.namespace)
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	defer h.Close()
+	lc := net.ListenConfig{Control: bindToDevice(x.ifname)}
+	var conn net.PacketConn
+	err = ns.Do(h, func() error {
+		var err error
+		conn, err = lc.ListenPacket(context.Background(), "udp4", netip.AddrPortFrom(l.Address.Addr(), nclient4.ClientPort).String())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("release: socket: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.WriteTo(msg.ToBytes(), &net.UDPAddr{IP: l.Server.AsSlice(), Port: nclient4.ServerPort}); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/fwdproject/fwd/internal/ns"
@@ -14,7 +13,6 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6/nclient6"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // exchange6 is DHCPv6 (RFC 8415) over nclient6, which matches replies
@@ -139,15 +137,7 @@ func openConn6(h netns.NsHandle, ifname string) (net.PacketConn, net.HardwareAdd
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("interface %s: %w", ifname, err)
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := net.ListenConfig{Control: bindToDevice(ifname)}
 	var conn net.PacketConn
 	err = ns.Do(h, func() error {
 		var err error
