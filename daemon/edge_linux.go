@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -57,9 +58,10 @@ func (k clientKey) family() string {
 // wanClient is one running DHCP client and the namespace handle its
 // kernel applier writes through.
 type wanClient struct {
-	cfg config.DHCPClient
-	c   *dhcpclient.Client
-	h   netns.NsHandle
+	cfg  config.DHCPClient
+	c    *dhcpclient.Client
+	h    netns.NsHandle
+	kern *dhcpclient.Applier
 }
 
 // newEdge returns the daemon's edge services for eng (nil: no engine,
@@ -114,11 +116,46 @@ func (e *edge) releaseDropped(cfg *config.Config) {
 	want := wanted(cfg)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for k := range e.clients {
-		if _, ok := want[k]; !ok {
-			e.stopLocked(k, true)
+	for k, wc := range e.clients {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		if l := wc.c.Lease(); l != nil && listsStatic(cfg, k, l.Address) {
+			// dhcp = true became addresses = [the leased one]: the
+			// address stays, so it is not given back (the server would
+			// hand it to another host), only no longer the lease's.
+			e.stopLocked(k, false)
+			e.eng.SetLearned(k.tenant, k.iface, k.v6, engine.Learned{})
+			e.log.Info("dhcp client stopped; its address is configured now, not released", "tenant", k.tenant,
+				"interface", k.iface, "family", k.family(), "address", l.Address.String())
+			continue
+		}
+		e.stopLocked(k, true)
+	}
+}
+
+// listsStatic reports whether cfg configures address a on k's interface.
+func listsStatic(cfg *config.Config, k clientKey, a netip.Prefix) bool {
+	t := cfg.Tenant(k.tenant)
+	if t == nil {
+		return false
+	}
+	ifc := t.Interface(k.iface)
+	return ifc != nil && slices.Contains(ifc.Addresses, a)
+}
+
+// undelegate removes the LAN addresses of the delegations a restarted
+// client's new settings no longer have (another subnet, no prefix_from,
+// no dhcp6_pd): the new client does not know them, and zones leaves
+// learned addresses alone.
+func undelegate(wc *wanClient, next config.DHCPClient) error {
+	var gone []dhcpclient.Delegation
+	for _, d := range wc.cfg.Delegate {
+		if next.PD == 0 || !slices.Contains(next.Delegate, d) {
+			gone = append(gone, dhcpclient.Delegation{Interface: d.Interface, Subnet: d.Subnet})
 		}
 	}
+	return wc.kern.Undelegate(wc.c.Lease(), gone)
 }
 
 // sync makes the running DHCP clients those of cfg. It is called after
@@ -137,6 +174,11 @@ func (e *edge) sync(cfg *config.Config) {
 			// (table, metric, hostname): start over with the new
 			// settings, keeping the address (the new client asks for
 			// it; the routing stage moves the routes).
+			if ok {
+				if err := undelegate(wc, c); err != nil {
+					e.log.Warn("delegated addresses not removed", "tenant", k.tenant, "interface", k.iface, "error", err)
+				}
+			}
 			e.stopLocked(k, !ok)
 			continue
 		}
@@ -178,7 +220,7 @@ func (e *edge) startLocked(k clientKey, c config.DHCPClient) error {
 		h.Close()
 		return err
 	}
-	e.clients[k] = &wanClient{cfg: c, c: cl, h: h}
+	e.clients[k] = &wanClient{cfg: c, c: cl, h: h, kern: kern}
 	e.log.Info("dhcp client started", "tenant", k.tenant, "interface", k.iface, "family", k.family())
 	return nil
 }

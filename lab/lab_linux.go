@@ -64,7 +64,7 @@ func Run(opts Options) error {
 	if err := sandbox.Enter(); err != nil {
 		return fmt.Errorf("%w: %w", ErrSandbox, err)
 	}
-	signal.Notify(sigs, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP) // the sandbox's parent passes both on
 	out := opts.Out
 	if out == nil {
 		out = os.Stdout

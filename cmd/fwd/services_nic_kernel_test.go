@@ -3,10 +3,13 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +33,8 @@ func TestServicesWANNICReplaced(t *testing.T) {
 	testnet.NIC(t, "eth2", "lanhost", "eth0", netip.Addr{})
 	t.Cleanup(func() { testkit.Fwd(t, "teardown", "-y", "--force") })
 
-	cloud := dnsmasq.NewSupervisor(slog.New(slog.DiscardHandler), servicekit.RunDir(t))
+	cloudDir := servicekit.RunDir(t)
+	cloud := dnsmasq.NewSupervisor(slog.New(slog.DiscardHandler), cloudDir)
 	t.Cleanup(cloud.StopAll)
 	servicekit.Serve(t, cloud, "cloud", cloudServer("198.51.100.10", "198.51.100.20"))
 	srv, err := testnet.ServeTCP("cloud", "198.51.100.1:8080", "hello")
@@ -92,6 +96,30 @@ func TestServicesWANNICReplaced(t *testing.T) {
 			t.Fatalf("LAN traffic after the NIC came back: %q (%v), want the source %s", reply, err, addr)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+
+	// dhcp = true becomes the leased address, configured: the address
+	// stays (now permanent) and is not given back to the server.
+	static := strings.NewReplacer("dhcp6 = true\n", "", `forwarders_from = ["wan"]`+"\n", "",
+		"dhcp = true\n", `addresses = ["`+addr+`"]`+"\n").Replace(servicesConfig)
+	writeFile(t, cfg, static)
+	d.Signal(t, syscall.SIGHUP)
+	d.Log.Wait(t, n, `msg="dhcp client stopped; its address is configured now, not released"`, "address="+addr)
+	d.Log.Wait(t, n, "msg=applied", "reason=reload")
+	var wanAddrs []struct {
+		AddrInfo []struct {
+			Local     string `json:"local"`
+			Prefixlen int    `json:"prefixlen"`
+			ValidLife uint64 `json:"valid_life_time"`
+		} `json:"addr_info"`
+	}
+	testnet.JSON(t, &wanAddrs, "", "ip", "-j", "-4", "-n", "edge", "addr", "show", "dev", "wan")
+	if len(wanAddrs) != 1 || len(wanAddrs[0].AddrInfo) != 1 || fmt.Sprintf("%s/%d", wanAddrs[0].AddrInfo[0].Local, wanAddrs[0].AddrInfo[0].Prefixlen) != addr ||
+		wanAddrs[0].AddrInfo[0].ValidLife != 4294967295 {
+		t.Fatalf("wan after dhcp -> static: %+v, want %s permanent", wanAddrs, addr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(cloudDir, "cloud/dnsmasq/dnsmasq.leases")); !strings.Contains(string(b), " "+strings.TrimSuffix(addr, "/24")+" ") {
+		t.Fatalf("the lease of the now configured %s was released:\n%s", addr, b)
 	}
 	d.Stop(t)
 }

@@ -210,6 +210,15 @@ func TestWANDelegatedPrefix(t *testing.T) {
 	})
 	delegated("2001:db8:f01:1::1/64", "unreachable 2001:db8:f01::/56 dev lo metric 1024 pref medium")
 
+	// The LAN's delegation goes from the configuration (the daemon
+	// restarts the client with new settings): its address goes too.
+	if err := kern.Undelegate(c.Lease(), kern.Delegate); err != nil {
+		t.Fatal(err)
+	}
+	if g := testnet.Addrs(t, "tw")["lan"].GlobalAddrs(); len(g) != 0 {
+		t.Fatalf("undelegated lan keeps %v", g)
+	}
+
 	c.Stop(true)
 	stopped = true
 	waitEvent(t, events, "release", func(e dhcpclient.Event) bool { return e.Kind == dhcpclient.Released })

@@ -99,7 +99,15 @@ func (a *Applier) Apply(ifname string, old, cur *Lease) error {
 	defer nh.Close()
 	link, err := nh.LinkByName(ifname)
 	if err != nil {
-		return err
+		// The WAN is gone (and its address with it), but the LAN
+		// addresses numbered from a delegation it held are not.
+		var errs []error
+		if cur == nil {
+			for _, d := range a.Delegate {
+				errs = append(errs, a.delegate(nh, d, old, nil))
+			}
+		}
+		return errors.Join(append(errs, err)...)
 	}
 	c, err := rtnl.Open(a.h)
 	if err != nil {
@@ -159,24 +167,50 @@ func (a *Applier) Apply(ifname string, old, cur *Lease) error {
 }
 
 // DelegatedAddr is the address fwd gives interface d from prefix p: ::1
-// of its /64.
-func DelegatedAddr(p netip.Prefix, subnet uint64) netip.Prefix {
+// of its /64. ok is false when p holds no such /64: the server decides
+// the length, and may delegate less than dhcp6_pd asked for.
+func DelegatedAddr(p netip.Prefix, subnet uint64) (netip.Prefix, bool) {
+	if p.Bits() > 64 || subnet >= uint64(1)<<(64-p.Bits()) {
+		return netip.Prefix{}, false
+	}
 	n := SubnetOf(p, subnet)
-	return netip.PrefixFrom(n.Addr().Next(), 64)
+	return netip.PrefixFrom(n.Addr().Next(), 64), true
+}
+
+// Undelegate removes the addresses l's delegation gave the interfaces
+// of ds (their delegation went from the configuration).
+func (a *Applier) Undelegate(l *Lease, ds []Delegation) error {
+	if l == nil || !l.Delegated.IsValid() || len(ds) == 0 {
+		return nil
+	}
+	nh, err := netlink.NewHandleAt(a.h)
+	if err != nil {
+		return err
+	}
+	defer nh.Close()
+	var errs []error
+	for _, d := range ds {
+		errs = append(errs, a.delegate(nh, d, l, nil))
+	}
+	return errors.Join(errs...)
 }
 
 // delegate puts cur's address for d on d's interface (with the
 // delegation's lifetimes) and removes old's when it changed.
 func (a *Applier) delegate(nh *netlink.Handle, d Delegation, old, cur *Lease) error {
 	var want, had netip.Prefix
+	var short error
 	if cur != nil && cur.Delegated.IsValid() {
-		want = DelegatedAddr(cur.Delegated, d.Subnet)
+		var ok bool
+		if want, ok = DelegatedAddr(cur.Delegated, d.Subnet); !ok {
+			short = fmt.Errorf("delegated prefix %s has no /64 number %d for %s: %s left unnumbered", cur.Delegated, d.Subnet, d.Interface, d.Interface)
+		}
 	}
 	if old != nil && old.Delegated.IsValid() {
-		had = DelegatedAddr(old.Delegated, d.Subnet)
+		had, _ = DelegatedAddr(old.Delegated, d.Subnet)
 	}
 	if !want.IsValid() && !had.IsValid() {
-		return nil
+		return short
 	}
 	link, err := nh.LinkByName(d.Interface)
 	if err != nil {
@@ -199,7 +233,7 @@ func (a *Applier) delegate(nh *netlink.Handle, d Delegation, old, cur *Lease) er
 			return fmt.Errorf("delete address %s on %s: %w", had, d.Interface, err)
 		}
 	}
-	return nil
+	return short
 }
 
 // delOld removes old's address when cur does not hold it too, and only

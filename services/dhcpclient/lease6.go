@@ -222,6 +222,10 @@ func readPD(l *Lease, reply *dhcpv6.Message) {
 	if pd == nil || statusErr("IA_PD status", pd.Options.Status()) != nil {
 		return
 	}
+	// A renumbering server may list the old prefix deprecated
+	// (preferred 0) beside the new one: a preferred prefix wins.
+	var best *dhcpv6.OptIAPrefix
+	var bestP netip.Prefix
 	for _, o := range pd.Options.Prefixes() {
 		if o.Prefix == nil || o.ValidLifetime <= 0 {
 			continue
@@ -231,19 +235,29 @@ func readPD(l *Lease, reply *dhcpv6.Message) {
 		if !ok || bits != 128 || ones > 64 || ones == 0 || !a.Is6() || a.Is4In6() {
 			continue
 		}
-		l.Delegated = netip.PrefixFrom(a, ones).Masked()
-		l.DelegatedValid = o.ValidLifetime
-		l.DelegatedPreferred = min(o.PreferredLifetime, o.ValidLifetime)
-		l.v6.pdIAID = pd.IaId
-		// Renew in time for the shorter of the two IAs.
-		if pd.T1 > 0 && pd.T1 < l.T1 {
-			l.T1 = pd.T1
+		if best == nil || best.PreferredLifetime <= 0 && o.PreferredLifetime > 0 {
+			best, bestP = o, netip.PrefixFrom(a, ones).Masked()
 		}
-		if pd.T2 > 0 && pd.T2 < l.T2 {
-			l.T2 = max(pd.T2, l.T1)
-		}
+	}
+	if best == nil {
 		return
 	}
+	l.Delegated = bestP
+	l.DelegatedValid = best.ValidLifetime
+	l.DelegatedPreferred = min(best.PreferredLifetime, best.ValidLifetime)
+	l.v6.pdIAID = pd.IaId
+	// Renew in time for the shorter of the two IAs: the IA_PD's timers,
+	// or (0: the client's choice) 0.5 and 0.8 of its preferred lifetime.
+	t1, t2 := pd.T1, pd.T2
+	if t1 == 0 || t2 == 0 || t1 > t2 {
+		base := l.DelegatedPreferred
+		if base <= 0 {
+			base = l.DelegatedValid
+		}
+		t1, t2 = base/2, base*4/5
+	}
+	l.T1 = min(l.T1, t1)
+	l.T2 = max(min(l.T2, t2), l.T1)
 }
 
 // SubnetOf returns the n-th /64 of the delegated prefix p (n must fit).

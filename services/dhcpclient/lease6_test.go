@@ -250,11 +250,43 @@ func TestMessages6Delegated(t *testing.T) {
 func TestDelegatedAddr(t *testing.T) {
 	p := netip.MustParsePrefix("2001:db8:f00::/56")
 	for n, want := range map[uint64]string{0: "2001:db8:f00::1/64", 1: "2001:db8:f00:1::1/64", 255: "2001:db8:f00:ff::1/64"} {
-		if got := DelegatedAddr(p, n).String(); got != want {
-			t.Errorf("subnet %d: %s, want %s", n, got, want)
+		if got, ok := DelegatedAddr(p, n); !ok || got.String() != want {
+			t.Errorf("subnet %d: %s %v, want %s", n, got, ok, want)
 		}
 	}
-	if got := DelegatedAddr(netip.MustParsePrefix("2001:db8:0:ab00::/56"), 0x12).String(); got != "2001:db8:0:ab12::1/64" {
+	if got, _ := DelegatedAddr(netip.MustParsePrefix("2001:db8:0:ab00::/56"), 0x12); got.String() != "2001:db8:0:ab12::1/64" {
 		t.Errorf("got %s", got)
+	}
+	// The server may delegate less than the hint: a /64 has one subnet,
+	// and subnet 1 would be outside it.
+	if got, ok := DelegatedAddr(netip.MustParsePrefix("2001:db8:0:4::/64"), 1); ok {
+		t.Errorf("subnet 1 of a /64 gave %s", got)
+	}
+	if _, ok := DelegatedAddr(netip.MustParsePrefix("2001:db8:0:4::/64"), 0); !ok {
+		t.Error("subnet 0 of a /64 refused")
+	}
+}
+
+// A renumbering server listing the old prefix deprecated first: the
+// preferred one is taken. IA_PD timers of 0 leave them to the client,
+// from the delegation's preferred lifetime, when shorter than IA_NA's.
+func TestReadPDRenumberAndTimers(t *testing.T) {
+	m := reply6(t, nil, func(d dhcpv6.DHCPv6) {
+		o := &dhcpv6.OptIAPD{IaId: [4]byte{0, 0, 0, 1}}
+		_, old, _ := net.ParseCIDR("2001:db8:f00::/56")
+		_, nu, _ := net.ParseCIDR("2001:db8:f01::/56")
+		o.Options.Add(&dhcpv6.OptIAPrefix{Prefix: old, ValidLifetime: 60 * time.Second, PreferredLifetime: 0})
+		o.Options.Add(&dhcpv6.OptIAPrefix{Prefix: nu, ValidLifetime: 80 * time.Second, PreferredLifetime: 40 * time.Second})
+		d.AddOption(o)
+	})
+	l, err := FromReply6("wan", m, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Delegated.String() != "2001:db8:f01::/56" {
+		t.Errorf("delegated %s, want the preferred 2001:db8:f01::/56", l.Delegated)
+	}
+	if l.T1 != 20*time.Second || l.T2 != 32*time.Second {
+		t.Errorf("T1 %v T2 %v, want 20s and 32s (0.5 and 0.8 of the prefix's 40s)", l.T1, l.T2)
 	}
 }
