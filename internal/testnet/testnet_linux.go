@@ -131,6 +131,32 @@ func AddNIC(nic, mac, host, hostIf string, gw netip.Addr, addrs ...string) error
 	return nil
 }
 
+// Veth links namespace nsA's ifA to nsB's ifB with a veth pair, both
+// ends up.
+func Veth(t T, nsA, ifA, nsB, ifB string) {
+	t.Helper()
+	a, err := ns.Open(nsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := ns.Open(nsB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	h, err := netlink.NewHandleAt(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: ifA}, PeerName: ifB, PeerNamespace: netlink.NsFd(int(b))}); err != nil {
+		t.Fatal(err)
+	}
+	MustCmd(t, "", "ip", "-n", nsA, "link", "set", ifA, "up")
+	MustCmd(t, "", "ip", "-n", nsB, "link", "set", ifB, "up")
+}
+
 // DelLinkEverywhere deletes the link of that name from the sandbox's
 // default namespace, if it is there (handed back, or never moved). A NIC
 // still inside a namespace needs nothing: a veth pair dies with the

@@ -17,7 +17,6 @@ import (
 	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/fwdproject/fwd/services/dhcpclient"
 	"github.com/fwdproject/fwd/services/dnsmasq"
-	"github.com/vishvananda/netlink"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -30,30 +29,6 @@ func verbose() *slog.Logger {
 }
 
 // link makes a veth pair between two namespaces, both ends up.
-func link(t *testing.T, nsA, ifA, nsB, ifB string) {
-	t.Helper()
-	a, err := ns.Open(nsA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := ns.Open(nsB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ha, err := netlink.NewHandleAt(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ha.Close()
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: ifA}, PeerName: ifB, PeerNamespace: netlink.NsFd(int(b))}
-	if err := ha.LinkAdd(v); err != nil {
-		t.Fatal(err)
-	}
-	testnet.MustCmd(t, "", "ip", "-n", nsA, "link", "set", ifA, "up")
-	testnet.MustCmd(t, "", "ip", "-n", nsB, "link", "set", ifB, "up")
-}
 
 func cloudConfig(start, end string) *dnsmasq.Config {
 	return &dnsmasq.Config{DHCP: []dnsmasq.DHCPRange{{Interface: "cloud0",
@@ -132,7 +107,7 @@ func TestWANLeaseFromCloudServer(t *testing.T) {
 	testkit.Require(t)
 	testnet.Host(t, "cloud")
 	testnet.Host(t, "tw")
-	link(t, "tw", "wan", "cloud", "cloud0")
+	testnet.Veth(t, "tw", "wan", "cloud", "cloud0")
 	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "198.51.100.1/24", "dev", "cloud0")
 	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "203.0.113.1/32", "dev", "lo")
 
@@ -245,7 +220,7 @@ func TestAdoptedAddressReplaced(t *testing.T) {
 	testkit.Require(t)
 	testnet.Host(t, "cloud")
 	testnet.Host(t, "tw")
-	link(t, "tw", "wan", "cloud", "cloud0")
+	testnet.Veth(t, "tw", "wan", "cloud", "cloud0")
 	testnet.MustCmd(t, "", "ip", "-n", "cloud", "addr", "add", "198.51.100.1/24", "dev", "cloud0")
 	sup := dnsmasq.NewSupervisor(quiet(), servicekit.RunDir(t))
 	defer sup.StopAll()

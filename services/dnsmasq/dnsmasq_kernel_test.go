@@ -13,38 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwdproject/fwd/internal/ns"
 	"github.com/fwdproject/fwd/internal/testkit"
 	"github.com/fwdproject/fwd/internal/testnet"
 	"github.com/fwdproject/fwd/services/dnsmasq"
-	"github.com/vishvananda/netlink"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-func link(t *testing.T, nsA, ifA, nsB, ifB string) {
-	t.Helper()
-	a, err := ns.Open(nsA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := ns.Open(nsB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ha, err := netlink.NewHandleAt(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ha.Close()
-	if err := ha.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: ifA}, PeerName: ifB, PeerNamespace: netlink.NsFd(int(b))}); err != nil {
-		t.Fatal(err)
-	}
-	testnet.MustCmd(t, "", "ip", "-n", nsA, "link", "set", ifA, "up")
-	testnet.MustCmd(t, "", "ip", "-n", nsB, "link", "set", ifB, "up")
-}
 
 func a(s string) netip.Addr { return netip.MustParseAddr(s) }
 
@@ -74,12 +48,12 @@ func TestLANServicesPerTenant(t *testing.T) {
 	for _, n := range []string{"ta", "tb", "ha", "hb", "h6"} {
 		testnet.Host(t, n)
 	}
-	link(t, "ta", "lan", "ha", "eth0")
-	link(t, "tb", "lan", "hb", "eth0")
+	testnet.Veth(t, "ta", "lan", "ha", "eth0")
+	testnet.Veth(t, "tb", "lan", "hb", "eth0")
 	testnet.MustCmd(t, "", "ip", "-n", "ta", "addr", "add", "192.0.2.1/24", "dev", "lan")
 	testnet.MustCmd(t, "", "ip", "-n", "tb", "addr", "add", "192.0.2.1/24", "dev", "lan")
 	// The IPv6 host shares tenant a's LAN through a bridge-free second link.
-	link(t, "ta", "lan6", "h6", "eth0")
+	testnet.Veth(t, "ta", "lan6", "h6", "eth0")
 	testnet.MustCmd(t, "", "ip", "-n", "ta", "addr", "add", "2001:db8:1::1/64", "dev", "lan6", "nodad")
 
 	dir := servicekit.RunDir(t)
