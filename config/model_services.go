@@ -8,7 +8,7 @@ package config
 import (
 	"net"
 	"net/netip"
-	"slices"
+	"reflect"
 	"time"
 )
 
@@ -76,10 +76,8 @@ type DHCPClient struct {
 }
 
 // Equal reports whether two clients have the same settings.
-func (c DHCPClient) Equal(o DHCPClient) bool {
-	return c.Interface == o.Interface && c.V6 == o.V6 && c.Hostname == o.Hostname && c.Table == o.Table &&
-		c.TableID == o.TableID && c.Metric == o.Metric && c.PD == o.PD && slices.Equal(c.Delegate, o.Delegate)
-}
+// (Every field: a field added later is compared without a list to keep.)
+func (c DHCPClient) Equal(o DHCPClient) bool { return reflect.DeepEqual(c, o) }
 
 // Delegation is one interface numbered from a delegated prefix
 // (prefix_from, prefix_subnet): it gets the Subnet-th /64 of the prefix,
