@@ -96,12 +96,6 @@ type fibOp struct {
 	extra  bool // a delete of an odd-metric route before its replacement
 }
 
-func defaultMetric(p netip.Prefix) uint32 {
-	if p.Addr().Is6() {
-		return 1024
-	}
-	return 0
-}
 
 // newFIB opens the speaker's FIB writer: table in the speaker's own
 // namespace (it runs inside its tenant's), routes marked Protocol.
@@ -182,7 +176,7 @@ func (f *fib) loadStale() error {
 			}
 		}
 		e := idx | entStale
-		if r.Metric != defaultMetric(r.Dst) {
+		if r.Metric != rtnl.DefaultMetric(r.Dst) {
 			e |= entOddMetric
 			f.metrics[r.Dst] = r.Metric
 		}
@@ -500,7 +494,7 @@ func (f *fib) metricOf(dst netip.Prefix, e fibEntry) uint32 {
 	if e&entOddMetric != 0 {
 		return f.metrics[dst]
 	}
-	return defaultMetric(dst)
+	return rtnl.DefaultMetric(dst)
 }
 
 // publishCounts copies the worker's figures for status readers.

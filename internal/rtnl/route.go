@@ -77,6 +77,16 @@ type Key struct {
 // Key returns the route's identity.
 func (r *Route) Key() Key { return Key{r.Table, r.Dst, r.Metric} }
 
+// DefaultMetric is the metric the kernel gives a route to dst written
+// with metric 0: 0 for IPv4, 1024 for IPv6. A route kept by key must be
+// written (and compared) with it.
+func DefaultMetric(dst netip.Prefix) uint32 {
+	if dst.Addr().Is6() {
+		return 1024
+	}
+	return 0
+}
+
 func (k Key) String() string {
 	return fmt.Sprintf("%s table %d metric %d", k.Dst, k.Table, k.Metric)
 }

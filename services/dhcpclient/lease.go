@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/fwdproject/fwd/config"
 	"github.com/fwdproject/fwd/internal/rtnl"
 	"github.com/fwdproject/fwd/routing"
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -195,8 +194,8 @@ func (l *Lease) KernelRoutes(table, metric uint32) []rtnl.Route {
 		}
 		return n
 	}
-	if metric == 0 && l.V6() {
-		metric = config.DefaultIPv6Metric // what the kernel stores for 0
+	if metric == 0 {
+		metric = rtnl.DefaultMetric(l.Address) // what the kernel stores for 0
 	}
 	var out []rtnl.Route
 	if l.Delegated.IsValid() {
