@@ -96,7 +96,6 @@ type fibOp struct {
 	extra  bool // a delete of an odd-metric route before its replacement
 }
 
-
 // newFIB opens the speaker's FIB writer: table in the speaker's own
 // namespace (it runs inside its tenant's), routes marked Protocol.
 func newFIB(log *slog.Logger, table int) (*fib, error) {
